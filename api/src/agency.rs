@@ -1,0 +1,134 @@
+//! `Agency` (cluster-scoped): an organisation renting space on the shared estate.
+
+use serde::{Deserialize, Serialize};
+
+use crate::common::{Classification, Condition};
+
+/// An organisation renting space: which hub namespaces it owns, who may act there, how high
+/// its clearance goes, and how it would run the same work on its own (the counterfactual).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(kube::CustomResource, kube::KubeSchema))]
+#[cfg_attr(
+    feature = "crd",
+    kube(
+        group = "colo.dev",
+        version = "v1alpha1",
+        kind = "Agency",
+        plural = "agencies",
+        shortname = "ag",
+        category = "colo",
+        status = "AgencyStatus",
+        printcolumn = r#"{"name":"Display Name","type":"string","jsonPath":".spec.displayName"}"#,
+        printcolumn = r#"{"name":"Cost Centre","type":"string","jsonPath":".spec.costCentre"}"#,
+        printcolumn = r#"{"name":"Clearance","type":"string","jsonPath":".spec.maxClassification"}"#,
+        printcolumn = r#"{"name":"Tenancies","type":"integer","jsonPath":".status.tenancies"}"#,
+        printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    )
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgencySpec {
+    /// Human name, e.g. "Driver and Vehicle Licensing Agency".
+    #[cfg_attr(feature = "crd", schemars(length(min = 1, max = 128)))]
+    pub display_name: String,
+    /// Finance code that reports and invoices are filed under.
+    #[cfg_attr(feature = "crd", schemars(length(min = 1, max = 64)))]
+    pub cost_centre: String,
+    /// Hub namespaces this agency owns; its Tenancies are accepted only there.
+    #[cfg_attr(
+        feature = "crd",
+        schemars(
+            length(min = 1, max = 64),
+            inner(length(max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))
+        )
+    )]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-list-type" = "set")))]
+    pub namespaces: Vec<String>,
+    /// Identity groups given access to the agency's namespaces.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "crd",
+        schemars(length(max = 32), inner(length(min = 1, max = 256)))
+    )]
+    #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-list-type" = "set")))]
+    pub groups: Vec<String>,
+    /// Highest classification the agency may run (OFFICIAL < OFFICIAL-SENSITIVE < SECRET).
+    pub max_classification: Classification,
+    /// Monthly budget in the platform's currency; going over it raises a condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0.0)))]
+    pub budget: Option<f64>,
+    /// How the agency would run the same work on its own; unset fields take the defaults of
+    /// docs/energy-model.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standalone: Option<StandaloneSpec>,
+}
+
+/// The standalone counterfactual: an agency's own small server room.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StandaloneSpec {
+    /// Cores per server (default 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 1, max = 1024)))]
+    pub server_cores: Option<u32>,
+    /// Memory per server in GiB (default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 1, max = 65536)))]
+    #[serde(rename = "serverMemoryGiB")]
+    pub server_memory_gib: Option<u32>,
+    /// Fewest servers run, for redundancy (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 1, max = 10000)))]
+    pub min_servers: Option<u32>,
+    /// Peak-to-capacity margin (default 1.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 1.0, max = 10.0)))]
+    pub peak_margin: Option<f64>,
+    /// Average utilisation such rooms reach (default 0.15, NRDC 2014).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0.01, max = 1.0)))]
+    pub utilisation: Option<f64>,
+    /// Server power at full load in watts (default 330).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 1.0, max = 100000.0)))]
+    pub max_watts: Option<f64>,
+    /// Server power idle in watts (default 0.5 × max, Barroso & Hölzle 2007).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0.0, max = 100000.0)))]
+    pub idle_watts: Option<f64>,
+    /// Power usage effectiveness of the room (default 2.0, LBNL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 1.0, max = 5.0)))]
+    pub pue: Option<f64>,
+    /// Capital cost of one server in the platform's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0.0)))]
+    pub server_capital_cost: Option<f64>,
+    /// Years the capital cost is spread over (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 1.0, max = 30.0)))]
+    pub lifetime_years: Option<f64>,
+    /// Energy price per kWh the agency would pay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0.0)))]
+    pub energy_price_per_k_wh: Option<f64>,
+    /// Grid carbon intensity in g CO2e per kWh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(range(min = 0.0, max = 2000.0)))]
+    pub carbon_grams_per_k_wh: Option<f64>,
+}
+
+/// What the agency uses and what it costs, shared and standalone.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AgencyStatus {
+    /// Number of Tenancies the agency has.
+    #[serde(default)]
+    pub tenancies: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}

@@ -1,0 +1,87 @@
+//! Colo's API, group `colo.dev`, version `v1alpha1`: the four kinds and the shapes they share.
+//!
+//! These are plain serde types so that the engine can read them without Kubernetes. With the
+//! default `crd` feature each kind also derives `CustomResource`, its JSON schema and its CEL
+//! rules; `colo crds` prints the result and `crds/` holds it.
+
+pub mod agency;
+pub mod cluster;
+pub mod common;
+pub mod consolidation;
+pub mod quantity;
+pub mod tenancy;
+
+pub use agency::{AgencySpec, AgencyStatus, StandaloneSpec};
+pub use cluster::{
+    CostSpec, PowerSpec, PrometheusSpec, SecretKeyRef, SharedClusterSpec, SharedClusterStatus,
+};
+pub use common::{Classification, Condition, Resources};
+pub use consolidation::{ConsolidationPlanSpec, ConsolidationPlanStatus, Move, PlanState};
+pub use quantity::{Quantity, QuantityError};
+pub use tenancy::{
+    EnvVar, Phase, Placement, Port, Protocol, Resilience, Sizing, TenancySpec, TenancyStatus,
+    Workload,
+};
+
+#[cfg(feature = "crd")]
+pub use agency::Agency;
+#[cfg(feature = "crd")]
+pub use cluster::SharedCluster;
+#[cfg(feature = "crd")]
+pub use consolidation::ConsolidationPlan;
+#[cfg(feature = "crd")]
+pub use tenancy::Tenancy;
+
+pub const GROUP: &str = "colo.dev";
+pub const VERSION: &str = "v1alpha1";
+/// Labels Colo puts on everything it creates in member clusters.
+pub const AGENCY_LABEL: &str = "colo.dev/agency";
+pub const TENANCY_LABEL: &str = "colo.dev/tenancy";
+
+/// The CustomResourceDefinitions of every kind, in a stable order.
+#[cfg(feature = "crd")]
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    use kube::CustomResourceExt;
+    vec![
+        // Agency names become member namespaces `colo-<agency>` and label values.
+        with_name_limit(Agency::crd(), 40),
+        SharedCluster::crd(),
+        // Tenancy names become Deployments and Services `<tenancy>-<workload>` (DNS-1035, 63).
+        with_name_limit(Tenancy::crd(), 30),
+        ConsolidationPlan::crd(),
+    ]
+}
+
+#[cfg(feature = "crd")]
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+/// Restricts `metadata.name` in the schema itself (the one metadata restriction Kubernetes
+/// allows), so a bad name is refused as `metadata.name: Too long` rather than by a root rule.
+#[cfg(feature = "crd")]
+fn with_name_limit(mut crd: CustomResourceDefinition, max_length: i64) -> CustomResourceDefinition {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps;
+    let name = JSONSchemaProps {
+        type_: Some("string".into()),
+        max_length: Some(max_length),
+        pattern: Some("^[a-z]([-a-z0-9]*[a-z0-9])?$".into()),
+        ..Default::default()
+    };
+    let metadata = JSONSchemaProps {
+        type_: Some("object".into()),
+        properties: Some([("name".to_string(), name)].into()),
+        ..Default::default()
+    };
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            schema
+                .properties
+                .get_or_insert_default()
+                .insert("metadata".into(), metadata.clone());
+        }
+    }
+    crd
+}

@@ -1,0 +1,179 @@
+//! Helpers for end-to-end tests on the local estate: run kubectl as a user would, query
+//! Prometheus, and wait on conditions (never on fixed sleeps).
+//!
+//! The estate is found through `COLO_ESTATE_DIR` (set by e2e/test.sh); a missing estate is a
+//! test failure that says how to start one, never a skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const HUB: &str = "hub";
+pub const MEMBERS: [&str; 2] = ["north-1", "south-1"];
+pub const PROMETHEUS: &str = "http://127.0.0.10:9090";
+
+/// The repository root (for crds/, examples/, e2e/invalid/).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn estate_dir() -> PathBuf {
+    let dir = std::env::var_os("COLO_ESTATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".estate"));
+    assert!(
+        dir.join("kubeconfig").exists(),
+        "no local estate at {}: start one with `e2e/estate.sh up` (or run e2e/test.sh)",
+        dir.display()
+    );
+    dir
+}
+
+/// What a finished kubectl run printed.
+#[derive(Debug)]
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Self {
+        Run {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// kubectl against one cluster of the estate (`hub`, `north-1`, `south-1`).
+pub fn kubectl(cluster: &str, args: &[&str]) -> Run {
+    kubectl_with_input(cluster, args, None)
+}
+
+pub fn kubectl_with_input(cluster: &str, args: &[&str], input: Option<&str>) -> Run {
+    let dir = estate_dir();
+    let mut cmd = Command::new(dir.join("bin/kubectl"));
+    cmd.arg("--kubeconfig")
+        .arg(dir.join(cluster).join("kubeconfig"))
+        .args(args);
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("kubectl runs");
+    if let Some(text) = input {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    }
+    child.wait_with_output().expect("kubectl finishes").into()
+}
+
+/// kubectl that must succeed; returns its stdout.
+pub fn kubectl_ok(cluster: &str, args: &[&str]) -> String {
+    let run = kubectl(cluster, args);
+    assert!(
+        run.ok,
+        "kubectl {} on {cluster} failed:\n{}",
+        args.join(" "),
+        run.stderr
+    );
+    run.stdout
+}
+
+/// Installs Colo's CRDs on the hub once per test process and waits until they are served.
+pub fn install_crds() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let crds = repo().join("crds/colo.dev.yaml");
+        kubectl_ok(
+            HUB,
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                crds.to_str().unwrap(),
+            ],
+        );
+        kubectl_ok(
+            HUB,
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=60s",
+                "-f",
+                crds.to_str().unwrap(),
+            ],
+        );
+    });
+}
+
+/// Polls `check` until it returns Some, or panics after `timeout` with the last reason.
+pub fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(reason) if Instant::now() >= deadline => {
+                panic!("{what}: not true after {timeout:?}; last: {reason}")
+            }
+            Err(_) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+/// An instant PromQL query; returns the `result` array.
+pub fn prometheus_query(query: &str) -> Result<Vec<serde_json::Value>, String> {
+    let out = Command::new("curl")
+        .args([
+            "-fsS",
+            "--max-time",
+            "5",
+            &format!("{PROMETHEUS}/api/v1/query"),
+            "--data-urlencode",
+        ])
+        .arg(format!("query={query}"))
+        .output()
+        .map_err(|e| format!("curl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "prometheus: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let body: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("prometheus answer: {e}"))?;
+    body["data"]["result"]
+        .as_array()
+        .cloned()
+        .ok_or_else(|| format!("no result in {body}"))
+}
+
+/// A fresh namespace name for one test, so tests can run side by side.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
