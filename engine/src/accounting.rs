@@ -1,0 +1,177 @@
+//! The monthly model: what a placement costs in energy, money and carbon, per agency, shared
+//! and standalone. Totals are conserved: agencies plus what no agency uses add up to the estate.
+//!
+//! Per active node: `P = idle + (max - idle) × u`, u = CPU in use / capacity. The dynamic part
+//! goes to agencies by their share of CPU in use (system pods' share is unattributed); the idle
+//! part by their share of reservation `max(request, use)` (the mean of the cpu and memory
+//! shares); node cost the same way. Unattributed energy and cost of a cluster's active nodes
+//! (unreserved idle room, system pods) is then spread over its agencies pro rata, and reported
+//! on its own line. Nodes with no tenancy are spare capacity, in standby: the platform's line.
+//! Facility energy is IT energy × PUE; carbon is energy × grid intensity.
+
+use crate::estate::{Estate, Res};
+use crate::model::{HOURS_PER_MONTH, Monthly, Usage};
+
+/// What one agency runs on one node.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Load {
+    pub agency: usize,
+    /// CPU in use, milli-cores.
+    pub cpu_use: i64,
+    /// `max(request, use)` per resource.
+    pub reserved: Res,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AgencyMonth {
+    pub shared: Monthly,
+    /// The part of `shared` that is the agency's pro-rata share of what no one uses.
+    pub unattributed_share: Monthly,
+    pub standalone: Monthly,
+    /// What the agency reserves (cores, GiB) and uses on average (modelled as its p95 or request).
+    pub peak: Usage,
+    pub average: Usage,
+    pub standalone_servers: u32,
+    /// The energy part of `shared.cost` (the rest is node cost): gives the agency's grid price.
+    pub energy_cost: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EstateMonth {
+    pub agencies: Vec<AgencyMonth>,
+    pub total: Monthly,
+    /// Unused idle, system pods, standby nodes: before it is spread over agencies.
+    pub unattributed: Monthly,
+    /// Left with no agency to carry it (a cluster, and estate, where no agency runs anything).
+    pub unassigned: Monthly,
+    /// Nodes with no tenancy (standby, spare capacity): the platform's, on a line of its own
+    /// rather than billed to agencies for room they do not use.
+    pub spare: Monthly,
+}
+
+/// Projects a month of the estate with `loads[node]` running on each node. A node with no
+/// load is taken to be in standby (that is what consolidation frees it for).
+pub fn month(estate: &Estate, loads: &[Vec<Load>]) -> EstateMonth {
+    let agencies = estate.agencies.len();
+    let mut out = EstateMonth {
+        agencies: vec![AgencyMonth::default(); agencies],
+        ..Default::default()
+    };
+    let mut cluster_attributed = vec![vec![Monthly::default(); agencies]; estate.clusters.len()];
+    let mut cluster_unattributed = vec![Monthly::default(); estate.clusters.len()];
+    for (n, node) in estate.nodes.iter().enumerate() {
+        let cluster = &estate.clusters[node.cluster];
+        let p = &cluster.power;
+        let to_month = |watts: f64, node_cost_share: f64| {
+            let kwh = p.monthly_kwh(watts);
+            Monthly {
+                kwh,
+                cost: kwh * p.price_per_kwh
+                    + node_cost_share * cluster.node_cost_per_hour * HOURS_PER_MONTH,
+                carbon_kg: kwh * p.carbon_grams_per_kwh / 1000.0,
+            }
+        };
+        let here = &loads[n];
+        if here.is_empty() {
+            out.spare += to_month(p.standby_watts, 1.0);
+            continue;
+        }
+        let capacity = node.capacity;
+        let tenant_cpu: i64 = here.iter().map(|l| l.cpu_use).sum();
+        let total_cpu = tenant_cpu + node.system_usage.cpu;
+        let u = total_cpu as f64 / capacity.cpu.max(1) as f64;
+        let dynamic = (p.max_watts - p.idle_watts) * u.clamp(0.0, 1.0);
+        let share = |r: Res| {
+            let c = r.cpu as f64 / capacity.cpu.max(1) as f64;
+            let m = r.mem as f64 / capacity.mem.max(1) as f64;
+            (c + m) / 2.0
+        };
+        // Over-committed nodes scale reservation shares down so they never exceed the node.
+        let reserved_total: f64 = here.iter().map(|l| share(l.reserved)).sum();
+        let scale = if reserved_total > 1.0 {
+            1.0 / reserved_total
+        } else {
+            1.0
+        };
+        let mut given = Monthly::default();
+        for l in here {
+            let cpu_part = if total_cpu > 0 {
+                l.cpu_use as f64 / total_cpu as f64
+            } else {
+                0.0
+            };
+            let reserved = share(l.reserved) * scale;
+            let m = to_month(dynamic * cpu_part + p.idle_watts * reserved, reserved);
+            cluster_attributed[node.cluster][l.agency] += m;
+            given += m;
+        }
+        let whole = to_month(p.idle_watts + dynamic, 1.0);
+        cluster_unattributed[node.cluster] += Monthly {
+            kwh: whole.kwh - given.kwh,
+            cost: whole.cost - given.cost,
+            carbon_kg: whole.carbon_kg - given.carbon_kg,
+        };
+    }
+    let prices: Vec<f64> = estate
+        .clusters
+        .iter()
+        .map(|c| c.power.price_per_kwh)
+        .collect();
+    spread(
+        &mut out,
+        &cluster_attributed,
+        &cluster_unattributed,
+        &prices,
+    );
+    out
+}
+
+/// Adds each cluster's attributed figures to its agencies, and its unattributed pool pro rata
+/// to their energy there; a cluster no agency uses spreads over the whole estate.
+fn spread(
+    out: &mut EstateMonth,
+    attributed: &[Vec<Monthly>],
+    unattributed: &[Monthly],
+    prices: &[f64],
+) {
+    let agencies = out.agencies.len();
+    let mut estate_pool = Monthly::default();
+    let mut estate_weights = vec![0.0; agencies];
+    for (c, pool) in unattributed.iter().enumerate() {
+        out.unattributed += *pool;
+        let weight: f64 = attributed[c].iter().map(|m| m.kwh).sum();
+        for (a, m) in attributed[c].iter().enumerate() {
+            out.agencies[a].shared += *m;
+            out.agencies[a].energy_cost += m.kwh * prices[c];
+            estate_weights[a] += m.kwh;
+            if weight > 0.0 {
+                let part = pool.scaled(m.kwh / weight);
+                out.agencies[a].shared += part;
+                out.agencies[a].unattributed_share += part;
+                out.agencies[a].energy_cost += part.kwh * prices[c];
+            }
+        }
+        if weight <= 0.0 {
+            estate_pool += *pool;
+        }
+    }
+    let total_weight: f64 = estate_weights.iter().sum();
+    for (a, w) in estate_weights.iter().enumerate() {
+        if total_weight > 0.0 {
+            let part = estate_pool.scaled(w / total_weight);
+            let price =
+                out.agencies[a].energy_cost / out.agencies[a].shared.kwh.max(f64::MIN_POSITIVE);
+            out.agencies[a].shared += part;
+            out.agencies[a].unattributed_share += part;
+            out.agencies[a].energy_cost += part.kwh * price;
+        }
+    }
+    if total_weight <= 0.0 {
+        out.unassigned = estate_pool;
+    }
+    for a in &out.agencies {
+        out.total += a.shared;
+    }
+    out.total += out.unassigned;
+    out.total += out.spare;
+}

@@ -1,0 +1,265 @@
+//! Placement decisions on small hand-written estates: each hard constraint, sizing, standby
+//! nodes, consolidation thresholds, and the reasons given.
+
+use colo_engine::consolidate::Thresholds;
+use colo_engine::{Plan, PlanOptions, plan_yaml};
+
+/// Three clusters in two sites: north-1 (OFFICIAL, cheap), south-1 (SECRET), south-2 (cordoned).
+fn estate(tenancies: &str) -> String {
+    format!(
+        r#"
+apiVersion: colo.dev/v1alpha1
+kind: EstateSnapshot
+agencies:
+- metadata: {{name: dvla}}
+  spec: {{displayName: DVLA, costCentre: D1, namespaces: [dvla], maxClassification: SECRET}}
+- metadata: {{name: small}}
+  spec: {{displayName: Small, costCentre: S1, namespaces: [small], maxClassification: OFFICIAL}}
+clusters:
+- metadata: {{name: north-1}}
+  spec: {{site: north-dc, region: uk-north, classification: OFFICIAL-SENSITIVE, power: {{energyPricePerKWh: 0.20}}}}
+  nodes:
+  - {{name: n1, capacity: {{cpu: "16", memory: 64Gi}}, usage: {{cpu: "11", memory: 4Gi}}}}
+  - {{name: n2, capacity: {{cpu: "16", memory: 64Gi}}}}
+  - {{name: n3, capacity: {{cpu: "16", memory: 64Gi}}, powerState: Standby}}
+- metadata: {{name: south-1}}
+  spec: {{site: south-dc, region: uk-south, classification: SECRET, power: {{energyPricePerKWh: 0.30}}}}
+  nodes:
+  - {{name: s1, capacity: {{cpu: "16", memory: 64Gi}}}}
+  - {{name: s2, capacity: {{cpu: "16", memory: 64Gi}}}}
+- metadata: {{name: south-2}}
+  spec: {{site: south-dc, region: uk-south, classification: SECRET, cordoned: true}}
+  nodes:
+  - {{name: c1, capacity: {{cpu: "16", memory: 64Gi}}}}
+tenancies:
+{tenancies}
+"#
+    )
+}
+
+fn tenancy(name: &str, extra: &str, workloads: &str) -> String {
+    format!(
+        "- metadata: {{name: {name}, namespace: dvla}}\n  spec:\n    agency: dvla\n    classification: OFFICIAL\n{extra}    workloads:\n{workloads}"
+    )
+}
+
+fn run(tenancies: &str, options: PlanOptions) -> Plan {
+    plan_yaml(&estate(tenancies), options).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn clusters_of<'p>(plan: &'p Plan, tenancy: &str) -> Vec<&'p str> {
+    let mut c: Vec<&str> = plan
+        .assignments
+        .iter()
+        .filter(|a| a.tenancy == tenancy)
+        .map(|a| a.cluster.as_str())
+        .collect();
+    c.sort();
+    c.dedup();
+    c
+}
+
+#[test]
+fn secret_work_goes_only_where_it_is_accredited_and_says_why_not_elsewhere() {
+    let t = tenancy(
+        "vault",
+        "",
+        "    - {name: api, image: i, replicas: 2, cpu: 1, memory: 1Gi}\n",
+    )
+    .replace("classification: OFFICIAL", "classification: SECRET");
+    let plan = run(&t, PlanOptions::default());
+    assert_eq!(clusters_of(&plan, "dvla/vault"), ["south-1"]);
+    let d = &plan.decisions[0];
+    let why = |c: &str| {
+        d.rejected
+            .iter()
+            .find(|r| r.cluster == c)
+            .map(|r| r.reason.as_str())
+            .unwrap_or("")
+    };
+    assert!(
+        why("north-1").contains("accredited to OFFICIAL-SENSITIVE only"),
+        "{d:?}"
+    );
+    assert!(why("south-2").contains("cordoned"), "{d:?}");
+    assert!(d.reason.contains("south-1"), "{d:?}");
+}
+
+#[test]
+fn dual_site_splits_replicas_with_no_site_above_half() {
+    let t = tenancy(
+        "web",
+        "    resilience: DualSite\n",
+        "    - {name: web, image: i, replicas: 3, cpu: 1, memory: 1Gi}\n",
+    );
+    let plan = run(&t, PlanOptions::default());
+    let per_site = |site: &str| {
+        plan.assignments
+            .iter()
+            .filter(|a| a.site == site)
+            .map(|a| a.replicas)
+            .sum::<u32>()
+    };
+    assert_eq!(per_site("north-dc") + per_site("south-dc"), 3);
+    assert!(
+        per_site("north-dc") >= 1 && per_site("south-dc") >= 1,
+        "{:?}",
+        plan.assignments
+    );
+    assert!(per_site("north-dc") <= 2 && per_site("south-dc") <= 2);
+    assert!(
+        plan.decisions[0].reason.contains("either site can be lost"),
+        "{:?}",
+        plan.decisions[0]
+    );
+}
+
+#[test]
+fn regions_and_pins_are_hard() {
+    let t = tenancy(
+        "local",
+        "    regions: [uk-south]\n",
+        "    - {name: a, image: i, replicas: 1, cpu: 1, memory: 1Gi}\n",
+    ) + "\n"
+        + &tenancy(
+            "pinned",
+            "    cluster: south-1\n",
+            "    - {name: a, image: i, replicas: 1, cpu: 1, memory: 1Gi}\n",
+        );
+    let plan = run(&t, PlanOptions::default());
+    assert_eq!(clusters_of(&plan, "dvla/local"), ["south-1"]);
+    assert_eq!(clusters_of(&plan, "dvla/pinned"), ["south-1"]);
+    let local = plan
+        .decisions
+        .iter()
+        .find(|d| d.tenancy == "dvla/local")
+        .unwrap();
+    assert!(
+        local
+            .rejected
+            .iter()
+            .any(|r| r.cluster == "north-1" && r.reason.contains("outside the tenancy's regions"))
+    );
+}
+
+#[test]
+fn measured_use_steers_nodes_and_sizing() {
+    // n1 is busy with system pods (11 of 16 cores measured): a 4-core replica does not fit
+    // there within headroom (0.8 × 16 - 11 = 1.8), so it lands on n2.
+    let t = tenancy(
+        "batch",
+        "",
+        "    - {name: job, image: i, replicas: 1, cpu: 4, memory: 4Gi}\n",
+    );
+    let plan = run(&t, PlanOptions::default());
+    assert_eq!(plan.assignments[0].node, "n2");
+    // Measured sizing asks for p95 × 1.2, never more than requested.
+    let measured = tenancy(
+        "lean",
+        "    sizing: Measured\n",
+        "    - {name: api, image: i, replicas: 1, cpu: 2, memory: 2Gi}\n",
+    ) + "\n  observed:\n    usage: {api: {cpu: 250m, memory: 3Gi}}\n";
+    let plan = run(&measured, PlanOptions::default());
+    assert_eq!(plan.assignments[0].cpu_millis, 300, "250m × 1.2");
+    assert_eq!(
+        plan.assignments[0].memory_bytes,
+        2 << 30,
+        "3Gi × 1.2 is above the 2Gi asked: capped"
+    );
+}
+
+#[test]
+fn standby_nodes_are_woken_last_and_overflow_is_unplaced_with_a_reason() {
+    // 9 cores fit per 16-core node within headroom (12.8); north-1 has n2 free and n3 asleep.
+    let t = tenancy(
+        "big",
+        "",
+        "    - {name: a, image: i, replicas: 1, cpu: 9, memory: 1Gi}\n",
+    ) + "\n"
+        + &tenancy(
+            "huge",
+            "",
+            "    - {name: a, image: i, replicas: 1, cpu: 15, memory: 1Gi}\n",
+        );
+    let plan = run(&t, PlanOptions::default());
+    let big: Vec<_> = plan
+        .assignments
+        .iter()
+        .filter(|a| a.tenancy == "dvla/big")
+        .collect();
+    assert_eq!(big[0].node, "n2", "running node before standby");
+    let huge = plan
+        .unplaced
+        .iter()
+        .find(|u| u.tenancy == "dvla/huge")
+        .expect("15 cores fits nowhere");
+    assert!(huge.reason.contains("no node has room"), "{}", huge.reason);
+}
+
+#[test]
+fn work_above_the_agencys_clearance_is_not_placed() {
+    let t = "- metadata: {name: leak, namespace: small}\n  spec:\n    agency: small\n    classification: SECRET\n    workloads:\n    - {name: a, image: i, replicas: 1, cpu: 1, memory: 1Gi}\n";
+    let plan = run(t, PlanOptions::default());
+    assert!(plan.assignments.is_empty());
+    assert!(
+        plan.unplaced[0].reason.contains("cleared to OFFICIAL only"),
+        "{}",
+        plan.unplaced[0].reason
+    );
+}
+
+#[test]
+fn consolidation_moves_only_when_the_saving_pays_for_the_disruption() {
+    // Two half-empty running nodes in north-1: one can take the other's replica.
+    let t = tenancy(
+        "a",
+        "",
+        "    - {name: w, image: i, replicas: 1, cpu: 1, memory: 1Gi}\n",
+    ) + "\n  observed:\n    assignments: [{workload: w, cluster: north-1, node: n2, replicas: 1}]\n"
+        + &tenancy(
+            "b",
+            "",
+            "    - {name: w, image: i, replicas: 1, cpu: 1, memory: 1Gi}\n",
+        )
+        + "\n  observed:\n    assignments: [{workload: w, cluster: south-1, node: s1, replicas: 1}]\n"
+        + &tenancy(
+            "c",
+            "",
+            "    - {name: w, image: i, replicas: 1, cpu: 1, memory: 1Gi}\n",
+        )
+        + "\n  observed:\n    assignments: [{workload: w, cluster: north-1, node: n1, replicas: 1}]\n";
+    let eager = run(
+        &t,
+        PlanOptions {
+            consolidate: true,
+            ..PlanOptions::default()
+        },
+    );
+    assert!(
+        eager.summary.active_nodes < eager.summary.active_nodes_before,
+        "{:?}",
+        eager.moves
+    );
+    assert!(!eager.moves.is_empty());
+    let demanding = Thresholds {
+        min_monthly_saving: 1000.0,
+        disruption_cost_per_move: 1.0,
+    };
+    let stingy = run(
+        &t,
+        PlanOptions {
+            consolidate: true,
+            thresholds: demanding,
+            ..PlanOptions::default()
+        },
+    );
+    assert!(
+        stingy.moves.is_empty(),
+        "no node saves 1000 a month: {:?}",
+        stingy.moves
+    );
+    assert_eq!(
+        stingy.summary.active_nodes,
+        stingy.summary.active_nodes_before
+    );
+}

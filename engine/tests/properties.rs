@@ -1,0 +1,236 @@
+//! Properties every plan keeps, on generated estates of every shape.
+
+use std::collections::BTreeMap;
+
+use colo_engine::constraints::{per_site_limit, refusal};
+use colo_engine::estate::Res;
+use colo_engine::generate::{EstateShape, estate};
+use colo_engine::{Estate, EstateSnapshot, Heuristic, Plan, PlanOptions, plan};
+use proptest::prelude::*;
+
+fn shapes() -> impl Strategy<Value = EstateShape> {
+    (
+        any::<u64>(),
+        1usize..120,
+        3usize..25,
+        any::<bool>(),
+        prop_oneof![Just(0.0), Just(0.5), Just(1.0)],
+    )
+        .prop_map(
+            |(seed, tenancies, nodes, constrained, running)| EstateShape {
+                tenancies,
+                nodes,
+                seed,
+                constrained,
+                running,
+            },
+        )
+}
+
+fn heuristics() -> impl Strategy<Value = Heuristic> {
+    prop::sample::select(Heuristic::ALL.to_vec())
+}
+
+fn options(heuristic: Heuristic, consolidate: bool) -> PlanOptions {
+    PlanOptions {
+        heuristic,
+        consolidate,
+        ..PlanOptions::default()
+    }
+}
+
+/// Node index by "cluster/node".
+fn node_index(estate: &Estate) -> BTreeMap<String, usize> {
+    estate
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (format!("{}/{}", estate.clusters[n.cluster].name, n.name), i))
+        .collect()
+}
+
+fn tenancy_index(estate: &Estate) -> BTreeMap<&str, usize> {
+    estate
+        .tenancies
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.key.as_str(), i))
+        .collect()
+}
+
+/// (tenancy, workload, node) -> replicas, from the plan's assignments.
+fn placement(estate: &Estate, plan: &Plan) -> BTreeMap<(usize, usize, usize), u32> {
+    let nodes = node_index(estate);
+    let tenancies = tenancy_index(estate);
+    let mut out = BTreeMap::new();
+    for a in &plan.assignments {
+        let t = tenancies[a.tenancy.as_str()];
+        let w = estate.tenancies[t]
+            .workloads
+            .iter()
+            .position(|w| w.name == a.workload)
+            .unwrap();
+        *out.entry((t, w, nodes[&format!("{}/{}", a.cluster, a.node)]))
+            .or_default() += a.replicas;
+    }
+    out
+}
+
+/// Every hard constraint of the SPEC, on one state of the estate.
+fn check_state(
+    estate: &Estate,
+    state: &BTreeMap<(usize, usize, usize), u32>,
+) -> Result<(), String> {
+    let mut used = vec![Res::ZERO; estate.nodes.len()];
+    let mut sites: BTreeMap<(usize, usize), BTreeMap<usize, u32>> = BTreeMap::new();
+    for (&(t, w, n), &r) in state {
+        let tenancy = &estate.tenancies[t];
+        used[n] += tenancy.workloads[w].demand.times(r);
+        let c = estate.nodes[n].cluster;
+        if let Some(why) = refusal(estate, tenancy, c) {
+            return Err(format!(
+                "{} on {}: {why}",
+                tenancy.key, estate.clusters[c].name
+            ));
+        }
+        if tenancy.classification > estate.agencies[tenancy.agency].clearance {
+            return Err(format!(
+                "{} placed above its agency's clearance",
+                tenancy.key
+            ));
+        }
+        *sites
+            .entry((t, w))
+            .or_default()
+            .entry(estate.clusters[c].site)
+            .or_default() += r;
+    }
+    for (n, node) in estate.nodes.iter().enumerate() {
+        // Written out rather than Res::holds, so a fault there cannot hide here.
+        if used[n].cpu > node.room.cpu || used[n].mem > node.room.mem {
+            return Err(format!(
+                "node {} over its room: {:?} > {:?}",
+                node.name, used[n], node.room
+            ));
+        }
+    }
+    for ((t, w), per_site) in sites {
+        let tenancy = &estate.tenancies[t];
+        if !tenancy.dual_site {
+            continue;
+        }
+        let replicas = tenancy.workloads[w].replicas;
+        if per_site.len() < 2 || per_site.values().any(|&r| r > per_site_limit(replicas)) {
+            return Err(format!(
+                "{} {}: DualSite spread broken: {per_site:?}",
+                tenancy.key, tenancy.workloads[w].name
+            ));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn plans_honour_every_hard_constraint_and_capacity(shape in shapes(), h in heuristics(), consolidate in any::<bool>()) {
+        let estate = Estate::from_snapshot(&estate(shape)).unwrap();
+        let plan = plan(&estate, options(h, consolidate));
+        check_state(&estate, &placement(&estate, &plan)).map_err(TestCaseError::fail)?;
+    }
+
+    #[test]
+    fn replicas_are_conserved(shape in shapes(), h in heuristics(), consolidate in any::<bool>()) {
+        let estate = Estate::from_snapshot(&estate(shape)).unwrap();
+        let plan = plan(&estate, options(h, consolidate));
+        let mut counted: BTreeMap<(&str, &str), u32> = BTreeMap::new();
+        for a in &plan.assignments {
+            *counted.entry((a.tenancy.as_str(), a.workload.as_str())).or_default() += a.replicas;
+        }
+        for u in &plan.unplaced {
+            *counted.entry((u.tenancy.as_str(), u.workload.as_str())).or_default() += u.replicas;
+        }
+        for t in &estate.tenancies {
+            for w in &t.workloads {
+                prop_assert_eq!(counted.get(&(t.key.as_str(), w.name.as_str())).copied(), Some(w.replicas), "{} {}", t.key, w.name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_same_input_always_gives_the_same_plan(shape in shapes(), h in heuristics(), consolidate in any::<bool>()) {
+        let snapshot = estate(shape);
+        let first = plan(&Estate::from_snapshot(&snapshot).unwrap(), options(h, consolidate));
+        // Through YAML and back, as `colo snapshot | colo plan` would.
+        let reread = EstateSnapshot::from_yaml(&snapshot.to_yaml()).unwrap();
+        let second = plan(&Estate::from_snapshot(&reread).unwrap(), options(h, consolidate));
+        prop_assert_eq!(first, second);
+    }
+
+    #[test]
+    fn consolidation_never_adds_nodes_and_every_step_is_valid(shape in shapes(), h in heuristics()) {
+        let shape = EstateShape { running: 1.0, ..shape };
+        let estate = Estate::from_snapshot(&estate(shape)).unwrap();
+        let plan = plan(&estate, PlanOptions { thresholds: colo_engine::consolidate::Thresholds::FREE, ..options(h, true) });
+        prop_assert!(plan.summary.active_nodes <= plan.summary.active_nodes_before);
+        // Replay the moves on what runs now, checking each make-before-break step.
+        let nodes = node_index(&estate);
+        let tenancies = tenancy_index(&estate);
+        let mut state: BTreeMap<(usize, usize, usize), u32> = BTreeMap::new();
+        for (t, tenancy) in estate.tenancies.iter().enumerate() {
+            for p in &tenancy.observed {
+                *state.entry((t, p.workload, p.node)).or_default() += p.replicas;
+            }
+        }
+        check_state(&estate, &state).map_err(TestCaseError::fail)?;
+        for m in &plan.moves {
+            let t = tenancies[m.tenancy.as_str()];
+            let w = estate.tenancies[t].workloads.iter().position(|w| w.name == m.workload).unwrap();
+            let (from, to) = (nodes[&m.from], nodes[&m.to]);
+            for _ in 0..m.replicas {
+                // The new copy exists before the old one goes: check capacity with both.
+                *state.entry((t, w, to)).or_default() += 1;
+                let mut during = state.clone();
+                let old = during.get_mut(&(t, w, from)).ok_or_else(|| TestCaseError::fail(format!("move from an empty place: {m:?}")))?;
+                *old -= 1;
+                if *old == 0 { during.remove(&(t, w, from)); }
+                check_state(&estate, &during).map_err(|e| TestCaseError::fail(format!("after {m:?}: {e}")))?;
+                state = during;
+            }
+        }
+        let planned = placement(&estate, &plan);
+        let running: BTreeMap<_, _> = planned.into_iter().filter(|((t, _, _), _)| !estate.tenancies[*t].observed.is_empty()).collect();
+        prop_assert_eq!(state, running, "moves applied to what runs give the plan's assignments");
+    }
+
+    #[test]
+    fn energy_and_cost_are_conserved(shape in shapes(), h in heuristics()) {
+        let estate = Estate::from_snapshot(&estate(shape)).unwrap();
+        let plan = plan(&estate, options(h, false));
+        let s = &plan.summary;
+        let agencies: f64 = plan.agencies.iter().map(|a| a.k_wh_per_month).sum();
+        let cost: f64 = plan.agencies.iter().map(|a| a.cost_per_month).sum();
+        // Agencies plus spare nodes make the estate (4-decimal rounding per figure).
+        let slack = 1e-3 * (plan.agencies.len() + 2) as f64;
+        prop_assert!((agencies + s.spare_k_wh_per_month - s.shared_k_wh_per_month).abs() < slack || plan.assignments.is_empty());
+        prop_assert!((cost + s.spare_cost_per_month - s.shared_cost_per_month).abs() < slack || plan.assignments.is_empty());
+    }
+
+    #[test]
+    fn the_snapshot_reader_never_panics_on_garbage(text in "\\PC{0,400}") {
+        let _ = colo_engine::plan_yaml(&text, PlanOptions::default());
+    }
+
+    #[test]
+    fn the_snapshot_reader_never_panics_on_damaged_snapshots(cut in 0usize..4000, at in 0usize..4000, byte in any::<u8>()) {
+        let text = estate(EstateShape::new(5, 6)).to_yaml();
+        let mut bytes = text.into_bytes();
+        if !bytes.is_empty() {
+            let i = at % bytes.len();
+            bytes[i] = byte;
+            bytes.truncate(cut.max(1).min(bytes.len()));
+        }
+        let _ = colo_engine::plan_yaml(&String::from_utf8_lossy(&bytes), PlanOptions::default());
+    }
+}
