@@ -26,6 +26,9 @@ kubectl --context hub apply -f examples/
 step "kubectl get colo -A"
 kubectl --context hub get colo -A
 
+step "The same estate planned offline (colo plan --snapshot examples/snapshots/local-estate.yaml)"
+"$colo" plan --snapshot examples/snapshots/local-estate.yaml
+
 cat >&2 <<MSG
 
 The estate is up. To use it from this shell:

@@ -28,7 +28,7 @@ pub struct PlanOptions {
 impl Default for PlanOptions {
     fn default() -> Self {
         PlanOptions {
-            heuristic: Heuristic::BestFit,
+            heuristic: Heuristic::DotProduct,
             consolidate: false,
             improve: true,
             thresholds: Thresholds::default(),

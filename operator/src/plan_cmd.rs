@@ -16,7 +16,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "table")]
     pub output: Output,
     /// Node choice: first-fit, best-fit, dot-product or l2 (see docs/placement.md).
-    #[arg(long, default_value = "best-fit", value_parser = parse_heuristic)]
+    #[arg(long, default_value = "dot-product", value_parser = parse_heuristic)]
     pub heuristic: Heuristic,
     /// With --consolidate: empty a node only if it saves at least this much a month
     /// after paying the disruption cost of its moves.
