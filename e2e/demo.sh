@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Colo's main job on the local estate: bring the estate up, install Colo's API, apply the
-# example agencies, clusters and tenancies as their owners would, and show them.
+# Colo's main job on the local estate: bring the estate up, start Colo's operator on the hub,
+# apply the example agencies, clusters and tenancies as their owners would, wait until the
+# tenancies run in the member clusters, and show where and why.
 # The estate stays up afterwards; `e2e/estate.sh down` stops it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,26 +13,29 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "Local estate: hub + north-1 + south-1, kwok nodes, Prometheus (first run builds Kubernetes: ~8 min)"
 eval "$("$here/estate.sh" up)"
 
-step "Building colo"
-cargo build --release --quiet -p colo-operator
+step "Colo's operator on the hub: CRDs (colo crds | kubectl apply), member kubeconfig Secrets, colo operator"
+"$here/operator.sh" start
 colo=$repo/target/release/colo
 
-step "Installing Colo's CRDs on the hub (colo crds | kubectl apply)"
-"$colo" crds | kubectl --context hub apply --server-side --force-conflicts -f -
-kubectl --context hub wait --for=condition=Established --timeout=60s -f crds/colo.dev.yaml >/dev/null
-
-step "Applying examples/ (namespaces, agencies, shared clusters, tenancies, a consolidation plan)"
+step "Applying examples/ as agencies and the platform team would (namespaces, agencies, clusters, tenancies)"
 kubectl --context hub apply -f examples/
+
+step "Waiting until every tenancy runs in its member clusters"
+kubectl --context hub wait tenancy --all -A --for=jsonpath='{.status.phase}'=Running --timeout=120s
 
 step "kubectl get colo -A"
 kubectl --context hub get colo -A
 
-step "The same estate planned offline (colo plan --snapshot examples/snapshots/local-estate.yaml)"
-"$colo" plan --snapshot examples/snapshots/local-estate.yaml
+step "Where they run and why (kubectl get tenancies -A -o wide)"
+kubectl --context hub get tenancies -A -o wide
+
+step "The live estate replayed offline: colo snapshot > snapshot.yaml; colo plan --snapshot snapshot.yaml"
+"$colo" snapshot >"$COLO_ESTATE_DIR/snapshot.yaml"
+"$colo" plan --snapshot "$COLO_ESTATE_DIR/snapshot.yaml"
 
 cat >&2 <<MSG
 
-The estate is up. To use it from this shell:
+The estate is up, with Colo's operator running (log: $COLO_ESTATE_DIR/logs/colo-operator.log). To use it from this shell:
   eval "\$(e2e/estate.sh env)"      # KUBECONFIG (contexts hub, north-1, south-1), PATH, Prometheus
   kubectl get colo -A
   curl -s '$COLO_PROMETHEUS_URL/api/v1/query?query=count(container_cpu_usage_seconds_total)'

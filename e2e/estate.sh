@@ -127,7 +127,7 @@ start_cluster_controllers() {
     --authentication-kubeconfig "$dir/kubeconfig" --authorization-kubeconfig "$dir/kubeconfig" \
     --secure-port 0 --leader-elect=false
   local stages=$bin/kwok-kustomize
-  spawn "$name-kwok" kwok --kubeconfig "$dir/kubeconfig" --v ERROR \
+  spawn "$name-kwok" kwok --kubeconfig "$dir/kubeconfig" --v ERROR --node-lease-duration-seconds 40 \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
     --server-address "$(cluster_ip "$name"):10247" --cidr "$cidr" --node-ip "$(cluster_ip "$name")" \
     -c "$stages/stage/node/fast/node-initialize.yaml" \
@@ -280,7 +280,7 @@ down() {
   local f pid
   shopt -s nullglob
   # Stop in reverse order of dependency: clients before API servers before etcd.
-  for pattern in prometheus '*-kwok' '*-kube-scheduler' '*-kube-controller-manager' '*-kube-apiserver' '*-etcd'; do
+  for pattern in colo-operator prometheus '*-kwok' '*-kube-scheduler' '*-kube-controller-manager' '*-kube-apiserver' '*-etcd'; do
     for f in "$state"/pids/$pattern.pid; do
       pid=$(cat "$f")
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true

@@ -4,8 +4,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod context;
+mod controllers;
 mod crds;
+mod http;
+mod materialize;
+mod members;
+mod observe;
+mod operator_cmd;
 mod plan_cmd;
+mod planner;
+mod prom;
+mod tenancy;
 
 #[derive(Parser)]
 #[command(
@@ -20,12 +30,23 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator against the hub in KUBECONFIG (or in-cluster).
+    Operator(operator_cmd::Args),
+    /// Write the live estate as an EstateSnapshot, to replay it with `colo plan`.
+    Snapshot(SnapshotArgs),
     /// Print the CustomResourceDefinitions as YAML (kubectl apply -f - takes them).
     Crds,
     /// Plan an EstateSnapshot offline: placements, consolidation moves, monthly figures.
     Plan(plan_cmd::Args),
     /// Write a synthetic EstateSnapshot (for trying `colo plan` and for benchmarks).
     Generate(GenerateArgs),
+}
+
+#[derive(clap::Args)]
+struct SnapshotArgs {
+    /// rate() window of CPU counters.
+    #[arg(long, default_value = "1m")]
+    rate_window: String,
 }
 
 #[derive(clap::Args)]
@@ -44,9 +65,45 @@ struct GenerateArgs {
     running: f64,
 }
 
+/// Runs an async command on a multi-threaded runtime with structured (JSON) logs.
+fn async_main(job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(job) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("colo: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let client = kube::Client::try_default().await.context("connecting to the hub")?;
+    let config = context::Config { rate_window: args.rate_window, ..context::Config::default() };
+    let ctx = context::Context::new(client, config);
+    let live = observe::observe(&ctx, &[]).await.context("observing the estate")?;
+    for (cluster, health) in &live.health {
+        if let Err(e) = &health.reachable {
+            eprintln!("colo snapshot: warning: {cluster} unreachable ({e}); written without nodes");
+        } else if let Err(e) = &health.metrics {
+            eprintln!("colo snapshot: warning: {cluster}: {e}; usage is requests only");
+        }
+    }
+    print!("{}", live.snapshot.to_yaml());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Operator(args) => async_main(operator_cmd::run(args)),
+        Command::Snapshot(args) => async_main(snapshot(args)),
         Command::Crds => match crds::print(&mut std::io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {

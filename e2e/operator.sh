@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs Colo's operator against the local estate (e2e/estate.sh up first), as the platform
+# team would run it on a hub: CRDs installed, member kubeconfig Secrets in colo-system,
+# `colo operator` with leader election and its HTTP endpoints on 127.0.0.1:8080.
+#
+#   e2e/operator.sh start     build if needed, install, start, wait until /readyz answers
+#   e2e/operator.sh stop      SIGTERM, wait for a clean exit
+#   e2e/operator.sh kill      SIGKILL (for crash tests)
+#   e2e/operator.sh restart
+#
+# Logs: $COLO_ESTATE_DIR/logs/colo-operator.log. `e2e/estate.sh down` stops it too.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+state=${COLO_ESTATE_DIR:-$repo/.estate}
+pidfile=$state/pids/colo-operator.pid
+addr=${COLO_HTTP_ADDR:-127.0.0.1:8080}
+[[ -e $state/kubeconfig ]] || { echo "operator: no estate at $state; run e2e/estate.sh up" >&2; exit 1; }
+export KUBECONFIG=$state/kubeconfig
+kubectl() { "$state/bin/kubectl" --context hub "$@"; }
+
+install() {
+  cargo build --release --quiet -p colo-operator
+  "$repo/target/release/colo" crds | kubectl apply --server-side --force-conflicts -f - >/dev/null
+  kubectl wait --for=condition=Established --timeout=60s -f "$repo/crds/colo.dev.yaml" >/dev/null
+  kubectl create namespace colo-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  local member
+  for member in north-1 south-1; do
+    kubectl -n colo-system create secret generic "$member-kubeconfig" \
+      --from-file=kubeconfig="$state/$member/kubeconfig" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  done
+}
+
+running() { [[ -e $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+start() {
+  if running; then echo "operator: already running (pid $(cat "$pidfile"))" >&2; return; fi
+  install
+  mkdir -p "$state/pids" "$state/logs"
+  COLO_HTTP_ADDR=$addr setsid "$repo/target/release/colo" operator --rate-window 20s \
+    >>"$state/logs/colo-operator.log" 2>&1 < /dev/null &
+  echo $! >"$pidfile"
+  local deadline=$((SECONDS + 60))
+  until curl -fsS "http://$addr/readyz" >/dev/null 2>&1; do
+    running || { echo "operator: exited; see $state/logs/colo-operator.log" >&2; exit 1; }
+    ((SECONDS < deadline)) || { echo "operator: not ready after 60s" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "operator: running (pid $(cat "$pidfile")), http://$addr/metrics, log $state/logs/colo-operator.log" >&2
+}
+
+stop() {
+  local signal=$1
+  running || { rm -f "$pidfile"; return; }
+  local pid
+  pid=$(cat "$pidfile")
+  kill "-$signal" "$pid"
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+case ${1:-} in
+  start) start ;;
+  stop) stop TERM ;;
+  kill) stop KILL ;;
+  restart) stop TERM; start ;;
+  *) echo "usage: $0 start|stop|kill|restart" >&2; exit 2 ;;
+esac

@@ -1,0 +1,121 @@
+//! What every controller shares: the hub client, member clients, configuration, metrics, the
+//! clock, and the latest placement decisions (so quotas are summed consistently).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use colo_api::Placement;
+use prometheus::{Histogram, HistogramOpts, IntGaugeVec, Opts, Registry};
+
+use crate::members::Members;
+
+/// Injected so tests and accounting windows never read the wall clock directly.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Namespace of member kubeconfig Secrets that do not name one, and of the leader Lease.
+    pub namespace: String,
+    /// Field manager of every server-side apply.
+    pub field_manager: String,
+    /// `rate()` window of CPU counters (a few scrape intervals).
+    pub rate_window: String,
+    /// How often SharedCluster status is refreshed, and tenancies not yet Running re-checked.
+    pub resync: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            namespace: "colo-system".into(),
+            field_manager: "colo".into(),
+            rate_window: "1m".into(),
+            resync: Duration::from_secs(15),
+        }
+    }
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub reconcile_duration: Histogram,
+    pub placement_duration: Histogram,
+    pub tenancies: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let buckets = vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let reconcile_duration = Histogram::with_opts(
+            HistogramOpts::new("colo_reconcile_duration_seconds", "Time to reconcile one object")
+                .buckets(buckets.clone()),
+        )
+        .expect("metric");
+        let placement_duration = Histogram::with_opts(
+            HistogramOpts::new("colo_placement_duration_seconds", "Time to plan one tenancy").buckets(buckets),
+        )
+        .expect("metric");
+        let tenancies =
+            IntGaugeVec::new(Opts::new("colo_tenancies", "Tenancies by phase"), &["phase"]).expect("metric");
+        for m in [
+            Box::new(reconcile_duration.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(placement_duration.clone()),
+            Box::new(tenancies.clone()),
+        ] {
+            registry.register(m).expect("register metric");
+        }
+        Metrics { registry, reconcile_duration, placement_duration, tenancies }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct Context {
+    pub client: kube::Client,
+    pub members: Members,
+    pub config: Config,
+    pub metrics: Metrics,
+    pub clock: Arc<dyn Clock>,
+    /// Per agency: held while a tenancy of it is planned and applied, so that placements and
+    /// the agency's quotas in member clusters are decided one at a time.
+    agency_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Latest placements decided by this process, by `namespace/name`, ahead of the cache.
+    pub decided: Mutex<HashMap<String, Vec<Placement>>>,
+    /// The nodes the engine chose for them, counted until their pods run.
+    pub decided_nodes: Mutex<HashMap<String, Vec<colo_engine::snapshot::ObservedAssignment>>>,
+}
+
+impl Context {
+    pub fn new(client: kube::Client, config: Config) -> Self {
+        Context {
+            members: Members::new(client.clone(), config.namespace.clone()),
+            client,
+            config,
+            metrics: Metrics::new(),
+            clock: Arc::new(SystemClock),
+            agency_locks: Mutex::default(),
+            decided: Mutex::default(),
+            decided_nodes: Mutex::default(),
+        }
+    }
+
+    pub fn agency_lock(&self, agency: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.agency_locks.lock().expect("lock").entry(agency.to_string()).or_default().clone()
+    }
+}

@@ -1,0 +1,242 @@
+//! The controllers on the hub, and what they share. Reconcilers live in their own modules;
+//! this one wires them to watches and gives every object its own back-off.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use colo_api::{Agency, AgencyStatus, Condition, SharedCluster, SharedClusterStatus, Tenancy};
+use colo_api::cluster::NodeCounts;
+use futures::StreamExt;
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+
+use crate::context::Context;
+use crate::planner::Planner;
+
+pub struct Shared {
+    pub ctx: Arc<Context>,
+    pub planner: Planner,
+    pub recorder: Recorder,
+    /// `namespace/name` of each tenancy to its agency, for quota sums.
+    pub agency_of: Mutex<HashMap<String, String>>,
+    /// Consecutive failures per object, for exponential back-off.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Shared {
+    pub fn new(ctx: Arc<Context>, identity: &str) -> Self {
+        let recorder = Recorder::new(
+            ctx.client.clone(),
+            Reporter { controller: "colo".into(), instance: Some(identity.to_string()) },
+        );
+        Shared { planner: Planner::start(ctx.clone()), ctx, recorder, agency_of: Mutex::default(), failures: Mutex::default() }
+    }
+
+    /// Back-off of one object: 0.5 s doubling to 5 min, reset by a success.
+    fn backoff(&self, key: String) -> Duration {
+        let mut failures = self.failures.lock().expect("lock");
+        let n = failures.entry(key).or_default();
+        *n = (*n + 1).min(10);
+        Duration::from_millis(500 << (*n - 1)).min(Duration::from_secs(300))
+    }
+
+    fn succeeded(&self, key: &str) {
+        self.failures.lock().expect("lock").remove(key);
+    }
+}
+
+/// Seeds what this process knows of placements from the tenancies' status (after a restart or
+/// a change of leader), so quotas sum every tenancy from the first reconcile on.
+pub async fn seed(shared: &Shared) -> Result<(), kube::Error> {
+    let tenancies = Api::<Tenancy>::all(shared.ctx.client.clone()).list(&ListParams::default()).await?;
+    let mut decided = shared.ctx.decided.lock().expect("lock");
+    let mut agency_of = shared.agency_of.lock().expect("lock");
+    for t in tenancies {
+        let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
+        agency_of.insert(key.clone(), t.spec.agency.clone());
+        if let Some(status) = &t.status {
+            if !status.placements.is_empty() {
+                decided.insert(key, status.placements.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs every controller until `shutdown` resolves.
+pub async fn run(shared: Arc<Shared>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+    let client = shared.ctx.client.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+
+    let tenancies = Controller::new(Api::<Tenancy>::all(client.clone()), watcher::Config::default())
+        // A new or changed Agency may accept (or reject) its tenancies.
+        .watches(Api::<Agency>::all(client.clone()), watcher::Config::default(), {
+            let shared = shared.clone();
+            move |agency: Agency| {
+                let agency_of = shared.agency_of.lock().expect("lock");
+                agency_of
+                    .iter()
+                    .filter(|(_, a)| **a == agency.name_any())
+                    .filter_map(|(k, _)| k.split_once('/').map(|(ns, n)| ObjectRef::<Tenancy>::new(n).within(ns)))
+                    .collect::<Vec<_>>()
+            }
+        })
+        .graceful_shutdown_on(stopped(stop_rx.clone()))
+        .run(
+            |t, s: Arc<Shared>| async move {
+                let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
+                s.agency_of.lock().expect("lock").insert(key.clone(), t.spec.agency.clone());
+                let result = crate::tenancy::reconcile(t, s.clone()).await;
+                if result.is_ok() {
+                    s.succeeded(&key);
+                }
+                result
+            },
+            |t, error, s| {
+                let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
+                tracing::warn!(tenancy = %key, %error, "reconcile failed");
+                Action::requeue(s.backoff(key))
+            },
+            shared.clone(),
+        )
+        .for_each(|_| async {});
+
+    let clusters = Controller::new(Api::<SharedCluster>::all(client.clone()), watcher::Config::default())
+        .graceful_shutdown_on(stopped(stop_rx.clone()))
+        .run(
+            |c, s: Arc<Shared>| async move { reconcile_cluster(c, s).await },
+            |c, error, s| {
+                tracing::warn!(cluster = %c.name_any(), %error, "reconcile failed");
+                Action::requeue(s.backoff(format!("cluster/{}", c.name_any())))
+            },
+            shared.clone(),
+        )
+        .for_each(|_| async {});
+
+    let agencies = Controller::new(Api::<Agency>::all(client.clone()), watcher::Config::default())
+        .watches(Api::<Tenancy>::all(client.clone()), watcher::Config::default(), |t: Tenancy| {
+            Some(ObjectRef::<Agency>::new(&t.spec.agency))
+        })
+        .graceful_shutdown_on(stopped(stop_rx))
+        .run(
+            |a, s: Arc<Shared>| async move { reconcile_agency(a, s).await },
+            |a, error, s| {
+                tracing::warn!(agency = %a.name_any(), %error, "reconcile failed");
+                Action::requeue(s.backoff(format!("agency/{}", a.name_any())))
+            },
+            shared.clone(),
+        )
+        .for_each(|_| async {});
+    futures::join!(tenancies, clusters, agencies);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("observe: {0}")]
+    Observe(#[source] kube::Error),
+    #[error("update status: {0}")]
+    Status(#[source] kube::Error),
+}
+
+fn condition(type_: &str, result: &Result<(), String>, ok_reason: &str, ok_message: &str) -> Condition {
+    let (status, reason, message) = match result {
+        Ok(()) => ("True", ok_reason.to_string(), ok_message.to_string()),
+        Err(e) => ("False", format!("Not{ok_reason}"), e.clone()),
+    };
+    Condition { type_: type_.into(), status: status.into(), reason, message, ..Default::default() }
+}
+
+/// Keeps transition times of conditions whose status did not change.
+fn carry_times(new: &mut [Condition], old: &[Condition], now: &str) {
+    for c in new {
+        c.last_transition_time = match old.iter().find(|o| o.type_ == c.type_) {
+            Some(o) if o.status == c.status => o.last_transition_time.clone(),
+            _ => Some(now.to_string()),
+        };
+    }
+}
+
+async fn reconcile_cluster(cluster: Arc<SharedCluster>, shared: Arc<Shared>) -> Result<Action, StatusError> {
+    let ctx = &shared.ctx;
+    let (_, health) =
+        crate::observe::observe_cluster(ctx, &cluster, &mut BTreeMap::new(), &mut BTreeMap::new()).await;
+    let tenancies = ctx.decided.lock().expect("lock").values().filter(|ps| ps.iter().any(|p| p.cluster == cluster.name_any())).count();
+    let res = |(cpu, mem): (i64, i64)| colo_api::Resources {
+        cpu: colo_api::Quantity::from_cpu_millis(cpu.max(0) as u64),
+        memory: colo_api::Quantity::from_bytes(mem.max(0) as u64),
+    };
+    let ready: Result<(), String> = match (&health.reachable, &health.metrics) {
+        (Ok(()), _) if health.nodes_active > 0 => Ok(()),
+        (Ok(()), _) => Err("no node is Ready".into()),
+        (Err(e), _) => Err(e.clone()),
+    };
+    let mut conditions = vec![
+        condition("Reachable", &health.reachable, "Reachable", "the API server answers"),
+        condition("MetricsFresh", &health.metrics, "MetricsFresh", "Prometheus has fresh usage; placement uses measured p95"),
+        condition("Ready", &ready, "Ready", "takes placements"),
+    ];
+    if health.metrics.is_err() {
+        conditions[1].message.push_str("; placement falls back to requests");
+    }
+    let now = ctx.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let old = cluster.status.clone().unwrap_or_default();
+    carry_times(&mut conditions, &old.conditions, &now);
+    let measured_cpu = (health.capacity.0 > 0).then(|| format!("{:.0}%", 100.0 * health.measured.0 as f64 / health.capacity.0 as f64));
+    let status = SharedClusterStatus {
+        conditions,
+        nodes: Some(NodeCounts { active: health.nodes_active, standby: health.nodes_standby }),
+        capacity: Some(res(health.capacity)),
+        requested: Some(res(health.requested)),
+        measured: health.metrics.is_ok().then(|| res(health.measured)),
+        measured_cpu: if health.metrics.is_ok() { measured_cpu } else { None },
+        tenancies: tenancies as u32,
+        power_watts: None,
+        observed_generation: cluster.metadata.generation,
+    };
+    if cluster.status.as_ref() != Some(&status) {
+        let patch = serde_json::json!({"apiVersion": "colo.dev/v1alpha1", "kind": "SharedCluster", "status": status});
+        Api::<SharedCluster>::all(ctx.client.clone())
+            .patch_status(&cluster.name_any(), &PatchParams::apply(&ctx.config.field_manager).force(), &Patch::Apply(&patch))
+            .await
+            .map_err(StatusError::Status)?;
+    }
+    shared.succeeded(&format!("cluster/{}", cluster.name_any()));
+    Ok(Action::requeue(ctx.config.resync))
+}
+
+async fn reconcile_agency(agency: Arc<Agency>, shared: Arc<Shared>) -> Result<Action, StatusError> {
+    let ctx = &shared.ctx;
+    let tenancies = Api::<Tenancy>::all(ctx.client.clone()).list(&ListParams::default()).await.map_err(StatusError::Observe)?;
+    let count = tenancies.iter().filter(|t| t.spec.agency == agency.name_any()).count() as u32;
+    let mut phases: BTreeMap<String, i64> = ["Pending", "Placed", "Running", "Degraded", "Rejected"].iter().map(|p| (p.to_string(), 0)).collect();
+    for t in &tenancies {
+        let phase = t.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
+        *phases.entry(format!("{phase:?}")).or_default() += 1;
+    }
+    for (phase, n) in phases {
+        ctx.metrics.tenancies.with_label_values(&[phase.as_str()]).set(n);
+    }
+    let old = agency.status.clone().unwrap_or_default();
+    let status = AgencyStatus { tenancies: count, conditions: old.conditions.clone(), observed_generation: agency.metadata.generation };
+    if agency.status.as_ref() != Some(&status) {
+        let patch = serde_json::json!({"apiVersion": "colo.dev/v1alpha1", "kind": "Agency", "status": status});
+        Api::<Agency>::all(ctx.client.clone())
+            .patch_status(&agency.name_any(), &PatchParams::apply(&ctx.config.field_manager).force(), &Patch::Apply(&patch))
+            .await
+            .map_err(StatusError::Status)?;
+    }
+    shared.succeeded(&format!("agency/{}", agency.name_any()));
+    Ok(Action::requeue(Duration::from_secs(300)))
+}
