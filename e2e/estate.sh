@@ -123,9 +123,27 @@ start_cluster_controllers() {
     --secure-port 0 --leader-elect=false --root-ca-file "$state/pki/ca.crt" \
     --service-account-private-key-file "$state/pki/sa.key" --use-service-account-credentials \
     --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller'
-  spawn "$name-kube-scheduler" kube-scheduler --kubeconfig "$dir/kubeconfig" \
+  # Bin-packing scoring (MostAllocated) and no default spreading of replicas over nodes, as a
+  # consolidating platform runs it: kube-scheduler then fills nodes the way Colo's plan does.
+  cat >"$dir/scheduler.yaml" <<SCHED
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection: {kubeconfig: "$dir/kubeconfig"}
+leaderElection: {leaderElect: false}
+profiles:
+- schedulerName: default-scheduler
+  pluginConfig:
+  - name: NodeResourcesFit
+    args:
+      scoringStrategy:
+        type: MostAllocated
+        resources: [{name: cpu, weight: 1}, {name: memory, weight: 1}]
+  - name: PodTopologySpread
+    args: {defaultingType: List, defaultConstraints: []}
+SCHED
+  spawn "$name-kube-scheduler" kube-scheduler --config "$dir/scheduler.yaml" \
     --authentication-kubeconfig "$dir/kubeconfig" --authorization-kubeconfig "$dir/kubeconfig" \
-    --secure-port 0 --leader-elect=false
+    --secure-port 0
   local stages=$bin/kwok-kustomize
   spawn "$name-kwok" kwok --kubeconfig "$dir/kubeconfig" --v ERROR --node-lease-duration-seconds 40 \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \

@@ -43,6 +43,8 @@ if ! "$here/estate.sh" status 2>/dev/null | grep -q running; then
   trap '"$here/estate.sh" down; rm -f "$results"' EXIT
   "$here/estate.sh" up >/dev/null
 fi
+step "Colo's operator on the estate"
+"$here/operator.sh" start
 cargo_test -p colo-e2e
 
 if ((started_here)); then

@@ -71,16 +71,16 @@ pub struct StandaloneSpec {
     /// Cores per server (default 16).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "crd", schemars(range(min = 1, max = 1024)))]
-    pub server_cores: Option<u32>,
+    pub server_cores: Option<i32>,
     /// Memory per server in GiB (default 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "crd", schemars(range(min = 1, max = 65536)))]
     #[serde(rename = "serverMemoryGiB")]
-    pub server_memory_gib: Option<u32>,
+    pub server_memory_gib: Option<i32>,
     /// Fewest servers run, for redundancy (default 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "crd", schemars(range(min = 1, max = 10000)))]
-    pub min_servers: Option<u32>,
+    pub min_servers: Option<i32>,
     /// Peak-to-capacity margin (default 1.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "crd", schemars(range(min = 1.0, max = 10.0)))]
@@ -126,7 +126,7 @@ pub struct StandaloneSpec {
 pub struct AgencyStatus {
     /// Number of Tenancies the agency has.
     #[serde(default)]
-    pub tenancies: u32,
+    pub tenancies: i32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -165,7 +165,7 @@ pub struct SharedClusterStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub measured_cpu: Option<String>,
     #[serde(default)]
-    pub tenancies: u32,
+    pub tenancies: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_watts: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,6 +175,6 @@ pub struct SharedClusterStatus {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 pub struct NodeCounts {
-    pub active: u32,
-    pub standby: u32,
+    pub active: i32,
+    pub standby: i32,
 }

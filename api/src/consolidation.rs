@@ -70,9 +70,9 @@ pub struct ConsolidationPlanStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub moves: Vec<Move>,
     #[serde(default)]
-    pub move_count: u32,
+    pub move_count: i32,
     #[serde(default)]
-    pub nodes_freed: u32,
+    pub nodes_freed: i32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clusters_freed: Vec<String>,
     #[serde(default)]

@@ -177,3 +177,94 @@ pub fn unique_name(prefix: &str) -> String {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// Applies YAML to one cluster, failing the test with kubectl's message if it is refused.
+pub fn apply_yaml(cluster: &str, yaml: &str) {
+    let run = kubectl_with_input(cluster, &["apply", "-f", "-"], Some(yaml));
+    assert!(
+        run.ok,
+        "kubectl apply on {cluster} refused:\n{}\n{yaml}",
+        run.stderr
+    );
+}
+
+/// `kubectl get ... -o json` as a value.
+pub fn get_json(cluster: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    serde_json::from_str(&kubectl_ok(cluster, &all)).expect("kubectl prints JSON")
+}
+
+/// Colo's operator must be running on the estate (e2e/test.sh starts it with e2e/operator.sh),
+/// with the example SharedClusters applied.
+pub fn colo_is_running() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        install_crds();
+        let clusters = repo().join("examples/20-shared-clusters.yaml");
+        kubectl_ok(HUB, &["apply", "-f", clusters.to_str().unwrap()]);
+        wait_until("colo operator ready", Duration::from_secs(60), || {
+            let out = Command::new("curl")
+                .args(["-fsS", "http://127.0.0.1:8080/readyz"])
+                .output()
+                .map_err(|e| e.to_string())?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err("not ready: start it with e2e/operator.sh start".into())
+            }
+        });
+    });
+}
+
+/// Runs e2e/operator.sh with an action (start, stop, kill, restart).
+pub fn operator(action: &str) {
+    let status = Command::new(repo().join("e2e/operator.sh"))
+        .arg(action)
+        .env("COLO_ESTATE_DIR", estate_dir())
+        .env("COLO_NO_BUILD", "1")
+        .status()
+        .expect("e2e/operator.sh runs");
+    assert!(status.success(), "e2e/operator.sh {action} failed");
+}
+
+/// An agency owning one hub namespace, both created; returns (agency, namespace).
+pub fn new_agency(prefix: &str, clearance: &str) -> (String, String) {
+    let name = unique_name(prefix);
+    apply_yaml(
+        HUB,
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n---\napiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {name}}}\nspec:\n  displayName: Test {name}\n  costCentre: CC-{name}\n  namespaces: [{name}]\n  groups: [{name}-engineers]\n  maxClassification: {clearance}\n"
+        ),
+    );
+    (name.clone(), name)
+}
+
+/// Waits until a tenancy's phase is `phase`; returns the tenancy.
+pub fn wait_phase(
+    namespace: &str,
+    name: &str,
+    phase: &str,
+    timeout: Duration,
+) -> serde_json::Value {
+    wait_until(
+        &format!("tenancy {namespace}/{name} {phase}"),
+        timeout,
+        || {
+            let run = kubectl(
+                HUB,
+                &["-n", namespace, "get", "tenancy", name, "-o", "json"],
+            );
+            if !run.ok {
+                return Err(run.stderr);
+            }
+            let t: serde_json::Value =
+                serde_json::from_str(&run.stdout).map_err(|e| e.to_string())?;
+            if t["status"]["phase"] == phase {
+                Ok(t)
+            } else {
+                Err(format!("status: {}", t["status"]))
+            }
+        },
+    )
+}

@@ -108,9 +108,17 @@ impl StandaloneModel {
         let s = spec.cloned().unwrap_or_default();
         let max_watts = s.max_watts.unwrap_or(MAX_WATTS);
         StandaloneModel {
-            server_cores: s.server_cores.unwrap_or(STANDALONE_SERVER_CORES) as f64,
-            server_memory_gib: s.server_memory_gib.unwrap_or(STANDALONE_SERVER_MEMORY_GIB) as f64,
-            min_servers: s.min_servers.unwrap_or(STANDALONE_MIN_SERVERS),
+            server_cores: s
+                .server_cores
+                .map_or(STANDALONE_SERVER_CORES, |c| c.max(1) as u32)
+                as f64,
+            server_memory_gib: s
+                .server_memory_gib
+                .map_or(STANDALONE_SERVER_MEMORY_GIB, |m| m.max(1) as u32)
+                as f64,
+            min_servers: s
+                .min_servers
+                .map_or(STANDALONE_MIN_SERVERS, |n| n.max(1) as u32),
             peak_margin: s.peak_margin.unwrap_or(STANDALONE_PEAK_MARGIN),
             utilisation: s.utilisation.unwrap_or(STANDALONE_UTILISATION),
             max_watts,

@@ -154,7 +154,8 @@ impl<'p, 'e> Placer<'p, 'e> {
         let all = |w: &crate::estate::Workload| w.replicas;
         let mut best: Option<Trial> = None;
         let mut tried = Vec::new();
-        for &c in eligible {
+        let mut untried = Vec::new();
+        for (i, &c) in eligible.iter().enumerate() {
             match self.trial(t, c, &all) {
                 Ok(trial) => {
                     let done = trial.opened == 0;
@@ -170,6 +171,7 @@ impl<'p, 'e> Placer<'p, 'e> {
                     }
                     // Nothing beats fitting on already-active nodes of the cheapest cluster.
                     if done {
+                        untried.extend_from_slice(&eligible[i + 1..]);
                         break;
                     }
                 }
@@ -184,6 +186,15 @@ impl<'p, 'e> Placer<'p, 'e> {
         };
         for other in tried {
             rejected.push((other.cluster, self.worse(&other, &best)));
+        }
+        let chosen = &self.packing.estate.clusters[best.cluster].name;
+        for c in untried {
+            rejected.push((
+                c,
+                format!(
+                    "dearer energy per core than {chosen}, where it fits on nodes already running"
+                ),
+            ));
         }
         let why = self.why(&best);
         self.commit(t, &best.puts);

@@ -57,18 +57,30 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let buckets = vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let buckets = vec![
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
         let reconcile_duration = Histogram::with_opts(
-            HistogramOpts::new("colo_reconcile_duration_seconds", "Time to reconcile one object")
-                .buckets(buckets.clone()),
+            HistogramOpts::new(
+                "colo_reconcile_duration_seconds",
+                "Time to reconcile one object",
+            )
+            .buckets(buckets.clone()),
         )
         .expect("metric");
         let placement_duration = Histogram::with_opts(
-            HistogramOpts::new("colo_placement_duration_seconds", "Time to plan one tenancy").buckets(buckets),
+            HistogramOpts::new(
+                "colo_placement_duration_seconds",
+                "Time to plan one tenancy",
+            )
+            .buckets(buckets),
         )
         .expect("metric");
-        let tenancies =
-            IntGaugeVec::new(Opts::new("colo_tenancies", "Tenancies by phase"), &["phase"]).expect("metric");
+        let tenancies = IntGaugeVec::new(
+            Opts::new("colo_tenancies", "Tenancies by phase"),
+            &["phase"],
+        )
+        .expect("metric");
         for m in [
             Box::new(reconcile_duration.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(placement_duration.clone()),
@@ -76,7 +88,12 @@ impl Metrics {
         ] {
             registry.register(m).expect("register metric");
         }
-        Metrics { registry, reconcile_duration, placement_duration, tenancies }
+        Metrics {
+            registry,
+            reconcile_duration,
+            placement_duration,
+            tenancies,
+        }
     }
 }
 
@@ -116,6 +133,11 @@ impl Context {
     }
 
     pub fn agency_lock(&self, agency: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.agency_locks.lock().expect("lock").entry(agency.to_string()).or_default().clone()
+        self.agency_locks
+            .lock()
+            .expect("lock")
+            .entry(agency.to_string())
+            .or_default()
+            .clone()
     }
 }

@@ -5,14 +5,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use colo_api::{Agency, AgencyStatus, Condition, SharedCluster, SharedClusterStatus, Tenancy};
 use colo_api::cluster::NodeCounts;
+use colo_api::{Agency, AgencyStatus, Condition, SharedCluster, SharedClusterStatus, Tenancy};
 use futures::StreamExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, ResourceExt};
 
 use crate::context::Context;
@@ -24,6 +24,8 @@ pub struct Shared {
     pub recorder: Recorder,
     /// `namespace/name` of each tenancy to its agency, for quota sums.
     pub agency_of: Mutex<HashMap<String, String>>,
+    /// Phase of each tenancy, for `colo_tenancies{phase}` and agency counts.
+    pub phases: Mutex<HashMap<String, colo_api::Phase>>,
     /// Consecutive failures per object, for exponential back-off.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -32,9 +34,19 @@ impl Shared {
     pub fn new(ctx: Arc<Context>, identity: &str) -> Self {
         let recorder = Recorder::new(
             ctx.client.clone(),
-            Reporter { controller: "colo".into(), instance: Some(identity.to_string()) },
+            Reporter {
+                controller: "colo".into(),
+                instance: Some(identity.to_string()),
+            },
         );
-        Shared { planner: Planner::start(ctx.clone()), ctx, recorder, agency_of: Mutex::default(), failures: Mutex::default() }
+        Shared {
+            planner: Planner::start(ctx.clone()),
+            ctx,
+            recorder,
+            agency_of: Mutex::default(),
+            phases: Mutex::default(),
+            failures: Mutex::default(),
+        }
     }
 
     /// Back-off of one object: 0.5 s doubling to 5 min, reset by a success.
@@ -48,18 +60,51 @@ impl Shared {
     fn succeeded(&self, key: &str) {
         self.failures.lock().expect("lock").remove(key);
     }
+
+    /// Records a tenancy's phase (None: it is gone) and refreshes `colo_tenancies{phase}`.
+    pub fn phase(&self, key: &str, phase: Option<colo_api::Phase>) {
+        let mut phases = self.phases.lock().expect("lock");
+        match phase {
+            Some(p) => phases.insert(key.to_string(), p),
+            None => phases.remove(key),
+        };
+        let mut counts: BTreeMap<String, i64> =
+            ["Pending", "Placed", "Running", "Degraded", "Rejected"]
+                .iter()
+                .map(|p| (p.to_string(), 0))
+                .collect();
+        for p in phases.values() {
+            *counts.entry(format!("{p:?}")).or_default() += 1;
+        }
+        for (phase, n) in counts {
+            self.ctx
+                .metrics
+                .tenancies
+                .with_label_values(&[phase.as_str()])
+                .set(n);
+        }
+    }
 }
 
 /// Seeds what this process knows of placements from the tenancies' status (after a restart or
 /// a change of leader), so quotas sum every tenancy from the first reconcile on.
 pub async fn seed(shared: &Shared) -> Result<(), kube::Error> {
-    let tenancies = Api::<Tenancy>::all(shared.ctx.client.clone()).list(&ListParams::default()).await?;
+    let tenancies = Api::<Tenancy>::all(shared.ctx.client.clone())
+        .list(&ListParams::default())
+        .await?;
     let mut decided = shared.ctx.decided.lock().expect("lock");
     let mut agency_of = shared.agency_of.lock().expect("lock");
     for t in tenancies {
         let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
         agency_of.insert(key.clone(), t.spec.agency.clone());
         if let Some(status) = &t.status {
+            if let Some(phase) = status.phase {
+                shared
+                    .phases
+                    .lock()
+                    .expect("lock")
+                    .insert(key.clone(), phase);
+            }
             if !status.placements.is_empty() {
                 decided.insert(key, status.placements.clone());
             }
@@ -69,7 +114,10 @@ pub async fn seed(shared: &Shared) -> Result<(), kube::Error> {
 }
 
 /// Runs every controller until `shutdown` resolves.
-pub async fn run(shared: Arc<Shared>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+pub async fn run(
+    shared: Arc<Shared>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
     let client = shared.ctx.client.clone();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -80,82 +128,118 @@ pub async fn run(shared: Arc<Shared>, shutdown: impl std::future::Future<Output 
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let tenancies = Controller::new(Api::<Tenancy>::all(client.clone()), watcher::Config::default())
-        // A new or changed Agency may accept (or reject) its tenancies.
-        .watches(Api::<Agency>::all(client.clone()), watcher::Config::default(), {
+    let tenancies = Controller::new(
+        Api::<Tenancy>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    // A new Agency, or a changed spec, may accept (or reject) its tenancies; status
+    // changes of agencies do not concern them.
+    .watches_stream(
+        watcher(
+            Api::<Agency>::all(client.clone()),
+            watcher::Config::default(),
+        )
+        .default_backoff()
+        .touched_objects()
+        .predicate_filter(predicates::generation, Default::default()),
+        {
             let shared = shared.clone();
             move |agency: Agency| {
                 let agency_of = shared.agency_of.lock().expect("lock");
                 agency_of
                     .iter()
                     .filter(|(_, a)| **a == agency.name_any())
-                    .filter_map(|(k, _)| k.split_once('/').map(|(ns, n)| ObjectRef::<Tenancy>::new(n).within(ns)))
+                    .filter_map(|(k, _)| {
+                        k.split_once('/')
+                            .map(|(ns, n)| ObjectRef::<Tenancy>::new(n).within(ns))
+                    })
                     .collect::<Vec<_>>()
             }
-        })
-        .graceful_shutdown_on(stopped(stop_rx.clone()))
-        .run(
-            |t, s: Arc<Shared>| async move {
-                let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
-                s.agency_of.lock().expect("lock").insert(key.clone(), t.spec.agency.clone());
-                let result = crate::tenancy::reconcile(t, s.clone()).await;
-                if result.is_ok() {
-                    s.succeeded(&key);
-                }
-                result
-            },
-            |t, error, s| {
-                let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
-                tracing::warn!(tenancy = %key, %error, "reconcile failed");
-                Action::requeue(s.backoff(key))
-            },
-            shared.clone(),
-        )
-        .for_each(|_| async {});
+        },
+    )
+    .graceful_shutdown_on(stopped(stop_rx.clone()))
+    .run(
+        |t, s: Arc<Shared>| async move {
+            let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
+            s.agency_of
+                .lock()
+                .expect("lock")
+                .insert(key.clone(), t.spec.agency.clone());
+            let result = crate::tenancy::reconcile(t, s.clone()).await;
+            if result.is_ok() {
+                s.succeeded(&key);
+            }
+            result
+        },
+        |t, error, s| {
+            let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
+            tracing::warn!(tenancy = %key, %error, "reconcile failed");
+            Action::requeue(s.backoff(key))
+        },
+        shared.clone(),
+    )
+    .for_each(|_| async {});
 
-    let clusters = Controller::new(Api::<SharedCluster>::all(client.clone()), watcher::Config::default())
-        .graceful_shutdown_on(stopped(stop_rx.clone()))
-        .run(
-            |c, s: Arc<Shared>| async move { reconcile_cluster(c, s).await },
-            |c, error, s| {
-                tracing::warn!(cluster = %c.name_any(), %error, "reconcile failed");
-                Action::requeue(s.backoff(format!("cluster/{}", c.name_any())))
-            },
-            shared.clone(),
-        )
-        .for_each(|_| async {});
+    let clusters = Controller::new(
+        Api::<SharedCluster>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(stopped(stop_rx.clone()))
+    .run(
+        |c, s: Arc<Shared>| async move { reconcile_cluster(c, s).await },
+        |c, error, s| {
+            tracing::warn!(cluster = %c.name_any(), %error, "reconcile failed");
+            Action::requeue(s.backoff(format!("cluster/{}", c.name_any())))
+        },
+        shared.clone(),
+    )
+    .for_each(|_| async {});
 
-    let agencies = Controller::new(Api::<Agency>::all(client.clone()), watcher::Config::default())
-        .watches(Api::<Tenancy>::all(client.clone()), watcher::Config::default(), |t: Tenancy| {
-            Some(ObjectRef::<Agency>::new(&t.spec.agency))
-        })
-        .graceful_shutdown_on(stopped(stop_rx))
-        .run(
-            |a, s: Arc<Shared>| async move { reconcile_agency(a, s).await },
-            |a, error, s| {
-                tracing::warn!(agency = %a.name_any(), %error, "reconcile failed");
-                Action::requeue(s.backoff(format!("agency/{}", a.name_any())))
-            },
-            shared.clone(),
-        )
-        .for_each(|_| async {});
+    let agencies = Controller::new(
+        Api::<Agency>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .watches(
+        Api::<Tenancy>::all(client.clone()),
+        watcher::Config::default(),
+        |t: Tenancy| Some(ObjectRef::<Agency>::new(&t.spec.agency)),
+    )
+    .graceful_shutdown_on(stopped(stop_rx))
+    .run(
+        |a, s: Arc<Shared>| async move { reconcile_agency(a, s).await },
+        |a, error, s| {
+            tracing::warn!(agency = %a.name_any(), %error, "reconcile failed");
+            Action::requeue(s.backoff(format!("agency/{}", a.name_any())))
+        },
+        shared.clone(),
+    )
+    .for_each(|_| async {});
     futures::join!(tenancies, clusters, agencies);
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
-    #[error("observe: {0}")]
-    Observe(#[source] kube::Error),
     #[error("update status: {0}")]
     Status(#[source] kube::Error),
 }
 
-fn condition(type_: &str, result: &Result<(), String>, ok_reason: &str, ok_message: &str) -> Condition {
+fn condition(
+    type_: &str,
+    result: &Result<(), String>,
+    ok_reason: &str,
+    ok_message: &str,
+) -> Condition {
     let (status, reason, message) = match result {
         Ok(()) => ("True", ok_reason.to_string(), ok_message.to_string()),
         Err(e) => ("False", format!("Not{ok_reason}"), e.clone()),
     };
-    Condition { type_: type_.into(), status: status.into(), reason, message, ..Default::default() }
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason,
+        message,
+        ..Default::default()
+    }
 }
 
 /// Keeps transition times of conditions whose status did not change.
@@ -168,11 +252,21 @@ fn carry_times(new: &mut [Condition], old: &[Condition], now: &str) {
     }
 }
 
-async fn reconcile_cluster(cluster: Arc<SharedCluster>, shared: Arc<Shared>) -> Result<Action, StatusError> {
+async fn reconcile_cluster(
+    cluster: Arc<SharedCluster>,
+    shared: Arc<Shared>,
+) -> Result<Action, StatusError> {
     let ctx = &shared.ctx;
     let (_, health) =
-        crate::observe::observe_cluster(ctx, &cluster, &mut BTreeMap::new(), &mut BTreeMap::new()).await;
-    let tenancies = ctx.decided.lock().expect("lock").values().filter(|ps| ps.iter().any(|p| p.cluster == cluster.name_any())).count();
+        crate::observe::observe_cluster(ctx, &cluster, &mut BTreeMap::new(), &mut BTreeMap::new())
+            .await;
+    let tenancies = ctx
+        .decided
+        .lock()
+        .expect("lock")
+        .values()
+        .filter(|ps| ps.iter().any(|p| p.cluster == cluster.name_any()))
+        .count();
     let res = |(cpu, mem): (i64, i64)| colo_api::Resources {
         cpu: colo_api::Quantity::from_cpu_millis(cpu.max(0) as u64),
         memory: colo_api::Quantity::from_bytes(mem.max(0) as u64),
@@ -183,32 +277,63 @@ async fn reconcile_cluster(cluster: Arc<SharedCluster>, shared: Arc<Shared>) -> 
         (Err(e), _) => Err(e.clone()),
     };
     let mut conditions = vec![
-        condition("Reachable", &health.reachable, "Reachable", "the API server answers"),
-        condition("MetricsFresh", &health.metrics, "MetricsFresh", "Prometheus has fresh usage; placement uses measured p95"),
+        condition(
+            "Reachable",
+            &health.reachable,
+            "Reachable",
+            "the API server answers",
+        ),
+        condition(
+            "MetricsFresh",
+            &health.metrics,
+            "MetricsFresh",
+            "Prometheus has fresh usage; placement uses measured p95",
+        ),
         condition("Ready", &ready, "Ready", "takes placements"),
     ];
     if health.metrics.is_err() {
-        conditions[1].message.push_str("; placement falls back to requests");
+        conditions[1]
+            .message
+            .push_str("; placement falls back to requests");
     }
-    let now = ctx.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = ctx
+        .clock
+        .now()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let old = cluster.status.clone().unwrap_or_default();
     carry_times(&mut conditions, &old.conditions, &now);
-    let measured_cpu = (health.capacity.0 > 0).then(|| format!("{:.0}%", 100.0 * health.measured.0 as f64 / health.capacity.0 as f64));
+    let measured_cpu = (health.capacity.0 > 0).then(|| {
+        format!(
+            "{:.0}%",
+            100.0 * health.measured.0 as f64 / health.capacity.0 as f64
+        )
+    });
     let status = SharedClusterStatus {
         conditions,
-        nodes: Some(NodeCounts { active: health.nodes_active, standby: health.nodes_standby }),
+        nodes: Some(NodeCounts {
+            active: health.nodes_active,
+            standby: health.nodes_standby,
+        }),
         capacity: Some(res(health.capacity)),
         requested: Some(res(health.requested)),
         measured: health.metrics.is_ok().then(|| res(health.measured)),
-        measured_cpu: if health.metrics.is_ok() { measured_cpu } else { None },
-        tenancies: tenancies as u32,
+        measured_cpu: if health.metrics.is_ok() {
+            measured_cpu
+        } else {
+            None
+        },
+        tenancies: tenancies as i32,
         power_watts: None,
         observed_generation: cluster.metadata.generation,
     };
     if cluster.status.as_ref() != Some(&status) {
         let patch = serde_json::json!({"apiVersion": "colo.dev/v1alpha1", "kind": "SharedCluster", "status": status});
         Api::<SharedCluster>::all(ctx.client.clone())
-            .patch_status(&cluster.name_any(), &PatchParams::apply(&ctx.config.field_manager).force(), &Patch::Apply(&patch))
+            .patch_status(
+                &cluster.name_any(),
+                &PatchParams::apply(&ctx.config.field_manager).force(),
+                &Patch::Apply(&patch),
+            )
             .await
             .map_err(StatusError::Status)?;
     }
@@ -218,22 +343,27 @@ async fn reconcile_cluster(cluster: Arc<SharedCluster>, shared: Arc<Shared>) -> 
 
 async fn reconcile_agency(agency: Arc<Agency>, shared: Arc<Shared>) -> Result<Action, StatusError> {
     let ctx = &shared.ctx;
-    let tenancies = Api::<Tenancy>::all(ctx.client.clone()).list(&ListParams::default()).await.map_err(StatusError::Observe)?;
-    let count = tenancies.iter().filter(|t| t.spec.agency == agency.name_any()).count() as u32;
-    let mut phases: BTreeMap<String, i64> = ["Pending", "Placed", "Running", "Degraded", "Rejected"].iter().map(|p| (p.to_string(), 0)).collect();
-    for t in &tenancies {
-        let phase = t.status.as_ref().and_then(|s| s.phase).unwrap_or_default();
-        *phases.entry(format!("{phase:?}")).or_default() += 1;
-    }
-    for (phase, n) in phases {
-        ctx.metrics.tenancies.with_label_values(&[phase.as_str()]).set(n);
-    }
+    let count = shared
+        .agency_of
+        .lock()
+        .expect("lock")
+        .values()
+        .filter(|a| **a == agency.name_any())
+        .count() as i32;
     let old = agency.status.clone().unwrap_or_default();
-    let status = AgencyStatus { tenancies: count, conditions: old.conditions.clone(), observed_generation: agency.metadata.generation };
+    let status = AgencyStatus {
+        tenancies: count,
+        conditions: old.conditions.clone(),
+        observed_generation: agency.metadata.generation,
+    };
     if agency.status.as_ref() != Some(&status) {
         let patch = serde_json::json!({"apiVersion": "colo.dev/v1alpha1", "kind": "Agency", "status": status});
         Api::<Agency>::all(ctx.client.clone())
-            .patch_status(&agency.name_any(), &PatchParams::apply(&ctx.config.field_manager).force(), &Patch::Apply(&patch))
+            .patch_status(
+                &agency.name_any(),
+                &PatchParams::apply(&ctx.config.field_manager).force(),
+                &Patch::Apply(&patch),
+            )
             .await
             .map_err(StatusError::Status)?;
     }

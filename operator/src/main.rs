@@ -69,7 +69,10 @@ struct GenerateArgs {
 fn async_main(job: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,kube=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -84,10 +87,17 @@ fn async_main(job: impl std::future::Future<Output = anyhow::Result<()>>) -> Exi
 
 async fn snapshot(args: SnapshotArgs) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    let client = kube::Client::try_default().await.context("connecting to the hub")?;
-    let config = context::Config { rate_window: args.rate_window, ..context::Config::default() };
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the hub")?;
+    let config = context::Config {
+        rate_window: args.rate_window,
+        ..context::Config::default()
+    };
     let ctx = context::Context::new(client, config);
-    let live = observe::observe(&ctx, &[]).await.context("observing the estate")?;
+    let live = observe::observe(&ctx, &[])
+        .await
+        .context("observing the estate")?;
     for (cluster, health) in &live.health {
         if let Err(e) = &health.reachable {
             eprintln!("colo snapshot: warning: {cluster} unreachable ({e}); written without nodes");

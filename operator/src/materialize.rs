@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use colo_api::{AGENCY_LABEL, Agency, Placement, Quantity, TENANCY_LABEL, Tenancy, Workload};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, PodSecurityContext,
-    PodSpec, PodTemplateSpec, ResourceQuota, ResourceQuotaSpec, ResourceRequirements, SeccompProfile, SecurityContext,
-    Service, ServicePort, ServiceSpec,
+    Capabilities, Container, ContainerPort, EnvVar, LimitRange, LimitRangeItem, LimitRangeSpec,
+    Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceQuota, ResourceQuotaSpec,
+    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
 };
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
+};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -32,17 +34,30 @@ pub fn object_name(tenancy: &str, workload: &str) -> String {
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
-async fn apply<K>(client: &Client, namespace: Option<&str>, manager: &str, object: &K) -> Result<(), kube::Error>
+async fn apply<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    manager: &str,
+    object: &K,
+) -> Result<(), kube::Error>
 where
     K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
     K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace.unwrap_or_default());
     let name = object.meta().name.clone().unwrap_or_default();
-    api.patch(&name, &PatchParams::apply(manager).force(), &Patch::Apply(object)).await?;
+    api.patch(
+        &name,
+        &PatchParams::apply(manager).force(),
+        &Patch::Apply(object),
+    )
+    .await?;
     Ok(())
 }
 
@@ -70,12 +85,19 @@ pub async fn agency_space(
         ..Default::default()
     };
     Api::<Namespace>::all(client.clone())
-        .patch(&ns, &PatchParams::apply(manager).force(), &Patch::Apply(&namespace))
+        .patch(
+            &ns,
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(&namespace),
+        )
         .await?;
     let meta = |object: &str| ObjectMeta {
         name: Some(object.into()),
         namespace: Some(ns.clone()),
-        labels: Some(labels(&[(AGENCY_LABEL, &name), ("app.kubernetes.io/managed-by", "colo")])),
+        labels: Some(labels(&[
+            (AGENCY_LABEL, &name),
+            ("app.kubernetes.io/managed-by", "colo"),
+        ])),
         ..Default::default()
     };
     let q = |s: &str| K8sQuantity(s.to_string());
@@ -83,8 +105,14 @@ pub async fn agency_space(
         metadata: meta("colo-quota"),
         spec: Some(ResourceQuotaSpec {
             hard: Some(BTreeMap::from([
-                ("requests.cpu".into(), q(Quantity::from_cpu_millis(quota.0 as u64).as_str())),
-                ("requests.memory".into(), q(Quantity::from_bytes(quota.1 as u64).as_str())),
+                (
+                    "requests.cpu".into(),
+                    q(Quantity::from_cpu_millis(quota.0 as u64).as_str()),
+                ),
+                (
+                    "requests.memory".into(),
+                    q(Quantity::from_bytes(quota.1 as u64).as_str()),
+                ),
             ])),
             ..Default::default()
         }),
@@ -98,7 +126,10 @@ pub async fn agency_space(
                 type_: "Container".into(),
                 // Requests for containers that give none; no default limits (Colo's own
                 // containers set theirs, and a default cpu limit below a request is refused).
-                default_request: Some(BTreeMap::from([("cpu".into(), q("100m")), ("memory".into(), q("128Mi"))])),
+                default_request: Some(BTreeMap::from([
+                    ("cpu".into(), q("100m")),
+                    ("memory".into(), q("128Mi")),
+                ])),
                 ..Default::default()
             }],
         }),
@@ -111,7 +142,10 @@ pub async fn agency_space(
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(vec!["Ingress".into()]),
             ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![NetworkPolicyPeer { pod_selector: Some(LabelSelector::default()), ..Default::default() }]),
+                from: Some(vec![NetworkPolicyPeer {
+                    pod_selector: Some(LabelSelector::default()),
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }]),
             ..Default::default()
@@ -120,7 +154,11 @@ pub async fn agency_space(
     apply(client, Some(&ns), manager, &policy).await?;
     let binding = RoleBinding {
         metadata: meta("colo-agency-view"),
-        role_ref: RoleRef { api_group: Some("rbac.authorization.k8s.io".into()), kind: "ClusterRole".into(), name: "view".into() },
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "ClusterRole".into(),
+            name: "view".into(),
+        },
         subjects: Some(
             agency
                 .spec
@@ -139,26 +177,51 @@ pub async fn agency_space(
 }
 
 /// The Deployments (and Services) of the tenancy's workloads placed in this cluster.
-pub async fn workloads(client: &Client, manager: &str, tenancy: &Tenancy, here: &[&Placement]) -> Result<(), kube::Error> {
+pub async fn workloads(
+    client: &Client,
+    manager: &str,
+    tenancy: &Tenancy,
+    here: &[&Placement],
+) -> Result<(), kube::Error> {
     let ns = member_namespace(&tenancy.spec.agency);
     let hub_ns = tenancy.namespace().unwrap_or_default();
     for placement in here {
-        let Some(workload) = tenancy.spec.workloads.iter().find(|w| w.name == placement.workload) else { continue };
+        let Some(workload) = tenancy
+            .spec
+            .workloads
+            .iter()
+            .find(|w| w.name == placement.workload)
+        else {
+            continue;
+        };
         let name = object_name(&tenancy.name_any(), &workload.name);
-        let selector = labels(&[(TENANCY_LABEL, &tenancy.name_any()), (TENANCY_NAMESPACE_LABEL, &hub_ns), (WORKLOAD_LABEL, &workload.name)]);
+        let selector = labels(&[
+            (TENANCY_LABEL, &tenancy.name_any()),
+            (TENANCY_NAMESPACE_LABEL, &hub_ns),
+            (WORKLOAD_LABEL, &workload.name),
+        ]);
         let mut all = selector.clone();
         all.insert(AGENCY_LABEL.into(), tenancy.spec.agency.clone());
         all.insert("app.kubernetes.io/managed-by".into(), "colo".into());
-        let meta = ObjectMeta { name: Some(name.clone()), namespace: Some(ns.clone()), labels: Some(all.clone()), ..Default::default() };
+        let meta = ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            labels: Some(all.clone()),
+            ..Default::default()
+        };
         let deployment = Deployment {
             metadata: meta.clone(),
             spec: Some(DeploymentSpec {
                 replicas: Some(placement.replicas),
-                selector: LabelSelector { match_labels: Some(selector.clone()), ..Default::default() },
+                selector: LabelSelector {
+                    match_labels: Some(selector.clone()),
+                    ..Default::default()
+                },
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
                         labels: Some(all.clone()),
-                        annotations: (!workload.pod_annotations.is_empty()).then(|| workload.pod_annotations.clone()),
+                        annotations: (!workload.pod_annotations.is_empty())
+                            .then(|| workload.pod_annotations.clone()),
                         ..Default::default()
                     }),
                     spec: Some(pod_spec(workload, placement)),
@@ -197,12 +260,18 @@ pub async fn workloads(client: &Client, manager: &str, tenancy: &Tenancy, here: 
 
 /// A pod that Pod Security `restricted` admits.
 fn pod_spec(workload: &Workload, placement: &Placement) -> PodSpec {
-    let requests = placement.requests.clone().unwrap_or(colo_api::Resources { cpu: workload.cpu.clone(), memory: workload.memory.clone() });
+    let requests = placement.requests.clone().unwrap_or(colo_api::Resources {
+        cpu: workload.cpu.clone(),
+        memory: workload.memory.clone(),
+    });
     let q = |v: &Quantity| K8sQuantity(v.as_str().to_string());
     PodSpec {
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
-            seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         containers: vec![Container {
@@ -212,13 +281,29 @@ fn pod_spec(workload: &Workload, placement: &Placement) -> PodSpec {
                 workload
                     .ports
                     .iter()
-                    .map(|p| ContainerPort { container_port: p.port, protocol: Some(format!("{:?}", p.protocol)), ..Default::default() })
+                    .map(|p| ContainerPort {
+                        container_port: p.port,
+                        protocol: Some(format!("{:?}", p.protocol)),
+                        ..Default::default()
+                    })
                     .collect()
             }),
-            env: (!workload.env.is_empty())
-                .then(|| workload.env.iter().map(|e| EnvVar { name: e.name.clone(), value: Some(e.value.clone()), ..Default::default() }).collect()),
+            env: (!workload.env.is_empty()).then(|| {
+                workload
+                    .env
+                    .iter()
+                    .map(|e| EnvVar {
+                        name: e.name.clone(),
+                        value: Some(e.value.clone()),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
             resources: Some(ResourceRequirements {
-                requests: Some(BTreeMap::from([("cpu".into(), q(&requests.cpu)), ("memory".into(), q(&requests.memory))])),
+                requests: Some(BTreeMap::from([
+                    ("cpu".into(), q(&requests.cpu)),
+                    ("memory".into(), q(&requests.memory)),
+                ])),
                 // Memory is not compressible: cap it at what was asked for.
                 limits: Some(BTreeMap::from([("memory".into(), q(&workload.memory))])),
                 ..Default::default()
@@ -226,7 +311,10 @@ fn pod_spec(workload: &Workload, placement: &Placement) -> PodSpec {
             security_context: Some(SecurityContext {
                 allow_privilege_escalation: Some(false),
                 run_as_non_root: Some(true),
-                capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Default::default() }),
+                capabilities: Some(Capabilities {
+                    drop: Some(vec!["ALL".into()]),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -257,7 +345,10 @@ pub async fn remove(client: &Client, tenancy: &Tenancy) -> Result<(), kube::Erro
 }
 
 /// Available replicas per workload of the tenancy in one member cluster.
-pub async fn available(client: &Client, tenancy: &Tenancy) -> Result<BTreeMap<String, i32>, kube::Error> {
+pub async fn available(
+    client: &Client,
+    tenancy: &Tenancy,
+) -> Result<BTreeMap<String, i32>, kube::Error> {
     let ns = member_namespace(&tenancy.spec.agency);
     let selector = format!(
         "{TENANCY_LABEL}={},{TENANCY_NAMESPACE_LABEL}={}",
@@ -266,11 +357,20 @@ pub async fn available(client: &Client, tenancy: &Tenancy) -> Result<BTreeMap<St
     );
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let mut out = BTreeMap::new();
-    for d in deployments.list(&ListParams::default().labels(&selector)).await?.items {
+    for d in deployments
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+    {
         let workload = d.labels().get(WORKLOAD_LABEL).cloned().unwrap_or_default();
-        let ready = d.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+        let ready = d
+            .status
+            .as_ref()
+            .and_then(|s| s.available_replicas)
+            .unwrap_or(0);
         // Only a rollout of the current spec counts as available.
-        let current = d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation;
+        let current =
+            d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation;
         out.insert(workload, if current { ready } else { 0 });
     }
     Ok(out)

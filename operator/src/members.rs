@@ -11,7 +11,12 @@ use kube::{Api, Client, Config, ResourceExt};
 #[derive(Debug, thiserror::Error)]
 pub enum MemberError {
     #[error("kubeconfig Secret {namespace}/{name} of cluster {cluster}: {problem}")]
-    Secret { cluster: String, namespace: String, name: String, problem: String },
+    Secret {
+        cluster: String,
+        namespace: String,
+        name: String,
+        problem: String,
+    },
     #[error("cluster {cluster}: {problem}")]
     Client { cluster: String, problem: String },
 }
@@ -25,7 +30,11 @@ pub struct Members {
 
 impl Members {
     pub fn new(hub: Client, namespace: String) -> Self {
-        Members { hub, namespace, cache: Mutex::default() }
+        Members {
+            hub,
+            namespace,
+            cache: Mutex::default(),
+        }
     }
 
     /// The client of a member cluster; the hub itself when it names no Secret.
@@ -34,7 +43,10 @@ impl Members {
             return Ok(self.hub.clone());
         };
         let name = cluster.name_any();
-        let namespace = reference.namespace.clone().unwrap_or_else(|| self.namespace.clone());
+        let namespace = reference
+            .namespace
+            .clone()
+            .unwrap_or_else(|| self.namespace.clone());
         let secret_error = |problem: String| MemberError::Secret {
             cluster: name.clone(),
             namespace: namespace.clone(),
@@ -46,10 +58,14 @@ impl Members {
             .await
             .map_err(|e| secret_error(e.to_string()))?;
         let version = secret.resource_version().unwrap_or_default();
-        if let Some((seen, client)) = self.cache.lock().expect("lock").get(&name) {
-            if *seen == version {
-                return Ok(client.clone());
-            }
+        if let Some((_, client)) = self
+            .cache
+            .lock()
+            .expect("lock")
+            .get(&name)
+            .filter(|(seen, _)| *seen == version)
+        {
+            return Ok(client.clone());
         }
         let key = reference.key.clone().unwrap_or_else(|| "kubeconfig".into());
         let bytes = secret
@@ -57,14 +73,20 @@ impl Members {
             .as_ref()
             .and_then(|d| d.get(&key))
             .ok_or_else(|| secret_error(format!("has no key {key:?}")))?;
-        let text = String::from_utf8(bytes.0.clone()).map_err(|_| secret_error("is not UTF-8".into()))?;
+        let text =
+            String::from_utf8(bytes.0.clone()).map_err(|_| secret_error("is not UTF-8".into()))?;
         let kubeconfig = Kubeconfig::from_yaml(&text).map_err(|e| secret_error(e.to_string()))?;
         let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
             .map_err(|e| secret_error(e.to_string()))?;
-        let client = Client::try_from(config)
-            .map_err(|e| MemberError::Client { cluster: name.clone(), problem: e.to_string() })?;
-        self.cache.lock().expect("lock").insert(name, (version, client.clone()));
+        let client = Client::try_from(config).map_err(|e| MemberError::Client {
+            cluster: name.clone(),
+            problem: e.to_string(),
+        })?;
+        self.cache
+            .lock()
+            .expect("lock")
+            .insert(name, (version, client.clone()));
         Ok(client)
     }
 }

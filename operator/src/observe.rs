@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use colo_api::{Agency, Quantity, Resources, SharedCluster, Tenancy};
 use colo_engine::snapshot::{
-    API_VERSION, AgencyEntry, ClusterEntry, EstateSnapshot, KIND, Metadata, NodeEntry, Observed, ObservedAssignment,
-    PowerState, TenancyEntry,
+    API_VERSION, AgencyEntry, ClusterEntry, EstateSnapshot, KIND, Metadata, NodeEntry, Observed,
+    ObservedAssignment, PowerState, TenancyEntry,
 };
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::ListParams;
@@ -24,8 +24,8 @@ pub const TENANCY_NAMESPACE_LABEL: &str = "colo.dev/tenancy-namespace";
 pub struct ClusterHealth {
     pub reachable: Result<(), String>,
     pub metrics: Result<(), String>,
-    pub nodes_active: u32,
-    pub nodes_standby: u32,
+    pub nodes_active: i32,
+    pub nodes_standby: i32,
     pub capacity: (i64, i64),
     pub requested: (i64, i64),
     pub measured: (i64, i64),
@@ -42,13 +42,26 @@ pub struct LiveEstate {
 /// Observes everything. Tenancies in `planning` are left without observed assignments (they
 /// are about to be placed); others count where their pods run, or where they were decided.
 pub async fn observe(ctx: &Context, planning: &[String]) -> Result<LiveEstate, kube::Error> {
-    let agencies = Api::<Agency>::all(ctx.client.clone()).list(&ListParams::default()).await?;
-    let clusters = Api::<SharedCluster>::all(ctx.client.clone()).list(&ListParams::default()).await?;
-    let tenancies = Api::<Tenancy>::all(ctx.client.clone()).list(&ListParams::default()).await?;
+    let agencies = Api::<Agency>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await?;
+    let clusters = Api::<SharedCluster>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await?;
+    let tenancies = Api::<Tenancy>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await?;
 
-    let mut snapshot = EstateSnapshot { api_version: API_VERSION.into(), kind: KIND.into(), ..Default::default() };
+    let mut snapshot = EstateSnapshot {
+        api_version: API_VERSION.into(),
+        kind: KIND.into(),
+        ..Default::default()
+    };
     for a in &agencies {
-        snapshot.agencies.push(AgencyEntry { metadata: meta(a.name_any(), None), spec: a.spec.clone() });
+        snapshot.agencies.push(AgencyEntry {
+            metadata: meta(a.name_any(), None),
+            spec: a.spec.clone(),
+        });
     }
     let mut health = BTreeMap::new();
     // (tenancy key, workload) -> node assignments from pods; and measured use per pod.
@@ -70,7 +83,10 @@ pub async fn observe(ctx: &Context, planning: &[String]) -> Result<LiveEstate, k
             if let Some(&(cpu, mem)) = usage_of.get(&(key.clone(), w.name.clone())) {
                 observed.usage.insert(
                     w.name.clone(),
-                    Resources { cpu: Quantity::from_cpu_millis(cpu as u64), memory: Quantity::from_bytes(mem as u64) },
+                    Resources {
+                        cpu: Quantity::from_cpu_millis(cpu as u64),
+                        memory: Quantity::from_bytes(mem as u64),
+                    },
                 );
             }
         }
@@ -78,11 +94,17 @@ pub async fn observe(ctx: &Context, planning: &[String]) -> Result<LiveEstate, k
             let pods: Vec<ObservedAssignment> = pods_of.get(&key).cloned().unwrap_or_default();
             let asked: i32 = t.spec.workloads.iter().map(|w| w.replicas).sum();
             let running: i32 = pods.iter().map(|a| a.replicas).sum();
-            observed.assignments = if running >= asked { pods } else { decided.get(&key).cloned().unwrap_or(pods) };
+            observed.assignments = if running >= asked {
+                pods
+            } else {
+                decided.get(&key).cloned().unwrap_or(pods)
+            };
             // A snapshot only names nodes and workloads that exist.
             observed.assignments.retain(|a| {
                 t.spec.workloads.iter().any(|w| w.name == a.workload)
-                    && snapshot.clusters.iter().any(|c| c.metadata.name == a.cluster && c.nodes.iter().any(|n| n.name == a.node))
+                    && snapshot.clusters.iter().any(|c| {
+                        c.metadata.name == a.cluster && c.nodes.iter().any(|n| n.name == a.node)
+                    })
             });
         }
         snapshot.tenancies.push(TenancyEntry {
@@ -105,7 +127,11 @@ pub async fn observe_cluster(
     usage_of: &mut BTreeMap<(String, String), (i64, i64)>,
 ) -> (ClusterEntry, ClusterHealth) {
     let name = cluster.name_any();
-    let mut entry = ClusterEntry { metadata: meta(name.clone(), None), spec: cluster.spec.clone(), nodes: Vec::new() };
+    let mut entry = ClusterEntry {
+        metadata: meta(name.clone(), None),
+        spec: cluster.spec.clone(),
+        nodes: Vec::new(),
+    };
     let mut health = ClusterHealth {
         reachable: Ok(()),
         metrics: Err("not measured".into()),
@@ -123,7 +149,10 @@ pub async fn observe_cluster(
         }
     };
     let (node_api, pod_api) = (Api::<Node>::all(client.clone()), Api::<Pod>::all(client));
-    let (all, live) = (ListParams::default(), ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"));
+    let (all, live) = (
+        ListParams::default(),
+        ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"),
+    );
     let listed = futures::try_join!(node_api.list(&all), pod_api.list(&live));
     let (nodes, pods) = match listed {
         Ok(x) => x,
@@ -141,16 +170,26 @@ pub async fn observe_cluster(
     let mut other_requests: HashMap<String, (i64, i64)> = HashMap::new();
     let mut tenancy_pods: BTreeMap<(String, String, String), i32> = BTreeMap::new();
     for pod in &pods {
-        let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else { continue };
+        let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
+            continue;
+        };
         let labels = pod.labels();
         let requests = pod_requests(pod);
         health.requested.0 += requests.0;
         health.requested.1 += requests.1;
-        match (labels.get(colo_api::TENANCY_LABEL), labels.get(TENANCY_NAMESPACE_LABEL), labels.get(WORKLOAD_LABEL)) {
+        match (
+            labels.get(colo_api::TENANCY_LABEL),
+            labels.get(TENANCY_NAMESPACE_LABEL),
+            labels.get(WORKLOAD_LABEL),
+        ) {
             (Some(t), Some(ns), Some(w)) => {
                 let key = format!("{ns}/{t}");
-                *tenancy_pods.entry((key.clone(), w.clone(), node)).or_default() += 1;
-                if let Some(&(cpu, mem)) = pod_usage.get(&(pod.namespace().unwrap_or_default(), pod.name_any())) {
+                *tenancy_pods
+                    .entry((key.clone(), w.clone(), node))
+                    .or_default() += 1;
+                if let Some(&(cpu, mem)) =
+                    pod_usage.get(&(pod.namespace().unwrap_or_default(), pod.name_any()))
+                {
                     let e = usage_of.entry((key, w.clone())).or_default();
                     *e = (e.0.max(cpu), e.1.max(mem));
                 }
@@ -163,20 +202,44 @@ pub async fn observe_cluster(
         }
     }
     for ((key, workload, node), replicas) in tenancy_pods {
-        pods_of.entry(key).or_default().push(ObservedAssignment { workload, cluster: name.clone(), node, replicas });
+        pods_of.entry(key).or_default().push(ObservedAssignment {
+            workload,
+            cluster: name.clone(),
+            node,
+            replicas,
+        });
     }
     for node in &nodes {
         let node_name = node.name_any();
-        let allocatable = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
-        let quantity = |k: &str| allocatable.get(k).map(|q| Quantity::new(q.0.clone())).unwrap_or_default();
-        let capacity = Resources { cpu: quantity("cpu"), memory: quantity("memory") };
-        let (cap_cpu, cap_mem) = (capacity.cpu.cpu_millis().unwrap_or(0) as i64, capacity.memory.bytes().unwrap_or(0) as i64);
+        let allocatable = node
+            .status
+            .as_ref()
+            .and_then(|s| s.allocatable.clone())
+            .unwrap_or_default();
+        let quantity = |k: &str| {
+            allocatable
+                .get(k)
+                .map(|q| Quantity::new(q.0.clone()))
+                .unwrap_or_default()
+        };
+        let capacity = Resources {
+            cpu: quantity("cpu"),
+            memory: quantity("memory"),
+        };
+        let (cap_cpu, cap_mem) = (
+            capacity.cpu.cpu_millis().unwrap_or(0) as i64,
+            capacity.memory.bytes().unwrap_or(0) as i64,
+        );
         let ready = node
             .status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
             .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        let schedulable = !node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false);
+        let schedulable = !node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false);
         let on = ready && schedulable;
         if on {
             health.nodes_active += 1;
@@ -195,10 +258,16 @@ pub async fn observe_cluster(
                 cpu: Quantity::from_cpu_millis(usage.0 as u64),
                 memory: Quantity::from_bytes(usage.1 as u64),
             }),
-            power_state: if on { PowerState::On } else { PowerState::Standby },
+            power_state: if on {
+                PowerState::On
+            } else {
+                PowerState::Standby
+            },
         });
     }
-    health.measured = node_usage.values().fold((0, 0), |a, u| (a.0 + u.0, a.1 + u.1));
+    health.measured = node_usage
+        .values()
+        .fold((0, 0), |a, u| (a.0 + u.0, a.1 + u.1));
     health.measured.0 += pod_usage.values().map(|u| u.0).sum::<i64>();
     health.measured.1 += pod_usage.values().map(|u| u.1).sum::<i64>();
     (entry, health)
@@ -206,10 +275,21 @@ pub async fn observe_cluster(
 
 fn pod_requests(pod: &Pod) -> (i64, i64) {
     let mut total = (0, 0);
-    for c in pod.spec.as_ref().map(|s| s.containers.as_slice()).unwrap_or_default() {
+    for c in pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default()
+    {
         if let Some(req) = c.resources.as_ref().and_then(|r| r.requests.as_ref()) {
-            total.0 += req.get("cpu").and_then(|q| Quantity::new(q.0.clone()).cpu_millis().ok()).unwrap_or(0) as i64;
-            total.1 += req.get("memory").and_then(|q| Quantity::new(q.0.clone()).bytes().ok()).unwrap_or(0) as i64;
+            total.0 += req
+                .get("cpu")
+                .and_then(|q| Quantity::new(q.0.clone()).cpu_millis().ok())
+                .unwrap_or(0) as i64;
+            total.1 += req
+                .get("memory")
+                .and_then(|q| Quantity::new(q.0.clone()).bytes().ok())
+                .unwrap_or(0) as i64;
         }
     }
     total
@@ -217,9 +297,16 @@ fn pod_requests(pod: &Pod) -> (i64, i64) {
 
 /// Measured p95 per tenancy pod, and per node of everything that is not a tenancy, over the
 /// cluster's window. Errors leave both empty: placement then goes by requests, and says so.
-async fn measure(ctx: &Context, cluster: &SharedCluster) -> (PodUsage, HashMap<String, (i64, i64)>, Result<(), String>) {
+async fn measure(
+    ctx: &Context,
+    cluster: &SharedCluster,
+) -> (PodUsage, HashMap<String, (i64, i64)>, Result<(), String>) {
     let Some(spec) = &cluster.spec.prometheus else {
-        return (HashMap::new(), HashMap::new(), Err("no Prometheus configured".into()));
+        return (
+            HashMap::new(),
+            HashMap::new(),
+            Err("no Prometheus configured".into()),
+        );
     };
     let prom = Prometheus::new(&spec.url);
     let name = cluster.name_any();
@@ -232,7 +319,9 @@ async fn measure(ctx: &Context, cluster: &SharedCluster) -> (PodUsage, HashMap<S
         )
     };
     let mem = |selector: &str, by: &str| {
-        format!("quantile_over_time({q}, sum by ({by}) (container_memory_working_set_bytes{{cluster=\"{name}\",{selector}}})[{window}:])")
+        format!(
+            "quantile_over_time({q}, sum by ({by}) (container_memory_working_set_bytes{{cluster=\"{name}\",{selector}}})[{window}:])"
+        )
     };
     let texts = [
         format!("max(up{{cluster=\"{name}\"}})"),
@@ -253,23 +342,42 @@ async fn measure(ctx: &Context, cluster: &SharedCluster) -> (PodUsage, HashMap<S
         Err(e) => return (HashMap::new(), HashMap::new(), Err(e.to_string())),
     };
     if up.first().is_none_or(|s| s.value < 1.0) {
-        return (HashMap::new(), HashMap::new(), Err(format!("Prometheus at {} has no fresh scrape of {name}", prom.url())));
+        return (
+            HashMap::new(),
+            HashMap::new(),
+            Err(format!(
+                "Prometheus at {} has no fresh scrape of {name}",
+                prom.url()
+            )),
+        );
     }
     let mut pods: PodUsage = HashMap::new();
     for s in pod_cpu {
-        let key = (s.labels.get("namespace").cloned().unwrap_or_default(), s.labels.get("pod").cloned().unwrap_or_default());
+        let key = (
+            s.labels.get("namespace").cloned().unwrap_or_default(),
+            s.labels.get("pod").cloned().unwrap_or_default(),
+        );
         pods.entry(key).or_default().0 = (s.value * 1000.0).ceil() as i64;
     }
     for s in pod_mem {
-        let key = (s.labels.get("namespace").cloned().unwrap_or_default(), s.labels.get("pod").cloned().unwrap_or_default());
+        let key = (
+            s.labels.get("namespace").cloned().unwrap_or_default(),
+            s.labels.get("pod").cloned().unwrap_or_default(),
+        );
         pods.entry(key).or_default().1 = s.value.ceil() as i64;
     }
     let mut nodes: HashMap<String, (i64, i64)> = HashMap::new();
     for s in node_cpu {
-        nodes.entry(s.labels.get("node").cloned().unwrap_or_default()).or_default().0 = (s.value * 1000.0).ceil() as i64;
+        nodes
+            .entry(s.labels.get("node").cloned().unwrap_or_default())
+            .or_default()
+            .0 = (s.value * 1000.0).ceil() as i64;
     }
     for s in node_mem {
-        nodes.entry(s.labels.get("node").cloned().unwrap_or_default()).or_default().1 = s.value.ceil() as i64;
+        nodes
+            .entry(s.labels.get("node").cloned().unwrap_or_default())
+            .or_default()
+            .1 = s.value.ceil() as i64;
     }
     (pods, nodes, Ok(()))
 }

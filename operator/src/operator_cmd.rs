@@ -28,12 +28,18 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let client = kube::Client::try_default().await.context("connecting to the hub (KUBECONFIG or in-cluster)")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the hub (KUBECONFIG or in-cluster)")?;
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
-    let config = Config { namespace: args.namespace.clone(), rate_window: args.rate_window.clone(), ..Config::default() };
+    let config = Config {
+        namespace: args.namespace.clone(),
+        rate_window: args.rate_window.clone(),
+        ..Config::default()
+    };
     let ctx = Arc::new(Context::new(client.clone(), config));
     let ready = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -48,7 +54,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    let http = tokio::spawn(crate::http::serve(args.http_addr, ctx.clone(), ready.clone(), stop()));
+    let http = tokio::spawn(crate::http::serve(
+        args.http_addr,
+        ctx.clone(),
+        ready.clone(),
+        stop(),
+    ));
 
     ensure_namespace(&client, &args.namespace).await?;
     let lease = LeaseManagerBuilder::new(client.clone(), "colo-operator")
@@ -73,7 +84,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     tracing::info!(%identity, "leading");
     let shared = Arc::new(Shared::new(ctx.clone(), &identity));
-    controllers::seed(&shared).await.context("reading tenancies")?;
+    controllers::seed(&shared)
+        .await
+        .context("reading tenancies")?;
     ready.store(true, Ordering::Relaxed);
     // Losing the lease stops the controllers: two replicas never both act.
     let lost = {
@@ -103,7 +116,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 async fn ensure_namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Patch, PatchParams};
-    let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+    let ns =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
     kube::Api::<Namespace>::all(client.clone())
         .patch(name, &PatchParams::apply("colo"), &Patch::Apply(&ns))
         .await
@@ -112,7 +126,8 @@ async fn ensure_namespace(client: &kube::Client, name: &str) -> anyhow::Result<(
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}

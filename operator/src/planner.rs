@@ -16,8 +16,13 @@ use crate::context::Context;
 /// What the planner decided for one tenancy.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
-    Placed { placements: Vec<Placement>, explanation: String },
-    Unplaced { reason: String },
+    Placed {
+        placements: Vec<Placement>,
+        explanation: String,
+    },
+    Unplaced {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -53,7 +58,12 @@ impl Planner {
     /// Places the tenancy `namespace/name`, waiting for the batch it joins.
     pub async fn place(&self, key: &str) -> Result<Decision, PlannerError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Request { key: key.to_string(), reply }).map_err(|_| PlannerError::Stopped)?;
+        self.tx
+            .send(Request {
+                key: key.to_string(),
+                reply,
+            })
+            .map_err(|_| PlannerError::Stopped)?;
         answer.await.map_err(|_| PlannerError::Stopped)?
     }
 }
@@ -70,12 +80,21 @@ async fn run(ctx: Arc<Context>, mut rx: mpsc::UnboundedReceiver<Request>) {
         keys.dedup();
         let started = Instant::now();
         let decided = plan_batch(&ctx, &keys).await;
-        ctx.metrics.placement_duration.observe(started.elapsed().as_secs_f64());
-        tracing::info!(tenancies = keys.len(), ms = started.elapsed().as_millis() as u64, "planned a batch");
+        ctx.metrics
+            .placement_duration
+            .observe(started.elapsed().as_secs_f64());
+        tracing::info!(
+            tenancies = keys.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "planned a batch"
+        );
         for request in batch {
             let answer = match &decided {
                 Ok(decisions) => decisions.get(&request.key).cloned().ok_or_else(|| {
-                    PlannerError::Observe(format!("tenancy {} is not on the hub any more", request.key))
+                    PlannerError::Observe(format!(
+                        "tenancy {} is not on the hub any more",
+                        request.key
+                    ))
                 }),
                 Err(e) => Err(e.clone()),
             };
@@ -84,9 +103,15 @@ async fn run(ctx: Arc<Context>, mut rx: mpsc::UnboundedReceiver<Request>) {
     }
 }
 
-async fn plan_batch(ctx: &Context, keys: &[String]) -> Result<BTreeMap<String, Decision>, PlannerError> {
-    let live = crate::observe::observe(ctx, keys).await.map_err(|e| PlannerError::Observe(e.to_string()))?;
-    let estate = Estate::from_snapshot(&live.snapshot).map_err(|e| PlannerError::Snapshot(e.to_string()))?;
+async fn plan_batch(
+    ctx: &Context,
+    keys: &[String],
+) -> Result<BTreeMap<String, Decision>, PlannerError> {
+    let live = crate::observe::observe(ctx, keys)
+        .await
+        .map_err(|e| PlannerError::Observe(e.to_string()))?;
+    let estate =
+        Estate::from_snapshot(&live.snapshot).map_err(|e| PlannerError::Snapshot(e.to_string()))?;
     let plan = colo_engine::plan(&estate, PlanOptions::default());
     let unmeasured: Vec<String> = live
         .health
@@ -96,17 +121,39 @@ async fn plan_batch(ctx: &Context, keys: &[String]) -> Result<BTreeMap<String, D
     let fallback = if unmeasured.is_empty() {
         String::new()
     } else {
-        format!("; measured usage unavailable for {}, so placed there by requests", unmeasured.join(", "))
+        format!(
+            "; measured usage unavailable for {}, so placed there by requests",
+            unmeasured.join(", ")
+        )
     };
-    let sites: BTreeMap<&str, &str> =
-        live.snapshot.clusters.iter().map(|c| (c.metadata.name.as_str(), c.spec.site.as_str())).collect();
+    let sites: BTreeMap<&str, &str> = live
+        .snapshot
+        .clusters
+        .iter()
+        .map(|c| (c.metadata.name.as_str(), c.spec.site.as_str()))
+        .collect();
     let mut out = BTreeMap::new();
     for key in keys {
-        let Some(decision) = plan.decisions.iter().find(|d| &d.tenancy == key) else { continue };
+        let Some(decision) = plan.decisions.iter().find(|d| &d.tenancy == key) else {
+            continue;
+        };
         if decision.outcome != "placed" {
-            let why = decision.rejected.iter().map(|r| format!("{}: {}", r.cluster, r.reason)).collect::<Vec<_>>();
-            let reason = if why.is_empty() { decision.reason.clone() } else { format!("{} ({})", decision.reason, why.join("; ")) };
-            out.insert(key.clone(), Decision::Unplaced { reason: reason + &fallback });
+            let why = decision
+                .rejected
+                .iter()
+                .map(|r| format!("{}: {}", r.cluster, r.reason))
+                .collect::<Vec<_>>();
+            let reason = if why.is_empty() {
+                decision.reason.clone()
+            } else {
+                format!("{} ({})", decision.reason, why.join("; "))
+            };
+            out.insert(
+                key.clone(),
+                Decision::Unplaced {
+                    reason: reason + &fallback,
+                },
+            );
             continue;
         }
         let mut per_cluster: BTreeMap<(String, String), (i32, Resources)> = BTreeMap::new();
@@ -116,7 +163,10 @@ async fn plan_batch(ctx: &Context, keys: &[String]) -> Result<BTreeMap<String, D
                 cpu: colo_api::Quantity::from_cpu_millis(a.cpu_millis as u64),
                 memory: colo_api::Quantity::from_bytes(a.memory_bytes as u64),
             };
-            per_cluster.entry((a.cluster.clone(), a.workload.clone())).or_insert((0, requests)).0 += a.replicas as i32;
+            per_cluster
+                .entry((a.cluster.clone(), a.workload.clone()))
+                .or_insert((0, requests))
+                .0 += a.replicas as i32;
             nodes.push(colo_engine::snapshot::ObservedAssignment {
                 workload: a.workload.clone(),
                 cluster: a.cluster.clone(),
@@ -127,7 +177,11 @@ async fn plan_batch(ctx: &Context, keys: &[String]) -> Result<BTreeMap<String, D
         let placements: Vec<Placement> = per_cluster
             .into_iter()
             .map(|((cluster, workload), (replicas, requests))| Placement {
-                site: sites.get(cluster.as_str()).copied().unwrap_or_default().to_string(),
+                site: sites
+                    .get(cluster.as_str())
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string(),
                 cluster,
                 workload,
                 replicas,
@@ -140,9 +194,21 @@ async fn plan_batch(ctx: &Context, keys: &[String]) -> Result<BTreeMap<String, D
         }
         explanation.push_str(&fallback);
         explanation.push('.');
-        ctx.decided.lock().expect("lock").insert(key.clone(), placements.clone());
-        ctx.decided_nodes.lock().expect("lock").insert(key.clone(), nodes);
-        out.insert(key.clone(), Decision::Placed { placements, explanation });
+        ctx.decided
+            .lock()
+            .expect("lock")
+            .insert(key.clone(), placements.clone());
+        ctx.decided_nodes
+            .lock()
+            .expect("lock")
+            .insert(key.clone(), nodes);
+        out.insert(
+            key.clone(),
+            Decision::Placed {
+                placements,
+                explanation,
+            },
+        );
     }
     Ok(out)
 }

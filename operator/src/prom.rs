@@ -8,7 +8,11 @@ pub enum PromError {
     #[error("prometheus at {url} unreachable: {source}")]
     Unreachable { url: String, source: reqwest::Error },
     #[error("prometheus at {url} refused the query {query:?}: {message}")]
-    Query { url: String, query: String, message: String },
+    Query {
+        url: String,
+        query: String,
+        message: String,
+    },
 }
 
 /// One sample of an instant vector: its labels and value.
@@ -26,8 +30,14 @@ pub struct Prometheus {
 
 impl Prometheus {
     pub fn new(url: &str) -> Self {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("http client");
-        Prometheus { http, url: url.trim_end_matches('/').to_string() }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
+        Prometheus {
+            http,
+            url: url.trim_end_matches('/').to_string(),
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -35,7 +45,10 @@ impl Prometheus {
     }
 
     pub async fn query(&self, query: &str) -> Result<Vec<Sample>, PromError> {
-        let unreachable = |source| PromError::Unreachable { url: self.url.clone(), source };
+        let unreachable = |source| PromError::Unreachable {
+            url: self.url.clone(),
+            source,
+        };
         let response = self
             .http
             .post(format!("{}/api/v1/query", self.url))
@@ -48,7 +61,10 @@ impl Prometheus {
             return Err(PromError::Query {
                 url: self.url.clone(),
                 query: query.to_string(),
-                message: body["error"].as_str().unwrap_or("no error given").to_string(),
+                message: body["error"]
+                    .as_str()
+                    .unwrap_or("no error given")
+                    .to_string(),
             });
         }
         let samples = body["data"]["result"]

@@ -39,7 +39,10 @@ struct Rejection(String);
 
 pub async fn reconcile(tenancy: Arc<Tenancy>, shared: Arc<Shared>) -> Result<Action, Error> {
     let _timer = shared.ctx.metrics.reconcile_duration.start_timer();
-    let api: Api<Tenancy> = Api::namespaced(shared.ctx.client.clone(), &tenancy.namespace().unwrap_or_default());
+    let api: Api<Tenancy> = Api::namespaced(
+        shared.ctx.client.clone(),
+        &tenancy.namespace().unwrap_or_default(),
+    );
     finalizer(&api, FINALIZER, tenancy, |event| async {
         match event {
             finalizer::Event::Apply(t) => apply(t, &shared).await,
@@ -52,10 +55,20 @@ pub async fn reconcile(tenancy: Arc<Tenancy>, shared: Arc<Shared>) -> Result<Act
 
 async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> {
     let ctx = &shared.ctx;
-    let key = format!("{}/{}", tenancy.namespace().unwrap_or_default(), tenancy.name_any());
+    let key = format!(
+        "{}/{}",
+        tenancy.namespace().unwrap_or_default(),
+        tenancy.name_any()
+    );
     // Observe.
-    let agency = Api::<Agency>::all(ctx.client.clone()).get_opt(&tenancy.spec.agency).await.map_err(Error::Observe)?;
-    let clusters = Api::<SharedCluster>::all(ctx.client.clone()).list(&ListParams::default()).await.map_err(Error::Observe)?;
+    let agency = Api::<Agency>::all(ctx.client.clone())
+        .get_opt(&tenancy.spec.agency)
+        .await
+        .map_err(Error::Observe)?;
+    let clusters = Api::<SharedCluster>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::Observe)?;
     // Validate.
     let agency = match validate(&tenancy, agency) {
         Ok(agency) => agency,
@@ -63,6 +76,7 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
             let status = rejected(&tenancy, &reason, ctx.clock.now());
             publish(shared, &tenancy, EventType::Warning, "Rejected", &reason).await;
             write_status(ctx, &tenancy, status).await?;
+            shared.phase(&key, Some(Phase::Rejected));
             return Ok(Action::await_change());
         }
     };
@@ -71,10 +85,16 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
     let old = tenancy.status.clone().unwrap_or_default();
     let placed_before = !old.placements.is_empty() && old.observed_generation == generation;
     let (placements, explanation) = if placed_before {
-        (old.placements.clone(), old.explanation.clone().unwrap_or_default())
+        (
+            old.placements.clone(),
+            old.explanation.clone().unwrap_or_default(),
+        )
     } else {
         match shared.planner.place(&key).await.map_err(Error::Plan)? {
-            Decision::Placed { placements, explanation } => {
+            Decision::Placed {
+                placements,
+                explanation,
+            } => {
                 publish(shared, &tenancy, EventType::Normal, "Placed", &explanation).await;
                 (placements, explanation)
             }
@@ -82,21 +102,37 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
                 publish(shared, &tenancy, EventType::Warning, "Unplaced", &reason).await;
                 let status = pending(&tenancy, &reason, ctx.clock.now());
                 write_status(ctx, &tenancy, status).await?;
+                shared.phase(&key, Some(Phase::Pending));
                 return Ok(Action::requeue(Duration::from_secs(30)));
             }
         }
     };
     // Record the decision before acting on it, so a restart resumes rather than re-plans.
     if !placed_before {
-        let mut status = status_with(&tenancy, Phase::Placed, &placements, &explanation, ctx.clock.now());
-        set_condition(&mut status.conditions, "Available", "False", "Rolling", "member Deployments are starting", ctx.clock.now(), generation);
+        let mut status = status_with(
+            &tenancy,
+            Phase::Placed,
+            &placements,
+            &explanation,
+            ctx.clock.now(),
+        );
+        set_condition(
+            &mut status.conditions,
+            "Available",
+            "False",
+            "Rolling",
+            "member Deployments are starting",
+            ctx.clock.now(),
+            generation,
+        );
         write_status(ctx, &tenancy, status).await?;
     }
     // Apply, under the agency's lock so its quota sums every placement.
-    let by_cluster: BTreeMap<&str, Vec<&Placement>> = placements.iter().fold(BTreeMap::new(), |mut m, p| {
-        m.entry(p.cluster.as_str()).or_default().push(p);
-        m
-    });
+    let by_cluster: BTreeMap<&str, Vec<&Placement>> =
+        placements.iter().fold(BTreeMap::new(), |mut m, p| {
+            m.entry(p.cluster.as_str()).or_default().push(p);
+            m
+        });
     let mut available: BTreeMap<String, i32> = BTreeMap::new();
     {
         let lock = ctx.agency_lock(&agency.name_any());
@@ -109,8 +145,15 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
             if here.is_none() && !was_here {
                 continue;
             }
-            let fail = |message: String| Error::Apply { cluster: name.clone(), message };
-            let client = ctx.members.client(cluster).await.map_err(|e| fail(e.to_string()))?;
+            let fail = |message: String| Error::Apply {
+                cluster: name.clone(),
+                message,
+            };
+            let client = ctx
+                .members
+                .client(cluster)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
             match here {
                 Some(here) => {
                     let quota = quotas.get(name.as_str()).copied().unwrap_or_default();
@@ -120,19 +163,30 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
                     materialize::workloads(&client, &ctx.config.field_manager, &tenancy, here)
                         .await
                         .map_err(|e| fail(e.to_string()))?;
-                    for (w, n) in materialize::available(&client, &tenancy).await.map_err(|e| fail(e.to_string()))? {
+                    for (w, n) in materialize::available(&client, &tenancy)
+                        .await
+                        .map_err(|e| fail(e.to_string()))?
+                    {
                         *available.entry(w).or_default() += n;
                     }
                 }
                 // Placed here before but not now: the new copies are applied above first.
-                None => materialize::remove(&client, &tenancy).await.map_err(|e| fail(e.to_string()))?,
+                None => materialize::remove(&client, &tenancy)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?,
             }
         }
     }
     // Update status.
-    let wanted: BTreeMap<&str, i32> =
-        tenancy.spec.workloads.iter().map(|w| (w.name.as_str(), w.replicas)).collect();
-    let all_up = wanted.iter().all(|(w, n)| available.get(*w).copied().unwrap_or(0) >= *n);
+    let wanted: BTreeMap<&str, i32> = tenancy
+        .spec
+        .workloads
+        .iter()
+        .map(|w| (w.name.as_str(), w.replicas))
+        .collect();
+    let all_up = wanted
+        .iter()
+        .all(|(w, n)| available.get(*w).copied().unwrap_or(0) >= *n);
     let was_running = old.phase == Some(Phase::Running) || old.phase == Some(Phase::Degraded);
     let phase = match (all_up, was_running) {
         (true, _) => Phase::Running,
@@ -143,15 +197,32 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
     let ready: i32 = available.values().sum();
     let asked: i32 = wanted.values().sum();
     let (st, reason, message) = if all_up {
-        ("True", "Available", format!("{ready} of {asked} replicas available"))
+        (
+            "True",
+            "Available",
+            format!("{ready} of {asked} replicas available"),
+        )
     } else {
-        ("False", "Unavailable", format!("{ready} of {asked} replicas available"))
+        (
+            "False",
+            "Unavailable",
+            format!("{ready} of {asked} replicas available"),
+        )
     };
-    set_condition(&mut status.conditions, "Available", st, reason, &message, ctx.clock.now(), generation);
+    set_condition(
+        &mut status.conditions,
+        "Available",
+        st,
+        reason,
+        &message,
+        ctx.clock.now(),
+        generation,
+    );
     if phase == Phase::Running && old.phase != Some(Phase::Running) {
         publish(shared, &tenancy, EventType::Normal, "Running", &message).await;
     }
     write_status(ctx, &tenancy, status).await?;
+    shared.phase(&key, Some(phase));
     Ok(match phase {
         Phase::Running => Action::requeue(ctx.config.resync),
         _ => Action::requeue(Duration::from_millis(500)),
@@ -161,7 +232,10 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
 fn validate(tenancy: &Tenancy, agency: Option<Agency>) -> Result<Agency, Rejection> {
     let namespace = tenancy.namespace().unwrap_or_default();
     let Some(agency) = agency else {
-        return Err(Rejection(format!("agency {:?} does not exist", tenancy.spec.agency)));
+        return Err(Rejection(format!(
+            "agency {:?} does not exist",
+            tenancy.spec.agency
+        )));
     };
     if !agency.spec.namespaces.contains(&namespace) {
         return Err(Rejection(format!(
@@ -183,7 +257,12 @@ fn validate(tenancy: &Tenancy, agency: Option<Agency>) -> Result<Agency, Rejecti
 
 /// Per cluster, the requests of every tenancy of the agency placed there (as decided by this
 /// process, with this tenancy's new placements), for the agency's ResourceQuota.
-fn agency_quotas(shared: &Shared, agency: &str, key: &str, placements: &[Placement]) -> BTreeMap<String, (i64, i64)> {
+fn agency_quotas(
+    shared: &Shared,
+    agency: &str,
+    key: &str,
+    placements: &[Placement],
+) -> BTreeMap<String, (i64, i64)> {
     let mut decided = shared.ctx.decided.lock().expect("lock");
     decided.insert(key.to_string(), placements.to_vec());
     let mut quotas: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -204,75 +283,169 @@ fn agency_quotas(shared: &Shared, agency: &str, key: &str, placements: &[Placeme
 
 async fn cleanup(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> {
     let ctx = &shared.ctx;
-    let key = format!("{}/{}", tenancy.namespace().unwrap_or_default(), tenancy.name_any());
-    let clusters = Api::<SharedCluster>::all(ctx.client.clone()).list(&ListParams::default()).await.map_err(Error::Observe)?;
+    let key = format!(
+        "{}/{}",
+        tenancy.namespace().unwrap_or_default(),
+        tenancy.name_any()
+    );
+    let clusters = Api::<SharedCluster>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::Observe)?;
     let lock = ctx.agency_lock(&tenancy.spec.agency);
     let _held = lock.lock().await;
     ctx.decided.lock().expect("lock").remove(&key);
     ctx.decided_nodes.lock().expect("lock").remove(&key);
-    let agency = Api::<Agency>::all(ctx.client.clone()).get_opt(&tenancy.spec.agency).await.map_err(Error::Observe)?;
+    let agency = Api::<Agency>::all(ctx.client.clone())
+        .get_opt(&tenancy.spec.agency)
+        .await
+        .map_err(Error::Observe)?;
     let quotas = agency_quotas(shared, &tenancy.spec.agency, &key, &[]);
     // Every cluster, not only those in status: nothing is left behind after a crash mid-apply.
     for cluster in &clusters.items {
-        let client = ctx.members.client(cluster).await.map_err(|e| Error::Cleanup(e.to_string()))?;
-        materialize::remove(&client, &tenancy).await.map_err(|e| Error::Cleanup(format!("{}: {e}", cluster.name_any())))?;
-        if let Some(agency) = &agency {
-            if let Some(quota) = quotas.get(&cluster.name_any()) {
-                materialize::agency_space(&client, &ctx.config.field_manager, agency, *quota)
-                    .await
-                    .map_err(|e| Error::Cleanup(e.to_string()))?;
-            }
+        let client = ctx
+            .members
+            .client(cluster)
+            .await
+            .map_err(|e| Error::Cleanup(e.to_string()))?;
+        materialize::remove(&client, &tenancy)
+            .await
+            .map_err(|e| Error::Cleanup(format!("{}: {e}", cluster.name_any())))?;
+        if let (Some(agency), Some(quota)) = (&agency, quotas.get(&cluster.name_any())) {
+            materialize::agency_space(&client, &ctx.config.field_manager, agency, *quota)
+                .await
+                .map_err(|e| Error::Cleanup(e.to_string()))?;
         }
     }
     ctx.decided.lock().expect("lock").remove(&key);
-    publish(shared, &tenancy, EventType::Normal, "CleanedUp", "removed from every member cluster").await;
+    shared.agency_of.lock().expect("lock").remove(&key);
+    shared.phase(&key, None);
+    publish(
+        shared,
+        &tenancy,
+        EventType::Normal,
+        "CleanedUp",
+        "removed from every member cluster",
+    )
+    .await;
     Ok(Action::await_change())
 }
 
-fn status_with(tenancy: &Tenancy, phase: Phase, placements: &[Placement], explanation: &str, now: chrono::DateTime<chrono::Utc>) -> TenancyStatus {
+fn status_with(
+    tenancy: &Tenancy,
+    phase: Phase,
+    placements: &[Placement],
+    explanation: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> TenancyStatus {
     let old = tenancy.status.clone().unwrap_or_default();
     let generation = tenancy.metadata.generation;
     let mut status = TenancyStatus {
         phase: Some(phase),
         conditions: old.conditions.clone(),
         placements: placements.to_vec(),
-        clusters: Some(placements.iter().map(|p| p.cluster.as_str()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(",")),
+        clusters: Some(
+            placements
+                .iter()
+                .map(|p| p.cluster.as_str())
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
         explanation: Some(explanation.to_string()),
         measured: old.measured.clone(),
         observed_generation: generation,
     };
-    set_condition(&mut status.conditions, "Accepted", "True", "Accepted", "the agency owns the namespace and is cleared for the classification", now, generation);
-    set_condition(&mut status.conditions, "Placed", "True", "Placed", explanation, now, generation);
+    set_condition(
+        &mut status.conditions,
+        "Accepted",
+        "True",
+        "Accepted",
+        "the agency owns the namespace and is cleared for the classification",
+        now,
+        generation,
+    );
+    set_condition(
+        &mut status.conditions,
+        "Placed",
+        "True",
+        "Placed",
+        explanation,
+        now,
+        generation,
+    );
     status
 }
 
 fn rejected(tenancy: &Tenancy, reason: &str, now: chrono::DateTime<chrono::Utc>) -> TenancyStatus {
     let generation = tenancy.metadata.generation;
-    let mut status = TenancyStatus { phase: Some(Phase::Rejected), observed_generation: generation, ..Default::default() };
+    let mut status = TenancyStatus {
+        phase: Some(Phase::Rejected),
+        observed_generation: generation,
+        ..Default::default()
+    };
     status.conditions = tenancy.status.clone().unwrap_or_default().conditions;
     status.explanation = Some(format!("Rejected: {reason}."));
-    set_condition(&mut status.conditions, "Accepted", "False", "Rejected", reason, now, generation);
+    set_condition(
+        &mut status.conditions,
+        "Accepted",
+        "False",
+        "Rejected",
+        reason,
+        now,
+        generation,
+    );
     status.conditions.retain(|c| c.type_ == "Accepted");
     status
 }
 
 fn pending(tenancy: &Tenancy, reason: &str, now: chrono::DateTime<chrono::Utc>) -> TenancyStatus {
     let generation = tenancy.metadata.generation;
-    let mut status = TenancyStatus { phase: Some(Phase::Pending), observed_generation: generation, ..Default::default() };
+    let mut status = TenancyStatus {
+        phase: Some(Phase::Pending),
+        observed_generation: generation,
+        ..Default::default()
+    };
     status.conditions = tenancy.status.clone().unwrap_or_default().conditions;
     status.explanation = Some(format!("Not placed: {reason}."));
-    set_condition(&mut status.conditions, "Accepted", "True", "Accepted", "the agency owns the namespace and is cleared for the classification", now, generation);
-    set_condition(&mut status.conditions, "Placed", "False", "NoRoom", reason, now, generation);
+    set_condition(
+        &mut status.conditions,
+        "Accepted",
+        "True",
+        "Accepted",
+        "the agency owns the namespace and is cleared for the classification",
+        now,
+        generation,
+    );
+    set_condition(
+        &mut status.conditions,
+        "Placed",
+        "False",
+        "NoRoom",
+        reason,
+        now,
+        generation,
+    );
     status
 }
 
 /// Sets a condition, keeping its transition time when its status did not change.
-fn set_condition(conditions: &mut Vec<Condition>, type_: &str, status: &str, reason: &str, message: &str, now: chrono::DateTime<chrono::Utc>, generation: Option<i64>) {
+fn set_condition(
+    conditions: &mut Vec<Condition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    generation: Option<i64>,
+) {
     let message: String = message.chars().take(1024).collect();
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != status {
-                c.last_transition_time = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                c.last_transition_time =
+                    Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             }
             c.status = status.into();
             c.reason = reason.into();
@@ -291,15 +464,25 @@ fn set_condition(conditions: &mut Vec<Condition>, type_: &str, status: &str, rea
 }
 
 /// Writes status only when it changed (a write that changes nothing would wake every watcher).
-async fn write_status(ctx: &crate::context::Context, tenancy: &Tenancy, status: TenancyStatus) -> Result<(), Error> {
+async fn write_status(
+    ctx: &crate::context::Context,
+    tenancy: &Tenancy,
+    status: TenancyStatus,
+) -> Result<(), Error> {
     if tenancy.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    let api: Api<Tenancy> = Api::namespaced(ctx.client.clone(), &tenancy.namespace().unwrap_or_default());
-    let patch = serde_json::json!({"apiVersion": "colo.dev/v1alpha1", "kind": "Tenancy", "status": status});
-    api.patch_status(&tenancy.name_any(), &PatchParams::apply(&ctx.config.field_manager).force(), &Patch::Apply(&patch))
-        .await
-        .map_err(Error::Status)?;
+    let api: Api<Tenancy> =
+        Api::namespaced(ctx.client.clone(), &tenancy.namespace().unwrap_or_default());
+    let patch =
+        serde_json::json!({"apiVersion": "colo.dev/v1alpha1", "kind": "Tenancy", "status": status});
+    api.patch_status(
+        &tenancy.name_any(),
+        &PatchParams::apply(&ctx.config.field_manager).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::Status)?;
     Ok(())
 }
 
@@ -311,7 +494,11 @@ async fn publish(shared: &Shared, tenancy: &Tenancy, type_: EventType, reason: &
         action: reason.into(),
         secondary: None,
     };
-    if let Err(e) = shared.recorder.publish(&event, &tenancy.object_ref(&())).await {
+    if let Err(e) = shared
+        .recorder
+        .publish(&event, &tenancy.object_ref(&()))
+        .await
+    {
         tracing::warn!(error = %e, "could not publish an event");
     }
 }

@@ -1,0 +1,423 @@
+//! Colo's operator on the local estate, driven with kubectl as agencies and the platform team
+//! would: placement by measured usage, what lands in member clusters, rejections, clean-up.
+
+use std::time::Duration;
+
+use colo_e2e::*;
+
+const RUNNING: Duration = Duration::from_secs(90);
+
+fn tenancy(namespace: &str, name: &str, agency: &str, extra: &str, workloads: &str) -> String {
+    format!(
+        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n{extra}  workloads:\n{workloads}"
+    )
+}
+
+fn selector(namespace: &str, name: &str) -> String {
+    format!("colo.dev/tenancy={name},colo.dev/tenancy-namespace={namespace}")
+}
+
+#[test]
+fn a_tenancy_runs_on_a_member_with_every_object_the_spec_lists() {
+    colo_is_running();
+    let (agency, ns) = new_agency("ag", "OFFICIAL");
+    apply_yaml(
+        HUB,
+        &tenancy(
+            &ns,
+            "shop",
+            &agency,
+            "",
+            "  - {name: web, image: registry.example.gov.uk/shop:1, replicas: 2, cpu: 250m, memory: 256Mi, ports: [{name: http, port: 8080}], env: [{name: MODE, value: live}]}\n  - {name: worker, image: registry.example.gov.uk/shop-worker:1, replicas: 1, cpu: 500m, memory: 512Mi}\n",
+        ),
+    );
+    let t = wait_phase(&ns, "shop", "Running", RUNNING);
+    let status = &t["status"];
+    assert_eq!(status["observedGeneration"], t["metadata"]["generation"]);
+    for condition in ["Accepted", "Placed", "Available"] {
+        let c = status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == condition)
+            .expect(condition);
+        assert_eq!(c["status"], "True", "{condition}: {c}");
+    }
+    let explanation = status["explanation"].as_str().unwrap();
+    assert!(
+        explanation.starts_with("Placed on ") && explanation.contains("not "),
+        "one sentence, why there and why not the others: {explanation}"
+    );
+    let cluster = status["placements"][0]["cluster"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(MEMBERS.contains(&cluster.as_str()));
+
+    let member_ns = format!("colo-{agency}");
+    let namespace = get_json(&cluster, &["get", "namespace", &member_ns]);
+    let labels = &namespace["metadata"]["labels"];
+    assert_eq!(labels["colo.dev/agency"], agency.as_str());
+    assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
+    let quota = get_json(
+        &cluster,
+        &["-n", &member_ns, "get", "resourcequota", "colo-quota"],
+    );
+    assert_eq!(
+        quota["spec"]["hard"]["requests.cpu"], "1",
+        "2 × 250m + 500m"
+    );
+    assert_eq!(
+        quota["spec"]["hard"]["requests.memory"], "1Gi",
+        "2 × 256Mi + 512Mi"
+    );
+    kubectl_ok(
+        &cluster,
+        &["-n", &member_ns, "get", "limitrange", "colo-defaults"],
+    );
+    let policy = get_json(
+        &cluster,
+        &[
+            "-n",
+            &member_ns,
+            "get",
+            "networkpolicy",
+            "colo-same-namespace-only",
+        ],
+    );
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"][0]["podSelector"],
+        serde_json::json!({})
+    );
+    let binding = get_json(
+        &cluster,
+        &["-n", &member_ns, "get", "rolebinding", "colo-agency-view"],
+    );
+    assert_eq!(
+        binding["subjects"][0]["name"],
+        format!("{agency}-engineers")
+    );
+    let deployments = get_json(
+        &cluster,
+        &[
+            "-n",
+            &member_ns,
+            "get",
+            "deployments",
+            "-l",
+            &selector(&ns, "shop"),
+        ],
+    );
+    let items = deployments["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "one Deployment per workload");
+    for d in items {
+        assert_eq!(d["metadata"]["labels"]["colo.dev/agency"], agency.as_str());
+        assert_eq!(d["metadata"]["labels"]["colo.dev/tenancy"], "shop");
+    }
+    let web = items
+        .iter()
+        .find(|d| d["metadata"]["name"] == "shop-web")
+        .expect("shop-web");
+    assert_eq!(web["spec"]["replicas"], 2);
+    assert_eq!(
+        web["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "250m"
+    );
+    let service = get_json(&cluster, &["-n", &member_ns, "get", "service", "shop-web"]);
+    assert_eq!(service["spec"]["ports"][0]["port"], 8080);
+    assert!(
+        kubectl(
+            &cluster,
+            &["-n", &member_ns, "get", "service", "shop-worker"]
+        )
+        .stderr
+        .contains("NotFound"),
+        "no Service without ports"
+    );
+    let pods = kubectl_ok(
+        &cluster,
+        &[
+            "-n",
+            &member_ns,
+            "get",
+            "pods",
+            "-l",
+            &selector(&ns, "shop"),
+            "-o",
+            "jsonpath={.items[*].status.phase}",
+        ],
+    );
+    assert_eq!(
+        pods.split_whitespace().filter(|p| *p == "Running").count(),
+        3,
+        "{pods}"
+    );
+    // kubectl-friendly: the printer columns show where it runs.
+    let row = kubectl_ok(HUB, &["-n", &ns, "get", "tenancy", "shop", "--no-headers"]);
+    assert!(row.contains("Running") && row.contains(&cluster), "{row}");
+}
+
+#[test]
+fn dual_site_spreads_replicas_over_two_sites() {
+    colo_is_running();
+    let (agency, ns) = new_agency("dual", "OFFICIAL");
+    apply_yaml(
+        HUB,
+        &tenancy(
+            &ns,
+            "ha",
+            &agency,
+            "  resilience: DualSite\n",
+            "  - {name: api, image: i, replicas: 3, cpu: 100m, memory: 64Mi}\n",
+        ),
+    );
+    let t = wait_phase(&ns, "ha", "Running", RUNNING);
+    let mut per_site = std::collections::BTreeMap::new();
+    for p in t["status"]["placements"].as_array().unwrap() {
+        *per_site
+            .entry(p["site"].as_str().unwrap().to_string())
+            .or_insert(0) += p["replicas"].as_i64().unwrap();
+    }
+    assert_eq!(per_site.len(), 2, "two sites: {per_site:?}");
+    assert!(
+        per_site.values().all(|&n| (1..=2).contains(&n)),
+        "no site above ceil(3/2): {per_site:?}"
+    );
+    let mut running = 0;
+    for cluster in MEMBERS {
+        let out = kubectl_ok(
+            cluster,
+            &[
+                "-n",
+                &format!("colo-{agency}"),
+                "get",
+                "deployments",
+                "-l",
+                &selector(&ns, "ha"),
+                "-o",
+                "jsonpath={.items[*].status.availableReplicas}",
+            ],
+        );
+        running += out
+            .split_whitespace()
+            .map(|n| n.parse::<i64>().unwrap())
+            .sum::<i64>();
+    }
+    assert_eq!(running, 3);
+}
+
+#[test]
+fn a_tenancy_outside_its_agencys_namespaces_or_clearance_is_rejected_with_the_reason() {
+    colo_is_running();
+    let (agency, ns) = new_agency("strict", "OFFICIAL");
+    let stranger = unique_name("stranger");
+    kubectl_ok(HUB, &["create", "namespace", &stranger]);
+    apply_yaml(
+        HUB,
+        &tenancy(
+            &stranger,
+            "squat",
+            &agency,
+            "",
+            "  - {name: a, image: i, replicas: 1, cpu: 100m, memory: 64Mi}\n",
+        ),
+    );
+    apply_yaml(
+        HUB,
+        &tenancy(
+            &ns,
+            "secret",
+            &agency,
+            "",
+            "  - {name: a, image: i, replicas: 1, cpu: 100m, memory: 64Mi}\n",
+        )
+        .replace("classification: OFFICIAL", "classification: SECRET"),
+    );
+    let squat = wait_phase(&stranger, "squat", "Rejected", Duration::from_secs(30));
+    let why = squat["status"]["explanation"].as_str().unwrap();
+    assert!(
+        why.contains(&format!(
+            "namespace {stranger} is not owned by agency {agency}"
+        )),
+        "{why}"
+    );
+    let secret = wait_phase(&ns, "secret", "Rejected", Duration::from_secs(30));
+    let why = secret["status"]["explanation"].as_str().unwrap();
+    assert!(
+        why.contains("classification SECRET is above") && why.contains("clearance OFFICIAL"),
+        "{why}"
+    );
+    let accepted = secret["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Accepted")
+        .unwrap()
+        .clone();
+    assert_eq!(accepted["status"], "False");
+    let events = kubectl_ok(
+        HUB,
+        &[
+            "-n",
+            &ns,
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=secret",
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ],
+    );
+    assert!(events.contains("Rejected"), "an Event says so: {events}");
+    for cluster in MEMBERS {
+        let leftovers = kubectl_ok(
+            cluster,
+            &[
+                "get",
+                "deployments",
+                "-A",
+                "-l",
+                "colo.dev/tenancy in (squat,secret)",
+                "-o",
+                "name",
+            ],
+        );
+        assert!(
+            leftovers.trim().is_empty(),
+            "nothing materialised for rejected tenancies on {cluster}: {leftovers}"
+        );
+    }
+}
+
+#[test]
+fn deleting_a_tenancy_cleans_every_member_cluster() {
+    colo_is_running();
+    let (agency, ns) = new_agency("gone", "OFFICIAL");
+    apply_yaml(
+        HUB,
+        &tenancy(
+            &ns,
+            "brief",
+            &agency,
+            "  resilience: DualSite\n",
+            "  - {name: api, image: i, replicas: 2, cpu: 100m, memory: 64Mi, ports: [{port: 80}]}\n",
+        ),
+    );
+    apply_yaml(
+        HUB,
+        &tenancy(
+            &ns,
+            "stays",
+            &agency,
+            "",
+            "  - {name: api, image: i, replicas: 1, cpu: 200m, memory: 64Mi}\n",
+        ),
+    );
+    wait_phase(&ns, "brief", "Running", RUNNING);
+    let stays = wait_phase(&ns, "stays", "Running", RUNNING);
+    kubectl_ok(
+        HUB,
+        &["-n", &ns, "delete", "tenancy", "brief", "--timeout=60s"],
+    );
+    for cluster in MEMBERS {
+        let member_ns = format!("colo-{agency}");
+        wait_until(
+            &format!("{cluster} clean of brief"),
+            Duration::from_secs(30),
+            || {
+                let left = kubectl_ok(
+                    cluster,
+                    &[
+                        "-n",
+                        &member_ns,
+                        "get",
+                        "deployments,services",
+                        "-l",
+                        &selector(&ns, "brief"),
+                        "-o",
+                        "name",
+                    ],
+                );
+                if left.trim().is_empty() {
+                    Ok(())
+                } else {
+                    Err(left)
+                }
+            },
+        );
+    }
+    // The quota of the cluster where `stays` runs now holds only it.
+    let cluster = stays["status"]["placements"][0]["cluster"]
+        .as_str()
+        .unwrap();
+    let quota = get_json(
+        cluster,
+        &[
+            "-n",
+            &format!("colo-{agency}"),
+            "get",
+            "resourcequota",
+            "colo-quota",
+        ],
+    );
+    assert_eq!(quota["spec"]["hard"]["requests.cpu"], "200m");
+}
+
+#[test]
+fn measured_usage_steers_placement_away_from_a_busy_member() {
+    colo_is_running();
+    // north-1 looks empty by requests (10m each) but its nodes are busy: 24 of 32 cores used.
+    let legacy = unique_name("legacy");
+    kubectl_ok("north-1", &["create", "namespace", &legacy]);
+    let nodes = kubectl_ok(
+        "north-1",
+        &["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"],
+    );
+    for node in nodes.split_whitespace() {
+        apply_yaml(
+            "north-1",
+            &format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: old-{node}\n  namespace: {legacy}\n  annotations: {{kwok.x-k8s.io/usage-cpu: \"24\", kwok.x-k8s.io/usage-memory: 1Gi}}\nspec:\n  nodeName: {node}\n  containers: [{{name: app, image: legacy:1, resources: {{requests: {{cpu: 10m, memory: 16Mi}}}}}}]\n"
+            ),
+        );
+    }
+    wait_until(
+        "Prometheus sees north-1 busy",
+        Duration::from_secs(90),
+        || {
+            let q = format!(
+                r#"min(quantile_over_time(0.95, sum by (node) (rate(container_cpu_usage_seconds_total{{cluster="north-1",namespace="{legacy}"}}[20s]))[2m:]))"#
+            );
+            let v = prometheus_query(&q)?
+                .first()
+                .and_then(|s| s["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()))
+                .unwrap_or(0.0);
+            if v > 20.0 {
+                Ok(())
+            } else {
+                Err(format!("{v} cores"))
+            }
+        },
+    );
+    let (agency, ns) = new_agency("steer", "OFFICIAL");
+    // north-1 is the cheaper site and would be chosen were it idle.
+    apply_yaml(
+        HUB,
+        &tenancy(
+            &ns,
+            "batch",
+            &agency,
+            "",
+            "  - {name: job, image: i, replicas: 2, cpu: \"3\", memory: 1Gi}\n",
+        ),
+    );
+    let t = wait_phase(&ns, "batch", "Running", RUNNING);
+    kubectl_ok("north-1", &["delete", "namespace", &legacy, "--wait=false"]);
+    let cluster = t["status"]["placements"][0]["cluster"].as_str().unwrap();
+    let why = t["status"]["explanation"].as_str().unwrap();
+    assert_eq!(
+        cluster, "south-1",
+        "measured use of north-1 leaves no room: {why}"
+    );
+    assert!(why.contains("not north-1: no node has room"), "{why}");
+}
