@@ -121,6 +121,7 @@ start_cluster_controllers() {
   spawn "$name-kube-controller-manager" kube-controller-manager --kubeconfig "$dir/kubeconfig" \
     --authentication-kubeconfig "$dir/kubeconfig" --authorization-kubeconfig "$dir/kubeconfig" \
     --secure-port 0 --leader-elect=false --root-ca-file "$state/pki/ca.crt" \
+    --kube-api-qps 200 --kube-api-burst 400 \
     --service-account-private-key-file "$state/pki/sa.key" --use-service-account-credentials \
     --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller'
   # Bin-packing scoring (MostAllocated) and no default spreading of replicas over nodes, as a
@@ -128,7 +129,7 @@ start_cluster_controllers() {
   cat >"$dir/scheduler.yaml" <<SCHED
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
-clientConnection: {kubeconfig: "$dir/kubeconfig"}
+clientConnection: {kubeconfig: "$dir/kubeconfig", qps: 200, burst: 400}
 leaderElection: {leaderElect: false}
 profiles:
 - schedulerName: default-scheduler
@@ -300,10 +301,12 @@ down() {
   # Stop in reverse order of dependency: clients before API servers before etcd.
   for pattern in colo-operator prometheus '*-kwok' '*-kube-scheduler' '*-kube-controller-manager' '*-kube-apiserver' '*-etcd'; do
     for f in "$state"/pids/$pattern.pid; do
+      [[ -e $f ]] || continue
       pid=$(cat "$f")
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     done
     for f in "$state"/pids/$pattern.pid; do
+      [[ -e $f ]] || continue
       pid=$(cat "$f")
       for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
       kill -KILL -- "-$pid" 2>/dev/null || true

@@ -103,6 +103,9 @@ impl Default for Metrics {
     }
 }
 
+/// The generation whose member objects were applied, and when.
+pub type Applied = (Option<i64>, DateTime<Utc>);
+
 pub struct Context {
     pub client: kube::Client,
     pub members: Members,
@@ -114,6 +117,10 @@ pub struct Context {
     agency_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Latest placements decided by this process, by `namespace/name`, ahead of the cache.
     pub decided: Mutex<HashMap<String, Vec<Placement>>>,
+    /// Generation of each tenancy whose member objects were applied, and when.
+    pub applied: Mutex<HashMap<String, Applied>>,
+    /// Watch-fed caches for the planner (None: list on every observation, as `colo snapshot`).
+    pub cache: Option<Arc<crate::cache::Cache>>,
     /// The nodes the engine chose for them, counted until their pods run.
     pub decided_nodes: Mutex<HashMap<String, Vec<colo_engine::snapshot::ObservedAssignment>>>,
 }
@@ -129,6 +136,8 @@ impl Context {
             agency_locks: Mutex::default(),
             decided: Mutex::default(),
             decided_nodes: Mutex::default(),
+            applied: Mutex::default(),
+            cache: None,
         }
     }
 

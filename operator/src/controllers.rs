@@ -8,11 +8,12 @@ use std::time::Duration;
 use colo_api::cluster::NodeCounts;
 use colo_api::{Agency, AgencyStatus, Condition, SharedCluster, SharedClusterStatus, Tenancy};
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, ResourceExt};
 
 use crate::context::Context;
@@ -113,6 +114,55 @@ pub async fn seed(shared: &Shared) -> Result<(), kube::Error> {
     Ok(())
 }
 
+/// A controller woken only when an object's spec (generation) changes: controllers that
+/// write the status of their own kind would otherwise wake themselves on every write.
+fn on_spec_change<K>(api: Api<K>) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let changes = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
+    Controller::for_stream(changes, reader)
+}
+
+/// Colo's Deployments in every member cluster known at start, as one stream of changes.
+/// (A SharedCluster added later is covered by the tenancies' periodic requeue until restart.)
+async fn member_deployment_changes(
+    shared: &Shared,
+) -> futures::stream::BoxStream<'static, Result<Deployment, watcher::Error>> {
+    let mut streams = Vec::new();
+    let clusters = Api::<SharedCluster>::all(shared.ctx.client.clone())
+        .list(&ListParams::default())
+        .await;
+    for cluster in clusters.map(|l| l.items).unwrap_or_default() {
+        match shared.ctx.members.client(&cluster).await {
+            Ok(client) => streams.push(
+                watcher(
+                    Api::<Deployment>::all(client),
+                    watcher::Config::default().labels("app.kubernetes.io/managed-by=colo"),
+                )
+                .default_backoff()
+                .touched_objects()
+                .boxed(),
+            ),
+            Err(e) => {
+                tracing::warn!(cluster = %cluster.name_any(), error = %e, "not watching its Deployments")
+            }
+        }
+    }
+    futures::stream::select_all(streams).boxed()
+}
+
 /// Runs every controller until `shutdown` resolves.
 pub async fn run(
     shared: Arc<Shared>,
@@ -128,6 +178,7 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
+    let member_deployments = member_deployment_changes(&shared).await;
     let tenancies = Controller::new(
         Api::<Tenancy>::all(client.clone()),
         watcher::Config::default(),
@@ -157,6 +208,17 @@ pub async fn run(
             }
         },
     )
+    // Deployments in member clusters: availability changes wake their tenancy.
+    .watches_stream(member_deployments, |d: Deployment| {
+        let labels = d.labels();
+        match (
+            labels.get(colo_api::TENANCY_LABEL),
+            labels.get(crate::observe::TENANCY_NAMESPACE_LABEL),
+        ) {
+            (Some(name), Some(ns)) => Some(ObjectRef::<Tenancy>::new(name).within(ns)),
+            _ => None,
+        }
+    })
     .graceful_shutdown_on(stopped(stop_rx.clone()))
     .run(
         |t, s: Arc<Shared>| async move {
@@ -180,40 +242,34 @@ pub async fn run(
     )
     .for_each(|_| async {});
 
-    let clusters = Controller::new(
-        Api::<SharedCluster>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .graceful_shutdown_on(stopped(stop_rx.clone()))
-    .run(
-        |c, s: Arc<Shared>| async move { reconcile_cluster(c, s).await },
-        |c, error, s| {
-            tracing::warn!(cluster = %c.name_any(), %error, "reconcile failed");
-            Action::requeue(s.backoff(format!("cluster/{}", c.name_any())))
-        },
-        shared.clone(),
-    )
-    .for_each(|_| async {});
+    let clusters = on_spec_change(Api::<SharedCluster>::all(client.clone()))
+        .graceful_shutdown_on(stopped(stop_rx.clone()))
+        .run(
+            |c, s: Arc<Shared>| async move { reconcile_cluster(c, s).await },
+            |c, error, s| {
+                tracing::warn!(cluster = %c.name_any(), %error, "reconcile failed");
+                Action::requeue(s.backoff(format!("cluster/{}", c.name_any())))
+            },
+            shared.clone(),
+        )
+        .for_each(|_| async {});
 
-    let agencies = Controller::new(
-        Api::<Agency>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .watches(
-        Api::<Tenancy>::all(client.clone()),
-        watcher::Config::default(),
-        |t: Tenancy| Some(ObjectRef::<Agency>::new(&t.spec.agency)),
-    )
-    .graceful_shutdown_on(stopped(stop_rx))
-    .run(
-        |a, s: Arc<Shared>| async move { reconcile_agency(a, s).await },
-        |a, error, s| {
-            tracing::warn!(agency = %a.name_any(), %error, "reconcile failed");
-            Action::requeue(s.backoff(format!("agency/{}", a.name_any())))
-        },
-        shared.clone(),
-    )
-    .for_each(|_| async {});
+    let agencies = on_spec_change(Api::<Agency>::all(client.clone()))
+        .watches(
+            Api::<Tenancy>::all(client.clone()),
+            watcher::Config::default(),
+            |t: Tenancy| Some(ObjectRef::<Agency>::new(&t.spec.agency)),
+        )
+        .graceful_shutdown_on(stopped(stop_rx))
+        .run(
+            |a, s: Arc<Shared>| async move { reconcile_agency(a, s).await },
+            |a, error, s| {
+                tracing::warn!(agency = %a.name_any(), %error, "reconcile failed");
+                Action::requeue(s.backoff(format!("agency/{}", a.name_any())))
+            },
+            shared.clone(),
+        )
+        .for_each(|_| async {});
     futures::join!(tenancies, clusters, agencies);
 }
 

@@ -42,15 +42,20 @@ pub struct LiveEstate {
 /// Observes everything. Tenancies in `planning` are left without observed assignments (they
 /// are about to be placed); others count where their pods run, or where they were decided.
 pub async fn observe(ctx: &Context, planning: &[String]) -> Result<LiveEstate, kube::Error> {
-    let agencies = Api::<Agency>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await?;
-    let clusters = Api::<SharedCluster>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await?;
-    let tenancies = Api::<Tenancy>::all(ctx.client.clone())
-        .list(&ListParams::default())
-        .await?;
+    let (agencies, clusters, tenancies) = match &ctx.cache {
+        Some(cache) => cache.hub().await,
+        None => {
+            let lp = ListParams::default();
+            let (agencies, clusters, tenancies) = (
+                Api::<Agency>::all(ctx.client.clone()),
+                Api::<SharedCluster>::all(ctx.client.clone()),
+                Api::<Tenancy>::all(ctx.client.clone()),
+            );
+            let (a, c, t) =
+                futures::try_join!(agencies.list(&lp), clusters.list(&lp), tenancies.list(&lp))?;
+            (a.items, c.items, t.items)
+        }
+    };
 
     let mut snapshot = EstateSnapshot {
         api_version: API_VERSION.into(),
@@ -148,21 +153,27 @@ pub async fn observe_cluster(
             return (entry, health);
         }
     };
-    let (node_api, pod_api) = (Api::<Node>::all(client.clone()), Api::<Pod>::all(client));
-    let (all, live) = (
-        ListParams::default(),
-        ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"),
-    );
-    let listed = futures::try_join!(node_api.list(&all), pod_api.list(&live));
-    let (nodes, pods) = match listed {
-        Ok(x) => x,
-        Err(e) => {
-            health.reachable = Err(format!("cannot list nodes and pods: {e}"));
-            return (entry, health);
+    let (nodes, pods) = match &ctx.cache {
+        Some(cache) => cache.member(&name, client).await,
+        None => {
+            let (node_api, pod_api) = (Api::<Node>::all(client.clone()), Api::<Pod>::all(client));
+            let (all, live) = (
+                ListParams::default(),
+                ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"),
+            );
+            match futures::try_join!(node_api.list(&all), pod_api.list(&live)) {
+                Ok((n, p)) => (n.items, p.items),
+                Err(e) => {
+                    health.reachable = Err(format!("cannot list nodes and pods: {e}"));
+                    return (entry, health);
+                }
+            }
         }
     };
     health.reachable = Ok(());
+    let measuring = std::time::Instant::now();
     let (pod_usage, node_usage, metrics) = measure(ctx, cluster).await;
+    tracing::debug!(cluster = %name, pods = pods.len(), measure_ms = measuring.elapsed().as_millis() as u64, "observed a cluster");
     health.metrics = metrics;
 
     // Requests of pods that are not tenancies count as the node's use when above what is measured,

@@ -40,7 +40,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         rate_window: args.rate_window.clone(),
         ..Config::default()
     };
-    let ctx = Arc::new(Context::new(client.clone(), config));
+    let mut ctx = Context::new(client.clone(), config);
+    ctx.cache = Some(crate::cache::Cache::start(client.clone()));
+    let ctx = Arc::new(ctx);
     let ready = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop = move || {

@@ -107,12 +107,20 @@ async fn plan_batch(
     ctx: &Context,
     keys: &[String],
 ) -> Result<BTreeMap<String, Decision>, PlannerError> {
+    let started = Instant::now();
     let live = crate::observe::observe(ctx, keys)
         .await
         .map_err(|e| PlannerError::Observe(e.to_string()))?;
+    let observed = started.elapsed();
     let estate =
         Estate::from_snapshot(&live.snapshot).map_err(|e| PlannerError::Snapshot(e.to_string()))?;
     let plan = colo_engine::plan(&estate, PlanOptions::default());
+    tracing::debug!(
+        observe_ms = observed.as_millis() as u64,
+        plan_ms = (started.elapsed() - observed).as_millis() as u64,
+        tenancies = estate.tenancies.len(),
+        "observed and planned"
+    );
     let unmeasured: Vec<String> = live
         .health
         .iter()

@@ -133,29 +133,41 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
             m.entry(p.cluster.as_str()).or_default().push(p);
             m
         });
+    // Member objects are applied when the placement or spec changed, or every few minutes to
+    // repair drift; in between, a reconcile only reads availability.
+    let applied_already = ctx
+        .applied
+        .lock()
+        .expect("lock")
+        .get(&key)
+        .is_some_and(|(g, at)| {
+            *g == generation
+                && ctx.clock.now().signed_duration_since(*at) < chrono::Duration::minutes(5)
+        });
     let mut available: BTreeMap<String, i32> = BTreeMap::new();
-    {
-        let lock = ctx.agency_lock(&agency.name_any());
-        let _held = lock.lock().await;
-        let quotas = agency_quotas(shared, &agency.name_any(), &key, &placements);
-        for cluster in &clusters.items {
-            let name = cluster.name_any();
-            let here = by_cluster.get(name.as_str());
-            let was_here = old.placements.iter().any(|p| p.cluster == name);
-            if here.is_none() && !was_here {
-                continue;
-            }
-            let fail = |message: String| Error::Apply {
-                cluster: name.clone(),
-                message,
-            };
-            let client = ctx
-                .members
-                .client(cluster)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
+    for cluster in &clusters.items {
+        let name = cluster.name_any();
+        let here = by_cluster.get(name.as_str());
+        let was_here = old.placements.iter().any(|p| p.cluster == name);
+        if here.is_none() && (!was_here || applied_already) {
+            continue;
+        }
+        let fail = |message: String| Error::Apply {
+            cluster: name.clone(),
+            message,
+        };
+        let client = ctx
+            .members
+            .client(cluster)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        if !applied_already {
+            // Under the agency's lock, so its quota sums every placement.
+            let lock = ctx.agency_lock(&agency.name_any());
+            let _held = lock.lock().await;
             match here {
                 Some(here) => {
+                    let quotas = agency_quotas(shared, &agency.name_any(), &key, &placements);
                     let quota = quotas.get(name.as_str()).copied().unwrap_or_default();
                     materialize::agency_space(&client, &ctx.config.field_manager, &agency, quota)
                         .await
@@ -163,19 +175,27 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
                     materialize::workloads(&client, &ctx.config.field_manager, &tenancy, here)
                         .await
                         .map_err(|e| fail(e.to_string()))?;
-                    for (w, n) in materialize::available(&client, &tenancy)
-                        .await
-                        .map_err(|e| fail(e.to_string()))?
-                    {
-                        *available.entry(w).or_default() += n;
-                    }
                 }
-                // Placed here before but not now: the new copies are applied above first.
+                // Placed here before but not now: the new copies are applied first.
                 None => materialize::remove(&client, &tenancy)
                     .await
                     .map_err(|e| fail(e.to_string()))?,
             }
         }
+        if here.is_some() {
+            for (w, n) in materialize::available(&client, &tenancy)
+                .await
+                .map_err(|e| fail(e.to_string()))?
+            {
+                *available.entry(w).or_default() += n;
+            }
+        }
+    }
+    if !applied_already {
+        ctx.applied
+            .lock()
+            .expect("lock")
+            .insert(key.clone(), (generation, ctx.clock.now()));
     }
     // Update status.
     let wanted: BTreeMap<&str, i32> = tenancy
@@ -223,9 +243,10 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
     }
     write_status(ctx, &tenancy, status).await?;
     shared.phase(&key, Some(phase));
+    // Member Deployments are watched, so a change wakes this tenancy; the requeue is a fallback.
     Ok(match phase {
-        Phase::Running => Action::requeue(ctx.config.resync),
-        _ => Action::requeue(Duration::from_millis(500)),
+        Phase::Running => Action::requeue(ctx.config.resync * 4),
+        _ => Action::requeue(Duration::from_secs(5)),
     })
 }
 
@@ -311,13 +332,23 @@ async fn cleanup(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error
         materialize::remove(&client, &tenancy)
             .await
             .map_err(|e| Error::Cleanup(format!("{}: {e}", cluster.name_any())))?;
-        if let (Some(agency), Some(quota)) = (&agency, quotas.get(&cluster.name_any())) {
-            materialize::agency_space(&client, &ctx.config.field_manager, agency, *quota)
+        // The quota shrinks where this tenancy was (to nothing if it was the agency's last there).
+        let was_here = tenancy
+            .status
+            .as_ref()
+            .is_some_and(|s| s.placements.iter().any(|p| p.cluster == cluster.name_any()));
+        let quota = quotas
+            .get(&cluster.name_any())
+            .copied()
+            .or(was_here.then_some((0, 0)));
+        if let (Some(agency), Some(quota)) = (&agency, quota) {
+            materialize::agency_space(&client, &ctx.config.field_manager, agency, quota)
                 .await
                 .map_err(|e| Error::Cleanup(e.to_string()))?;
         }
     }
     ctx.decided.lock().expect("lock").remove(&key);
+    ctx.applied.lock().expect("lock").remove(&key);
     shared.agency_of.lock().expect("lock").remove(&key);
     shared.phase(&key, None);
     publish(
