@@ -54,7 +54,7 @@ fn main() {
     }
 
     // Watch the hub: first time each tenancy is seen Placed (or Running), and Running.
-    let seen: Arc<Mutex<HashMap<String, (Option<Instant>, Option<Instant>)>>> = Arc::default();
+    let seen: Arc<Mutex<HashMap<String, Seen>>> = Arc::default();
     let mut watch = Command::new(dir.join("bin/kubectl"))
         .args([
             "--kubeconfig",
@@ -145,6 +145,7 @@ fn main() {
         }
     }
     let _ = watch.kill();
+    let _ = watch.wait();
     let seen = seen.lock().unwrap();
     let mut latencies: Vec<f64> = accepted
         .iter()
@@ -187,6 +188,9 @@ fn main() {
         100.0 * cpu / wall
     );
 }
+
+/// When a tenancy was first seen Placed (or Running), and first seen Running.
+type Seen = (Option<Instant>, Option<Instant>);
 
 fn proc_status(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
