@@ -9,7 +9,7 @@ use colo_api::cluster::NodeCounts;
 use colo_api::{Agency, AgencyStatus, Condition, SharedCluster, SharedClusterStatus, Tenancy};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
@@ -382,17 +382,16 @@ async fn reconcile_cluster(
         power_watts: None,
         observed_generation: cluster.metadata.generation,
     };
-    if cluster.status.as_ref() != Some(&status) {
-        let patch = serde_json::json!({"apiVersion": "colo.dev/v1alpha1", "kind": "SharedCluster", "status": status});
-        Api::<SharedCluster>::all(ctx.client.clone())
-            .patch_status(
-                &cluster.name_any(),
-                &PatchParams::apply(&ctx.config.field_manager).force(),
-                &Patch::Apply(&patch),
-            )
-            .await
-            .map_err(StatusError::Status)?;
-    }
+    let api = Api::<SharedCluster>::all(ctx.client.clone());
+    crate::status::write(
+        &api,
+        &cluster,
+        cluster.status.as_ref(),
+        &status,
+        &ctx.config.field_manager,
+    )
+    .await
+    .map_err(StatusError::Status)?;
     shared.succeeded(&format!("cluster/{}", cluster.name_any()));
     Ok(Action::requeue(ctx.config.resync))
 }
@@ -412,17 +411,16 @@ async fn reconcile_agency(agency: Arc<Agency>, shared: Arc<Shared>) -> Result<Ac
         conditions: old.conditions.clone(),
         observed_generation: agency.metadata.generation,
     };
-    if agency.status.as_ref() != Some(&status) {
-        let patch = serde_json::json!({"apiVersion": "colo.dev/v1alpha1", "kind": "Agency", "status": status});
-        Api::<Agency>::all(ctx.client.clone())
-            .patch_status(
-                &agency.name_any(),
-                &PatchParams::apply(&ctx.config.field_manager).force(),
-                &Patch::Apply(&patch),
-            )
-            .await
-            .map_err(StatusError::Status)?;
-    }
+    let api = Api::<Agency>::all(ctx.client.clone());
+    crate::status::write(
+        &api,
+        &agency,
+        agency.status.as_ref(),
+        &status,
+        &ctx.config.field_manager,
+    )
+    .await
+    .map_err(StatusError::Status)?;
     shared.succeeded(&format!("agency/{}", agency.name_any()));
     Ok(Action::requeue(Duration::from_secs(300)))
 }

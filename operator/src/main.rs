@@ -16,6 +16,7 @@ mod operator_cmd;
 mod plan_cmd;
 mod planner;
 mod prom;
+mod status;
 mod tenancy;
 
 #[derive(Parser)]

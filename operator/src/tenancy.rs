@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use colo_api::{Agency, Condition, Phase, Placement, SharedCluster, Tenancy, TenancyStatus};
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{self, finalizer};
@@ -500,21 +500,17 @@ async fn write_status(
     tenancy: &Tenancy,
     status: TenancyStatus,
 ) -> Result<(), Error> {
-    if tenancy.status.as_ref() == Some(&status) {
-        return Ok(());
-    }
     let api: Api<Tenancy> =
         Api::namespaced(ctx.client.clone(), &tenancy.namespace().unwrap_or_default());
-    let patch =
-        serde_json::json!({"apiVersion": "colo.dev/v1alpha1", "kind": "Tenancy", "status": status});
-    api.patch_status(
-        &tenancy.name_any(),
-        &PatchParams::apply(&ctx.config.field_manager).force(),
-        &Patch::Apply(&patch),
+    crate::status::write(
+        &api,
+        tenancy,
+        tenancy.status.as_ref(),
+        &status,
+        &ctx.config.field_manager,
     )
     .await
-    .map_err(Error::Status)?;
-    Ok(())
+    .map_err(Error::Status)
 }
 
 async fn publish(shared: &Shared, tenancy: &Tenancy, type_: EventType, reason: &str, note: &str) {
