@@ -10,6 +10,8 @@ cd "$repo"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+"$here/prerequisites.sh"
+
 step "Local estate: hub + north-1 + south-1, kwok nodes, Prometheus (first run builds Kubernetes: ~8 min)"
 eval "$("$here/estate.sh" up)"
 

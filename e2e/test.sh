@@ -15,8 +15,9 @@ cargo_test() { cargo test --quiet "$@" 2>&1 | tee -a "$results"; }
 step() { printf '\n==> %s\n' "$*" >&2; }
 fail() { echo "test.sh: FAILED: $*" >&2; exit 1; }
 
+"$here/prerequisites.sh"
 for tool in cargo go prometheus openssl curl python3; do
-  command -v "$tool" >/dev/null || fail "$tool is missing; .ci/run installs everything (apt-get install prometheus openssl curl)"
+  command -v "$tool" >/dev/null || fail "$tool is missing (Rust, Go and Python come with the machine; e2e/prerequisites.sh installs the rest)"
 done
 
 step "cargo fmt --check"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the estate and the tests need from Debian's packages, when missing:
+# Prometheus (the measured-usage source), openssl (the estate's certificates), curl.
+# Rust, Go and Python come with the machine; everything else is built by e2e/build.sh.
+set -euo pipefail
+missing=()
+for pkg in prometheus openssl curl ca-certificates; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  echo "prerequisites: installing ${missing[*]} (apt-get)" >&2
+  sudo=""
+  [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if command -v rustup >/dev/null; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
