@@ -45,7 +45,7 @@ if ! "$here/estate.sh" status 2>/dev/null | grep -q running; then
   "$here/estate.sh" up >/dev/null
 fi
 step "Colo's operator on the estate"
-"$here/operator.sh" start
+"$here/operator.sh" restart   # the binary just built, even if one was already running
 cargo_test -p colo-e2e
 
 if ((started_here)); then
