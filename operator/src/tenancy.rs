@@ -409,15 +409,20 @@ fn status_with(
     status
 }
 
+/// A status with no placement: the phase and explanation, the conditions carried over.
+fn unplaced_status(tenancy: &Tenancy, phase: Phase, explanation: String) -> TenancyStatus {
+    TenancyStatus {
+        phase: Some(phase),
+        observed_generation: tenancy.metadata.generation,
+        conditions: tenancy.status.clone().unwrap_or_default().conditions,
+        explanation: Some(explanation),
+        ..Default::default()
+    }
+}
+
 fn rejected(tenancy: &Tenancy, reason: &str, now: chrono::DateTime<chrono::Utc>) -> TenancyStatus {
     let generation = tenancy.metadata.generation;
-    let mut status = TenancyStatus {
-        phase: Some(Phase::Rejected),
-        observed_generation: generation,
-        ..Default::default()
-    };
-    status.conditions = tenancy.status.clone().unwrap_or_default().conditions;
-    status.explanation = Some(format!("Rejected: {reason}."));
+    let mut status = unplaced_status(tenancy, Phase::Rejected, format!("Rejected: {reason}."));
     set_condition(
         &mut status.conditions,
         "Accepted",
@@ -433,13 +438,7 @@ fn rejected(tenancy: &Tenancy, reason: &str, now: chrono::DateTime<chrono::Utc>)
 
 fn pending(tenancy: &Tenancy, reason: &str, now: chrono::DateTime<chrono::Utc>) -> TenancyStatus {
     let generation = tenancy.metadata.generation;
-    let mut status = TenancyStatus {
-        phase: Some(Phase::Pending),
-        observed_generation: generation,
-        ..Default::default()
-    };
-    status.conditions = tenancy.status.clone().unwrap_or_default().conditions;
-    status.explanation = Some(format!("Not placed: {reason}."));
+    let mut status = unplaced_status(tenancy, Phase::Pending, format!("Not placed: {reason}."));
     set_condition(
         &mut status.conditions,
         "Accepted",
