@@ -283,7 +283,7 @@ up() {
   local total=0
   for line in "${clusters[@]}"; do
     read -r name _ <<<"$line"
-    wait_for "$name nodes" 60 nodes_ready "$name"
+    wait_for "$name nodes" 180 nodes_ready "$name"
     wait_for "$name default service account" 60 sa_ready "$name"
     total=$((total + $(kubectl --kubeconfig "$state/$name/kubeconfig" get nodes -o name | wc -l)))
   done

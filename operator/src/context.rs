@@ -34,6 +34,8 @@ pub struct Config {
     pub rate_window: String,
     /// How often SharedCluster status is refreshed, and tenancies not yet Running re-checked.
     pub resync: Duration,
+    /// How long one Prometheus measurement of a cluster is used before it is taken again.
+    pub measure_every: Duration,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             field_manager: "colo".into(),
             rate_window: "1m".into(),
             resync: Duration::from_secs(15),
+            measure_every: Duration::from_secs(15),
         }
     }
 }
@@ -123,6 +126,8 @@ pub struct Context {
     pub cache: Option<Arc<crate::cache::Cache>>,
     /// The nodes the engine chose for them, counted until their pods run.
     pub decided_nodes: Mutex<HashMap<String, Vec<colo_engine::snapshot::ObservedAssignment>>>,
+    /// Latest Prometheus measurement of each cluster.
+    pub measurements: Mutex<HashMap<String, crate::observe::Measurement>>,
 }
 
 impl Context {
@@ -137,6 +142,7 @@ impl Context {
             decided: Mutex::default(),
             decided_nodes: Mutex::default(),
             applied: Mutex::default(),
+            measurements: Mutex::default(),
             cache: None,
         }
     }

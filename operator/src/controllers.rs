@@ -16,6 +16,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, ResourceExt};
 
+use crate::cache::{trim_metadata, trimmed_watch};
 use crate::context::Context;
 use crate::planner::Planner;
 
@@ -127,8 +128,7 @@ where
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let changes = watcher(api, watcher::Config::default())
-        .default_backoff()
+    let changes = trimmed_watch(api, watcher::Config::default(), trim_metadata)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
@@ -147,11 +147,11 @@ async fn member_deployment_changes(
     for cluster in clusters.map(|l| l.items).unwrap_or_default() {
         match shared.ctx.members.client(&cluster).await {
             Ok(client) => streams.push(
-                watcher(
+                trimmed_watch(
                     Api::<Deployment>::all(client),
                     watcher::Config::default().labels("app.kubernetes.io/managed-by=colo"),
+                    trim_metadata,
                 )
-                .default_backoff()
                 .touched_objects()
                 .boxed(),
             ),
@@ -179,68 +179,73 @@ pub async fn run(
     };
 
     let member_deployments = member_deployment_changes(&shared).await;
-    let tenancies = Controller::new(
+    let (tenancy_store, tenancy_writer) = reflector::store();
+    let tenancy_changes = trimmed_watch(
         Api::<Tenancy>::all(client.clone()),
         watcher::Config::default(),
+        trim_metadata,
     )
-    // A new Agency, or a changed spec, may accept (or reject) its tenancies; status
-    // changes of agencies do not concern them.
-    .watches_stream(
-        watcher(
-            Api::<Agency>::all(client.clone()),
-            watcher::Config::default(),
+    .reflect(tenancy_writer)
+    .applied_objects();
+    let tenancies = Controller::for_stream(tenancy_changes, tenancy_store)
+        // A new Agency, or a changed spec, may accept (or reject) its tenancies; status
+        // changes of agencies do not concern them.
+        .watches_stream(
+            trimmed_watch(
+                Api::<Agency>::all(client.clone()),
+                watcher::Config::default(),
+                trim_metadata,
+            )
+            .touched_objects()
+            .predicate_filter(predicates::generation, Default::default()),
+            {
+                let shared = shared.clone();
+                move |agency: Agency| {
+                    let agency_of = shared.agency_of.lock().expect("lock");
+                    agency_of
+                        .iter()
+                        .filter(|(_, a)| **a == agency.name_any())
+                        .filter_map(|(k, _)| {
+                            k.split_once('/')
+                                .map(|(ns, n)| ObjectRef::<Tenancy>::new(n).within(ns))
+                        })
+                        .collect::<Vec<_>>()
+                }
+            },
         )
-        .default_backoff()
-        .touched_objects()
-        .predicate_filter(predicates::generation, Default::default()),
-        {
-            let shared = shared.clone();
-            move |agency: Agency| {
-                let agency_of = shared.agency_of.lock().expect("lock");
-                agency_of
-                    .iter()
-                    .filter(|(_, a)| **a == agency.name_any())
-                    .filter_map(|(k, _)| {
-                        k.split_once('/')
-                            .map(|(ns, n)| ObjectRef::<Tenancy>::new(n).within(ns))
-                    })
-                    .collect::<Vec<_>>()
+        // Deployments in member clusters: availability changes wake their tenancy.
+        .watches_stream(member_deployments, |d: Deployment| {
+            let labels = d.labels();
+            match (
+                labels.get(colo_api::TENANCY_LABEL),
+                labels.get(crate::observe::TENANCY_NAMESPACE_LABEL),
+            ) {
+                (Some(name), Some(ns)) => Some(ObjectRef::<Tenancy>::new(name).within(ns)),
+                _ => None,
             }
-        },
-    )
-    // Deployments in member clusters: availability changes wake their tenancy.
-    .watches_stream(member_deployments, |d: Deployment| {
-        let labels = d.labels();
-        match (
-            labels.get(colo_api::TENANCY_LABEL),
-            labels.get(crate::observe::TENANCY_NAMESPACE_LABEL),
-        ) {
-            (Some(name), Some(ns)) => Some(ObjectRef::<Tenancy>::new(name).within(ns)),
-            _ => None,
-        }
-    })
-    .graceful_shutdown_on(stopped(stop_rx.clone()))
-    .run(
-        |t, s: Arc<Shared>| async move {
-            let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
-            s.agency_of
-                .lock()
-                .expect("lock")
-                .insert(key.clone(), t.spec.agency.clone());
-            let result = crate::tenancy::reconcile(t, s.clone()).await;
-            if result.is_ok() {
-                s.succeeded(&key);
-            }
-            result
-        },
-        |t, error, s| {
-            let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
-            tracing::warn!(tenancy = %key, %error, "reconcile failed");
-            Action::requeue(s.backoff(key))
-        },
-        shared.clone(),
-    )
-    .for_each(|_| async {});
+        })
+        .graceful_shutdown_on(stopped(stop_rx.clone()))
+        .run(
+            |t, s: Arc<Shared>| async move {
+                let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
+                s.agency_of
+                    .lock()
+                    .expect("lock")
+                    .insert(key.clone(), t.spec.agency.clone());
+                let result = crate::tenancy::reconcile(t, s.clone()).await;
+                if result.is_ok() {
+                    s.succeeded(&key);
+                }
+                result
+            },
+            |t, error, s| {
+                let key = format!("{}/{}", t.namespace().unwrap_or_default(), t.name_any());
+                tracing::warn!(tenancy = %key, %error, "reconcile failed");
+                Action::requeue(s.backoff(key))
+            },
+            shared.clone(),
+        )
+        .for_each(|_| async {});
 
     let clusters = on_spec_change(Api::<SharedCluster>::all(client.clone()))
         .graceful_shutdown_on(stopped(stop_rx.clone()))
@@ -255,9 +260,13 @@ pub async fn run(
         .for_each(|_| async {});
 
     let agencies = on_spec_change(Api::<Agency>::all(client.clone()))
-        .watches(
-            Api::<Tenancy>::all(client.clone()),
-            watcher::Config::default(),
+        .watches_stream(
+            trimmed_watch(
+                Api::<Tenancy>::all(client.clone()),
+                watcher::Config::default(),
+                trim_metadata,
+            )
+            .touched_objects(),
             |t: Tenancy| Some(ObjectRef::<Agency>::new(&t.spec.agency)),
         )
         .graceful_shutdown_on(stopped(stop_rx))

@@ -306,9 +306,47 @@ fn pod_requests(pod: &Pod) -> (i64, i64) {
     total
 }
 
+/// What one cluster's Prometheus said, kept for `Config::measure_every`: measurements move
+/// over the window, not per placement request, and querying per batch was most of a batch's
+/// time under load.
+#[derive(Clone)]
+pub struct Measurement {
+    taken: std::time::Instant,
+    asked: Option<colo_api::cluster::PrometheusSpec>,
+    pods: PodUsage,
+    nodes: HashMap<String, (i64, i64)>,
+    result: Result<(), String>,
+}
+
 /// Measured p95 per tenancy pod, and per node of everything that is not a tenancy, over the
 /// cluster's window. Errors leave both empty: placement then goes by requests, and says so.
 async fn measure(
+    ctx: &Context,
+    cluster: &SharedCluster,
+) -> (PodUsage, HashMap<String, (i64, i64)>, Result<(), String>) {
+    let name = cluster.name_any();
+    let asked = cluster.spec.prometheus.clone();
+    let cached = ctx.measurements.lock().expect("lock").get(&name).cloned();
+    if let Some(m) =
+        cached.filter(|m| m.asked == asked && m.taken.elapsed() < ctx.config.measure_every)
+    {
+        return (m.pods, m.nodes, m.result);
+    }
+    let (pods, nodes, result) = query_usage(ctx, cluster).await;
+    ctx.measurements.lock().expect("lock").insert(
+        name,
+        Measurement {
+            taken: std::time::Instant::now(),
+            asked,
+            pods: pods.clone(),
+            nodes: nodes.clone(),
+            result: result.clone(),
+        },
+    );
+    (pods, nodes, result)
+}
+
+async fn query_usage(
     ctx: &Context,
     cluster: &SharedCluster,
 ) -> (PodUsage, HashMap<String, (i64, i64)>, Result<(), String>) {

@@ -25,6 +25,9 @@ pub struct Args {
     /// rate() window of CPU counters: a few scrape intervals.
     #[arg(long, default_value = "1m")]
     pub rate_window: String,
+    /// Seconds one Prometheus measurement of a cluster is reused before it is taken again.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub measure_every_seconds: u64,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -38,6 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let config = Config {
         namespace: args.namespace.clone(),
         rate_window: args.rate_window.clone(),
+        measure_every: std::time::Duration::from_secs(args.measure_every_seconds),
         ..Config::default()
     };
     let mut ctx = Context::new(client.clone(), config);
