@@ -97,6 +97,42 @@ pub struct PrometheusSpec {
     pub percentile: Option<f64>,
 }
 
+impl PrometheusSpec {
+    /// The measurement window (default 1h); None when `window` is not a Prometheus duration.
+    pub fn window_duration(&self) -> Option<std::time::Duration> {
+        parse_prometheus_duration(self.window.as_deref().unwrap_or("1h"))
+    }
+}
+
+/// A Prometheus duration such as `90s`, `1h30m` or `7d`.
+pub fn parse_prometheus_duration(text: &str) -> Option<std::time::Duration> {
+    const UNITS: [(&str, u64); 7] = [
+        ("ms", 1),
+        ("s", 1_000),
+        ("m", 60_000),
+        ("h", 3_600_000),
+        ("d", 86_400_000),
+        ("w", 604_800_000),
+        ("y", 31_536_000_000),
+    ];
+    let mut rest = text;
+    let mut millis: u64 = 0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, size) = UNITS.iter().find(|(u, _)| rest.starts_with(u))?;
+        rest = &rest[unit.len()..];
+        millis = millis.checked_add(number.checked_mul(*size)?)?;
+    }
+    Some(std::time::Duration::from_millis(millis))
+}
+
 /// Linear node power model and the site's energy prices.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(kube::KubeSchema))]
@@ -166,6 +202,8 @@ pub struct SharedClusterStatus {
     pub measured_cpu: Option<String>,
     #[serde(default)]
     pub tenancies: i32,
+    /// IT power its nodes draw now, watts (before PUE): the linear power model at each node's
+    /// measured CPU, standby nodes at `standbyWatts`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_watts: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -177,4 +215,21 @@ pub struct SharedClusterStatus {
 pub struct NodeCounts {
     pub active: i32,
     pub standby: i32,
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_prometheus_duration as parse;
+    use std::time::Duration;
+
+    #[test]
+    fn prometheus_durations() {
+        assert_eq!(parse("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse("7d"), Some(Duration::from_secs(7 * 86400)));
+        for bad in ["", "2", "m", "2x", "1h-3m", "99999999999999999999y"] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -20,7 +20,7 @@ pub use consolidation::{ConsolidationPlanSpec, ConsolidationPlanStatus, Move, Pl
 pub use quantity::{Quantity, QuantityError};
 pub use tenancy::{
     EnvVar, Phase, Placement, Port, Protocol, Resilience, Sizing, TenancySpec, TenancyStatus,
-    Workload,
+    Workload, WorkloadSizing,
 };
 
 #[cfg(feature = "crd")]

@@ -199,8 +199,23 @@ pub struct TenancyStatus {
     /// Measured p95 per replica, by workload.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub measured: BTreeMap<String, Resources>,
+    /// For `sizing: Measured`: per workload, what was asked and what member clusters are asked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizing: Vec<WorkloadSizing>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+}
+
+/// What one workload asked for per replica, and what Colo requests for it in member clusters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadSizing {
+    pub workload: String,
+    pub asked: Resources,
+    pub applied: Resources,
+    /// Why `applied` is what it is.
+    pub basis: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

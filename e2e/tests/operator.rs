@@ -399,6 +399,15 @@ fn measured_usage_steers_placement_away_from_a_busy_member() {
             }
         },
     );
+    // Colo measures each cluster on its own cadence; its status says when it has seen this.
+    wait_until("Colo sees north-1 busy", Duration::from_secs(90), || {
+        let shc = get_json(HUB, &["get", "sharedcluster", "north-1"]);
+        let cpu = shc["status"]["measuredCpu"].as_str().unwrap_or("0%");
+        match cpu.trim_end_matches('%').parse::<f64>() {
+            Ok(v) if v >= 50.0 => Ok(()),
+            _ => Err(format!("measuredCpu {cpu}")),
+        }
+    });
     let (agency, ns) = new_agency("steer", "OFFICIAL");
     // north-1 is the cheaper site and would be chosen were it idle.
     apply_yaml(
@@ -421,4 +430,191 @@ fn measured_usage_steers_placement_away_from_a_busy_member() {
     );
     // Usually "no node has room"; while the p95 window fills, some nodes may still look idle.
     assert!(why.contains("not north-1: "), "{why}");
+}
+
+#[test]
+fn measured_sizing_lowers_requests_to_p95_after_the_window() {
+    colo_is_running();
+    let (agency, ns) = new_agency("sized", "OFFICIAL");
+    // Asks for 500m / 512Mi per replica, uses 100m / 100Mi (kwok simulates the usage).
+    apply_yaml(
+        HUB,
+        &tenancy(
+            &ns,
+            "lean",
+            &agency,
+            "  sizing: Measured\n",
+            "  - {name: api, image: i, replicas: 2, cpu: 500m, memory: 512Mi, podAnnotations: {kwok.x-k8s.io/usage-cpu: 100m, kwok.x-k8s.io/usage-memory: 100Mi}}\n",
+        ),
+    );
+    let t = wait_phase(&ns, "lean", "Running", RUNNING);
+    let sizing = &t["status"]["sizing"][0];
+    assert_eq!(sizing["workload"], "api");
+    assert_eq!(sizing["asked"]["cpu"], "500m");
+    assert_eq!(sizing["applied"]["cpu"], "500m", "{sizing}");
+    assert!(
+        sizing["basis"].as_str().unwrap().contains("review waits"),
+        "{sizing}"
+    );
+    // The example clusters measure over 2m: after that, requests follow p95 × 1.2.
+    let cpu_millis = |q: &serde_json::Value| {
+        let s = q.as_str().unwrap_or_default();
+        s.strip_suffix('m').map_or_else(
+            || s.parse::<f64>().unwrap_or(0.0) * 1000.0,
+            |m| m.parse().unwrap_or(0.0),
+        ) as i64
+    };
+    let t = wait_until(
+        "requests lowered to measured p95 × 1.2",
+        Duration::from_secs(300),
+        || {
+            let t = get_json(HUB, &["-n", &ns, "get", "tenancy", "lean"]);
+            let applied = &t["status"]["sizing"][0]["applied"];
+            if cpu_millis(&applied["cpu"]) < 500 {
+                Ok(t)
+            } else {
+                Err(format!("status.sizing: {}", t["status"]["sizing"]))
+            }
+        },
+    );
+    let sizing = &t["status"]["sizing"][0];
+    let cpu = cpu_millis(&sizing["applied"]["cpu"]);
+    assert!(
+        (120..=135).contains(&cpu),
+        "100m × 1.2 (p95 jitter): {sizing}"
+    );
+    assert_eq!(sizing["applied"]["memory"], "120Mi", "{sizing}");
+    assert_eq!(sizing["asked"]["memory"], "512Mi");
+    assert_eq!(t["status"]["measured"]["api"]["memory"], "100Mi");
+    for p in t["status"]["placements"].as_array().unwrap() {
+        assert_eq!(
+            p["requests"], sizing["applied"],
+            "placements carry the applied size"
+        );
+    }
+    // The member Deployment and the agency's quota follow; the tenancy stays Running.
+    let cluster = t["status"]["placements"][0]["cluster"].as_str().unwrap();
+    let member_ns = format!("colo-{agency}");
+    wait_until(
+        "member Deployment requests lowered",
+        Duration::from_secs(60),
+        || {
+            let requests = kubectl_ok(
+                cluster,
+                &[
+                    "-n",
+                    &member_ns,
+                    "get",
+                    "deployment",
+                    "lean-api",
+                    "-o",
+                    "jsonpath={.spec.template.spec.containers[0].resources.requests.memory} {.status.availableReplicas}",
+                ],
+            );
+            if requests == "120Mi 2" {
+                Ok(())
+            } else {
+                Err(requests)
+            }
+        },
+    );
+    let quota = kubectl_ok(
+        cluster,
+        &[
+            "-n",
+            &member_ns,
+            "get",
+            "resourcequota",
+            "colo-quota",
+            "-o",
+            "jsonpath={.spec.hard.requests\\.memory}",
+        ],
+    );
+    assert_eq!(quota, "240Mi", "quota sums the applied size");
+    wait_phase(&ns, "lean", "Running", RUNNING);
+    let events = kubectl_ok(
+        HUB,
+        &[
+            "-n",
+            &ns,
+            "get",
+            "events",
+            "--field-selector",
+            "reason=Resized,involvedObject.name=lean",
+            "-o",
+            "jsonpath={.items[*].message}",
+        ],
+    );
+    assert!(events.contains("api: 500m/512Mi → "), "{events}");
+}
+
+#[test]
+fn a_running_tenancy_that_loses_replicas_is_degraded_with_the_members_reason() {
+    colo_is_running();
+    let (agency, ns) = new_agency("degr", "OFFICIAL");
+    apply_yaml(
+        HUB,
+        &tenancy(
+            &ns,
+            "svc",
+            &agency,
+            "",
+            "  - {name: api, image: i, replicas: 2, cpu: 100m, memory: 64Mi}\n",
+        ),
+    );
+    let t = wait_phase(&ns, "svc", "Running", RUNNING);
+    let cluster = t["status"]["placements"][0]["cluster"].as_str().unwrap();
+    let member_ns = format!("colo-{agency}");
+    // Someone in the member shrinks the agency's quota and a pod goes: it cannot come back.
+    kubectl_ok(
+        cluster,
+        &[
+            "-n",
+            &member_ns,
+            "patch",
+            "resourcequota",
+            "colo-quota",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"hard":{"requests.cpu":"100m"}}}"#,
+        ],
+    );
+    let pod = kubectl_ok(
+        cluster,
+        &[
+            "-n",
+            &member_ns,
+            "get",
+            "pods",
+            "-l",
+            &selector(&ns, "svc"),
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ],
+    );
+    kubectl_ok(cluster, &["-n", &member_ns, "delete", "pod", &pod]);
+    let t = wait_until(
+        "Degraded with the member's reason",
+        Duration::from_secs(90),
+        || {
+            let t = get_json(HUB, &["-n", &ns, "get", "tenancy", "svc"]);
+            let available = t["status"]["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Available").cloned())
+                .unwrap_or_default();
+            let message = available["message"].as_str().unwrap_or_default();
+            if t["status"]["phase"] == "Degraded" && message.contains("exceeded quota") {
+                Ok(available)
+            } else {
+                Err(format!("phase {}: {message}", t["status"]["phase"]))
+            }
+        },
+    );
+    let message = t["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("1 of 2 replicas available ("),
+        "{message}"
+    );
+    assert!(message.contains(&format!("{cluster}: ")), "{message}");
+    kubectl_ok(HUB, &["-n", &ns, "delete", "tenancy", "svc"]);
 }

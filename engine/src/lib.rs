@@ -12,6 +12,7 @@ pub mod model;
 pub mod pack;
 pub mod place;
 pub mod plan;
+pub mod sizing;
 pub mod snapshot;
 
 pub use estate::Estate;

@@ -128,6 +128,8 @@ pub struct Context {
     pub decided_nodes: Mutex<HashMap<String, Vec<colo_engine::snapshot::ObservedAssignment>>>,
     /// Latest Prometheus measurement of each cluster.
     pub measurements: Mutex<HashMap<String, crate::observe::Measurement>>,
+    /// Per cluster with fresh metrics: measured p95 of each tenancy workload running there.
+    pub workload_usage: Mutex<HashMap<String, crate::observe::WorkloadUsage>>,
 }
 
 impl Context {
@@ -143,6 +145,7 @@ impl Context {
             decided_nodes: Mutex::default(),
             applied: Mutex::default(),
             measurements: Mutex::default(),
+            workload_usage: Mutex::default(),
             cache: None,
         }
     }

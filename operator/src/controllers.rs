@@ -135,32 +135,51 @@ where
     Controller::for_stream(changes, reader)
 }
 
-/// Colo's Deployments in every member cluster known at start, as one stream of changes.
-/// (A SharedCluster added later is covered by the tenancies' periodic requeue until restart.)
-async fn member_deployment_changes(
+/// Colo's Deployments in every member cluster, as one stream of changes: a SharedCluster
+/// added while the operator runs gets its watch when it appears.
+fn member_deployment_changes(
     shared: &Shared,
 ) -> futures::stream::BoxStream<'static, Result<Deployment, watcher::Error>> {
-    let mut streams = Vec::new();
-    let clusters = Api::<SharedCluster>::all(shared.ctx.client.clone())
-        .list(&ListParams::default())
-        .await;
-    for cluster in clusters.map(|l| l.items).unwrap_or_default() {
-        match shared.ctx.members.client(&cluster).await {
-            Ok(client) => streams.push(
-                trimmed_watch(
-                    Api::<Deployment>::all(client),
-                    watcher::Config::default().labels("app.kubernetes.io/managed-by=colo"),
-                    trim_metadata,
-                )
-                .touched_objects()
-                .boxed(),
-            ),
-            Err(e) => {
-                tracing::warn!(cluster = %cluster.name_any(), error = %e, "not watching its Deployments")
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let ctx = shared.ctx.clone();
+    tokio::spawn(async move {
+        let mut watching = std::collections::HashSet::new();
+        let clusters = trimmed_watch(
+            Api::<SharedCluster>::all(ctx.client.clone()),
+            watcher::Config::default(),
+            trim_metadata,
+        )
+        .applied_objects();
+        futures::pin_mut!(clusters);
+        while let Some(cluster) = clusters.next().await {
+            let Ok(cluster) = cluster else { continue };
+            let name = cluster.name_any();
+            if watching.contains(&name) {
+                continue;
+            }
+            match ctx.members.client(&cluster).await {
+                Ok(client) => {
+                    watching.insert(name);
+                    let tx = tx.clone();
+                    let changes = trimmed_watch(
+                        Api::<Deployment>::all(client),
+                        watcher::Config::default().labels("app.kubernetes.io/managed-by=colo"),
+                        trim_metadata,
+                    )
+                    .touched_objects();
+                    tokio::spawn(changes.for_each(move |change| {
+                        let _ = tx.send(change);
+                        futures::future::ready(())
+                    }));
+                }
+                // Retried on the cluster's next change; tenancies there still requeue.
+                Err(e) => {
+                    tracing::warn!(cluster = %name, error = %e, "not watching its Deployments")
+                }
             }
         }
-    }
-    futures::stream::select_all(streams).boxed()
+    });
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|d| (d, rx)) }).boxed()
 }
 
 /// Runs every controller until `shutdown` resolves.
@@ -178,7 +197,7 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let member_deployments = member_deployment_changes(&shared).await;
+    let member_deployments = member_deployment_changes(&shared);
     let (tenancy_store, tenancy_writer) = reflector::store();
     let tenancy_changes = trimmed_watch(
         Api::<Tenancy>::all(client.clone()),
@@ -388,7 +407,7 @@ async fn reconcile_cluster(
             None
         },
         tenancies: tenancies as i32,
-        power_watts: None,
+        power_watts: health.power_watts,
         observed_generation: cluster.metadata.generation,
     };
     let api = Api::<SharedCluster>::all(ctx.client.clone());

@@ -16,6 +16,7 @@ mod operator_cmd;
 mod plan_cmd;
 mod planner;
 mod prom;
+mod resize;
 mod status;
 mod tenancy;
 

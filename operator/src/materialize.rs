@@ -9,7 +9,7 @@ use colo_api::{AGENCY_LABEL, Agency, Placement, Quantity, TENANCY_LABEL, Tenancy
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, LimitRange, LimitRangeItem, LimitRangeSpec,
-    Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceQuota, ResourceQuotaSpec,
+    Namespace, Pod, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceQuota, ResourceQuotaSpec,
     ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::api::networking::v1::{
@@ -348,7 +348,7 @@ pub async fn remove(client: &Client, tenancy: &Tenancy) -> Result<(), kube::Erro
 pub async fn available(
     client: &Client,
     tenancy: &Tenancy,
-) -> Result<BTreeMap<String, i32>, kube::Error> {
+) -> Result<BTreeMap<String, Availability>, kube::Error> {
     let ns = member_namespace(&tenancy.spec.agency);
     let selector = format!(
         "{TENANCY_LABEL}={},{TENANCY_NAMESPACE_LABEL}={}",
@@ -368,10 +368,69 @@ pub async fn available(
             .as_ref()
             .and_then(|s| s.available_replicas)
             .unwrap_or(0);
-        // Only a rollout of the current spec counts as available.
         let current =
             d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation;
-        out.insert(workload, if current { ready } else { 0 });
+        out.insert(workload, Availability { ready, current });
     }
     Ok(out)
+}
+
+/// Why a tenancy's replicas are not all available in one member, in one phrase: a failed
+/// replica set (quota, admission) or the first pending pod's scheduling message.
+pub async fn why_unavailable(client: &Client, tenancy: &Tenancy) -> Option<String> {
+    let ns = member_namespace(&tenancy.spec.agency);
+    let selector = format!(
+        "{TENANCY_LABEL}={},{TENANCY_NAMESPACE_LABEL}={}",
+        tenancy.name_any(),
+        tenancy.namespace().unwrap_or_default()
+    );
+    let lp = ListParams::default().labels(&selector);
+    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns)
+        .list(&lp)
+        .await
+        .ok()?;
+    for d in &deployments.items {
+        let failure = d
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+            });
+        if let Some(c) = failure {
+            return Some(format!(
+                "{}: {}",
+                d.name_any(),
+                c.message.clone().unwrap_or_default()
+            ));
+        }
+    }
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns)
+        .list(&lp.fields("status.phase=Pending"))
+        .await
+        .ok()?;
+    let pending = pods.items.len();
+    let first = pods.items.iter().find_map(|p| {
+        p.status
+            .as_ref()?
+            .conditions
+            .as_ref()?
+            .iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+            .and_then(|c| c.message.clone())
+    });
+    match (pending, first) {
+        (0, _) => None,
+        (n, Some(message)) => Some(format!("{n} pod(s) pending: {message}")),
+        (n, None) => Some(format!("{n} pod(s) pending")),
+    }
+}
+
+/// Available replicas of one member Deployment, and whether its controller has seen the
+/// spec Colo applied last (else the replicas counted may be of the previous spec).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Availability {
+    pub ready: i32,
+    pub current: bool,
 }

@@ -29,10 +29,16 @@ pub struct ClusterHealth {
     pub capacity: (i64, i64),
     pub requested: (i64, i64),
     pub measured: (i64, i64),
+    /// IT power of the nodes now (before PUE), by the cluster's linear power model and each
+    /// node's measured CPU; None without fresh metrics.
+    pub power_watts: Option<f64>,
 }
 
 /// Per pod: measured p95 cpu (milli-cores) and memory (bytes), by (namespace, pod).
 type PodUsage = HashMap<(String, String), (i64, i64)>;
+
+/// Per tenancy workload (`namespace/name`, workload): the highest p95 of its pods.
+pub type WorkloadUsage = BTreeMap<(String, String), (i64, i64)>;
 
 pub struct LiveEstate {
     pub snapshot: EstateSnapshot,
@@ -145,6 +151,7 @@ pub async fn observe_cluster(
         capacity: (0, 0),
         requested: (0, 0),
         measured: (0, 0),
+        power_watts: None,
     };
     let client = match ctx.members.client(cluster).await {
         Ok(c) => c,
@@ -180,6 +187,10 @@ pub async fn observe_cluster(
     // so that the plan and kube-scheduler agree on what fits.
     let mut other_requests: HashMap<String, (i64, i64)> = HashMap::new();
     let mut tenancy_pods: BTreeMap<(String, String, String), i32> = BTreeMap::new();
+    // Measured CPU of tenancy pods per node, for the node's power.
+    let mut tenancy_cpu_on: HashMap<String, i64> = HashMap::new();
+    let power = colo_engine::model::PowerModel::from_spec(cluster.spec.power.as_ref());
+    let mut watts = 0.0;
     for pod in &pods {
         let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
             continue;
@@ -195,15 +206,12 @@ pub async fn observe_cluster(
         ) {
             (Some(t), Some(ns), Some(w)) => {
                 let key = format!("{ns}/{t}");
-                *tenancy_pods
-                    .entry((key.clone(), w.clone(), node))
-                    .or_default() += 1;
-                if let Some(&(cpu, mem)) =
+                if let Some(&(cpu, _)) =
                     pod_usage.get(&(pod.namespace().unwrap_or_default(), pod.name_any()))
                 {
-                    let e = usage_of.entry((key, w.clone())).or_default();
-                    *e = (e.0.max(cpu), e.1.max(mem));
+                    *tenancy_cpu_on.entry(node.clone()).or_default() += cpu;
                 }
+                *tenancy_pods.entry((key, w.clone(), node)).or_default() += 1;
             }
             _ => {
                 let e = other_requests.entry(node).or_default();
@@ -212,6 +220,35 @@ pub async fn observe_cluster(
             }
         }
     }
+    // What each tenancy workload measured here, for status and `sizing: Measured`.
+    let here: WorkloadUsage = pods
+        .iter()
+        .filter_map(|pod| {
+            let labels = pod.labels();
+            let key = format!(
+                "{}/{}",
+                labels.get(TENANCY_NAMESPACE_LABEL)?,
+                labels.get(colo_api::TENANCY_LABEL)?
+            );
+            let usage = pod_usage.get(&(pod.namespace().unwrap_or_default(), pod.name_any()))?;
+            Some(((key, labels.get(WORKLOAD_LABEL)?.clone()), *usage))
+        })
+        .fold(BTreeMap::new(), |mut m, (k, u)| {
+            let e: &mut (i64, i64) = m.entry(k).or_default();
+            *e = (e.0.max(u.0), e.1.max(u.1));
+            m
+        });
+    for (k, u) in &here {
+        let e = usage_of.entry(k.clone()).or_default();
+        *e = (e.0.max(u.0), e.1.max(u.1));
+    }
+    let mut workload_usage = ctx.workload_usage.lock().expect("lock");
+    if health.metrics.is_ok() {
+        workload_usage.insert(name.clone(), here);
+    } else {
+        workload_usage.remove(&name);
+    }
+    drop(workload_usage);
     for ((key, workload, node), replicas) in tenancy_pods {
         pods_of.entry(key).or_default().push(ObservedAssignment {
             workload,
@@ -260,6 +297,12 @@ pub async fn observe_cluster(
             health.nodes_standby += 1;
         }
         let measured = node_usage.get(&node_name).copied().unwrap_or((0, 0));
+        watts += if on {
+            let used = measured.0 + tenancy_cpu_on.get(&node_name).copied().unwrap_or(0);
+            power.node_watts(used as f64 / cap_cpu.max(1) as f64)
+        } else {
+            power.standby_watts
+        };
         let requested = other_requests.get(&node_name).copied().unwrap_or((0, 0));
         let usage = (measured.0.max(requested.0), measured.1.max(requested.1));
         entry.nodes.push(NodeEntry {
@@ -276,6 +319,7 @@ pub async fn observe_cluster(
             },
         });
     }
+    health.power_watts = health.metrics.is_ok().then_some(watts.round());
     health.measured = node_usage
         .values()
         .fold((0, 0), |a, u| (a.0 + u.0, a.1 + u.1));

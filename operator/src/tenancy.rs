@@ -107,6 +107,17 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
             }
         }
     };
+    // Measured sizing of a running tenancy: requests follow its p95 once the window passed.
+    let sized = crate::resize::review(ctx, &tenancy, &clusters.items, &placements, ctx.clock.now());
+    let resized = !sized.changes.is_empty();
+    if resized {
+        let note = format!(
+            "requests set to measured p95 × 1.2: {}",
+            sized.changes.join(", ")
+        );
+        publish(shared, &tenancy, EventType::Normal, "Resized", &note).await;
+    }
+    let placements = sized.placements.clone();
     // Record the decision before acting on it, so a restart resumes rather than re-plans.
     if !placed_before {
         let mut status = status_with(
@@ -114,6 +125,7 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
             Phase::Placed,
             &placements,
             &explanation,
+            &sized,
             ctx.clock.now(),
         );
         set_condition(
@@ -124,6 +136,18 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
             "member Deployments are starting",
             ctx.clock.now(),
             generation,
+        );
+        write_status(ctx, &tenancy, status).await?;
+    } else if resized {
+        // Same phase, new requests: the Deployments roll in place.
+        let phase = old.phase.unwrap_or(Phase::Placed);
+        let status = status_with(
+            &tenancy,
+            phase,
+            &placements,
+            &explanation,
+            &sized,
+            ctx.clock.now(),
         );
         write_status(ctx, &tenancy, status).await?;
     }
@@ -141,10 +165,12 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
         .expect("lock")
         .get(&key)
         .is_some_and(|(g, at)| {
-            *g == generation
+            !resized
+                && *g == generation
                 && ctx.clock.now().signed_duration_since(*at) < chrono::Duration::minutes(5)
         });
     let mut available: BTreeMap<String, i32> = BTreeMap::new();
+    let mut clients_in_use = Vec::new();
     for cluster in &clusters.items {
         let name = cluster.name_any();
         let here = by_cluster.get(name.as_str());
@@ -183,12 +209,18 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
             }
         }
         if here.is_some() {
-            for (w, n) in materialize::available(&client, &tenancy)
+            // Replicas of a spec the member has not rolled out yet count only while the
+            // tenancy's own spec is unchanged (Colo rolling it in place, as on a resize): a
+            // spec the user changed is Running once the new spec runs.
+            let in_place = old.observed_generation == generation;
+            for (w, a) in materialize::available(&client, &tenancy)
                 .await
                 .map_err(|e| fail(e.to_string()))?
             {
+                let n = if a.current || in_place { a.ready } else { 0 };
                 *available.entry(w).or_default() += n;
             }
+            clients_in_use.push((name.clone(), client.clone()));
         }
     }
     if !applied_already {
@@ -213,7 +245,14 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
         (false, true) => Phase::Degraded,
         (false, false) => Phase::Placed,
     };
-    let mut status = status_with(&tenancy, phase, &placements, &explanation, ctx.clock.now());
+    let mut status = status_with(
+        &tenancy,
+        phase,
+        &placements,
+        &explanation,
+        &sized,
+        ctx.clock.now(),
+    );
     let ready: i32 = available.values().sum();
     let asked: i32 = wanted.values().sum();
     let (st, reason, message) = if all_up {
@@ -223,11 +262,28 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
             format!("{ready} of {asked} replicas available"),
         )
     } else {
-        (
-            "False",
-            "Unavailable",
-            format!("{ready} of {asked} replicas available"),
-        )
+        // Say why, from the members: a quota or admission failure, or a pod not scheduled.
+        // (Asked only once a rollout had time to start: a fresh placement is not news.)
+        let placed_at = old
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Placed" && c.status == "True")
+            .and_then(|c| c.last_transition_time.as_deref())
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let settled = placed_at.is_some_and(|t| {
+            ctx.clock.now().signed_duration_since(t) > chrono::Duration::seconds(30)
+        });
+        let mut why = Vec::new();
+        for (cluster, client) in clients_in_use.iter().filter(|_| settled || was_running) {
+            if let Some(reason) = materialize::why_unavailable(client, &tenancy).await {
+                why.push(format!("{cluster}: {reason}"));
+            }
+        }
+        let mut message = format!("{ready} of {asked} replicas available");
+        if !why.is_empty() {
+            message = format!("{message} ({})", why.join("; "));
+        }
+        ("False", "Unavailable", message)
     };
     set_condition(
         &mut status.conditions,
@@ -245,6 +301,10 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
     shared.phase(&key, Some(phase));
     // Member Deployments are watched, so a change wakes this tenancy; the requeue is a fallback.
     Ok(match phase {
+        // Measured sizing is reviewed on the resync cadence; other running tenancies rest.
+        Phase::Running if tenancy.spec.sizing == colo_api::Sizing::Measured => {
+            Action::requeue(ctx.config.resync)
+        }
         Phase::Running => Action::requeue(ctx.config.resync * 4),
         _ => Action::requeue(Duration::from_secs(5)),
     })
@@ -367,6 +427,7 @@ fn status_with(
     phase: Phase,
     placements: &[Placement],
     explanation: &str,
+    sized: &crate::resize::Review,
     now: chrono::DateTime<chrono::Utc>,
 ) -> TenancyStatus {
     let old = tenancy.status.clone().unwrap_or_default();
@@ -385,7 +446,8 @@ fn status_with(
                 .join(","),
         ),
         explanation: Some(explanation.to_string()),
-        measured: old.measured.clone(),
+        measured: sized.measured.clone(),
+        sizing: sized.sizing.clone(),
         observed_generation: generation,
     };
     set_condition(
