@@ -9,8 +9,8 @@
 //! on its own line. Nodes with no tenancy are spare capacity, in standby: the platform's line.
 //! Facility energy is IT energy × PUE; carbon is energy × grid intensity.
 
-use crate::estate::{Estate, Res};
-use crate::model::{HOURS_PER_MONTH, Monthly, Usage};
+use crate::estate::{Estate, Placed, Res};
+use crate::model::{self, HOURS_PER_MONTH, Monthly, Usage};
 
 /// What one agency runs on one node.
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,6 +47,73 @@ pub struct EstateMonth {
     /// Nodes with no tenancy (standby, spare capacity): the platform's, on a line of its own
     /// rather than billed to agencies for room they do not use.
     pub spare: Monthly,
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// A month of the estate with each tenancy where `placed[tenancy]` puts it: shared figures
+/// per agency and its standalone counterfactual (from its peak, the requests it reserves, and
+/// its average, what it uses: measured p95 where known, else its demand).
+pub fn accounted(estate: &Estate, placed: &[Vec<Placed>]) -> EstateMonth {
+    let mut loads: Vec<Vec<Load>> = vec![Vec::new(); estate.nodes.len()];
+    let mut peak = vec![Usage::default(); estate.agencies.len()];
+    let mut average = vec![Usage::default(); estate.agencies.len()];
+    for (t, tenancy) in estate.tenancies.iter().enumerate() {
+        let a = tenancy.agency;
+        for p in &placed[t] {
+            let w = &tenancy.workloads[p.workload];
+            let cpu_use = w.cpu_use() * p.replicas as i64;
+            let reserved = w.demand.max(w.usage.unwrap_or(Res::ZERO)).times(p.replicas);
+            match loads[p.node].iter_mut().find(|l| l.agency == a) {
+                Some(l) => {
+                    l.cpu_use += cpu_use;
+                    l.reserved += reserved;
+                }
+                None => loads[p.node].push(Load {
+                    agency: a,
+                    cpu_use,
+                    reserved,
+                }),
+            }
+            let r = p.replicas as f64;
+            peak[a].cores += w.request.cpu as f64 / 1000.0 * r;
+            peak[a].memory_gib += w.request.mem as f64 / GIB * r;
+            let used = w.usage.unwrap_or(w.demand);
+            average[a].cores += used.cpu as f64 / 1000.0 * r;
+            average[a].memory_gib += used.mem as f64 / GIB * r;
+        }
+    }
+    let mut out = month(estate, &loads);
+    for (a, agency) in estate.agencies.iter().enumerate() {
+        let month = &mut out.agencies[a];
+        month.peak = peak[a];
+        month.average = average[a];
+        let shared = month.shared;
+        // Like for like: the standalone room pays the grid prices of the clusters it left.
+        let price = agency
+            .standalone
+            .price_per_kwh
+            .unwrap_or(if shared.kwh > 0.0 {
+                month.energy_cost / shared.kwh
+            } else {
+                model::ENERGY_PRICE_PER_KWH
+            });
+        let carbon = agency
+            .standalone
+            .carbon_grams_per_kwh
+            .unwrap_or(if shared.kwh > 0.0 {
+                shared.carbon_kg * 1000.0 / shared.kwh
+            } else {
+                model::CARBON_GRAMS_PER_KWH
+            });
+        if peak[a].cores > 0.0 {
+            month.standalone = agency
+                .standalone
+                .monthly(peak[a], average[a], price, carbon);
+            month.standalone_servers = agency.standalone.servers(peak[a], average[a]);
+        }
+    }
+    out
 }
 
 /// Projects a month of the estate with `loads[node]` running on each node. A node with no

@@ -8,6 +8,7 @@ pub mod consolidate;
 pub mod constraints;
 pub mod estate;
 pub mod generate;
+pub mod ledger;
 pub mod model;
 pub mod pack;
 pub mod place;

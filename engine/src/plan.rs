@@ -7,11 +7,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounting::{self, Load};
+use crate::accounting;
 use crate::consolidate::{self, Thresholds};
 use crate::constraints::refusal;
 use crate::estate::{Estate, Res};
-use crate::model::{self, Usage};
 use crate::pack::{Heuristic, Packing};
 use crate::place::{self, Outcome, Placer};
 
@@ -519,63 +518,11 @@ pub fn lower_bound_nodes(estate: &Estate, packing: &Packing) -> usize {
 }
 
 fn figures(estate: &Estate, packing: &Packing) -> (Vec<AgencyFigures>, accounting::EstateMonth) {
-    let mut loads: Vec<Vec<Load>> = vec![Vec::new(); estate.nodes.len()];
-    let mut peak = vec![Usage::default(); estate.agencies.len()];
-    let mut average = vec![Usage::default(); estate.agencies.len()];
-    for (t, tenancy) in estate.tenancies.iter().enumerate() {
-        let a = tenancy.agency;
-        for p in &packing.placed[t] {
-            let w = &tenancy.workloads[p.workload];
-            let cpu_use = w.cpu_use() * p.replicas as i64;
-            let reserved = w.demand.max(w.usage.unwrap_or(Res::ZERO)).times(p.replicas);
-            match loads[p.node].iter_mut().find(|l| l.agency == a) {
-                Some(l) => {
-                    l.cpu_use += cpu_use;
-                    l.reserved += reserved;
-                }
-                None => loads[p.node].push(Load {
-                    agency: a,
-                    cpu_use,
-                    reserved,
-                }),
-            }
-            let r = p.replicas as f64;
-            peak[a].cores += w.request.cpu as f64 / 1000.0 * r;
-            peak[a].memory_gib += w.request.mem as f64 / GIB * r;
-            let used = w.usage.unwrap_or(w.demand);
-            average[a].cores += used.cpu as f64 / 1000.0 * r;
-            average[a].memory_gib += used.mem as f64 / GIB * r;
-        }
-    }
-    let month = accounting::month(estate, &loads);
+    let accounted = accounting::accounted(estate, &packing.placed);
     let mut figures = Vec::new();
     for (a, agency) in estate.agencies.iter().enumerate() {
-        let shared = month.agencies[a].shared;
-        // Like for like: the standalone room pays the grid prices of the clusters it left.
-        let price = agency
-            .standalone
-            .price_per_kwh
-            .unwrap_or(if shared.kwh > 0.0 {
-                month.agencies[a].energy_cost / shared.kwh
-            } else {
-                model::ENERGY_PRICE_PER_KWH
-            });
-        let carbon = agency
-            .standalone
-            .carbon_grams_per_kwh
-            .unwrap_or(if shared.kwh > 0.0 {
-                shared.carbon_kg * 1000.0 / shared.kwh
-            } else {
-                model::CARBON_GRAMS_PER_KWH
-            });
-        let placed_anything = peak[a].cores > 0.0;
-        let standalone = if placed_anything {
-            agency
-                .standalone
-                .monthly(peak[a], average[a], price, carbon)
-        } else {
-            model::Monthly::default()
-        };
+        let month = &accounted.agencies[a];
+        let (shared, standalone) = (month.shared, month.standalone);
         figures.push(AgencyFigures {
             agency: agency.name.clone(),
             cost_per_month: round(shared.cost),
@@ -586,18 +533,12 @@ fn figures(estate: &Estate, packing: &Packing) -> (Vec<AgencyFigures>, accountin
             standalone_carbon_kg_per_month: round(standalone.carbon_kg),
             cost_centre: agency.cost_centre.clone(),
             savings_per_month: round(standalone.cost - shared.cost),
-            unattributed_k_wh_per_month: round(month.agencies[a].unattributed_share.kwh),
-            standalone_servers: if placed_anything {
-                agency.standalone.servers(peak[a], average[a])
-            } else {
-                0
-            },
+            unattributed_k_wh_per_month: round(month.unattributed_share.kwh),
+            standalone_servers: month.standalone_servers,
         });
     }
-    (figures, month)
+    (figures, accounted)
 }
-
-const GIB: f64 = (1u64 << 30) as f64;
 
 /// Four decimals: enough for kWh and money, and free of float noise in diffs.
 fn round(v: f64) -> f64 {

@@ -84,3 +84,107 @@ fn the_documented_month_is_what_the_engine_computes() {
         "cost adds up",
     );
 }
+
+/// The live method: the same estate accounted minute by minute for a month (730 h) by the
+/// ledger, with a restart (the ledger saved and read back) half way, gives the month above.
+#[test]
+fn a_live_month_of_the_documented_estate_adds_up_to_the_documented_month() {
+    use colo_engine::ledger::Ledger;
+    use colo_engine::{Estate, EstateSnapshot};
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/snapshots/worked-example.yaml"
+    ))
+    .unwrap();
+    let estate = Estate::from_snapshot(&EstateSnapshot::from_yaml(&text).unwrap()).unwrap();
+    let measured = vec![true; estate.clusters.len()];
+    let start = 1_793_491_200; // 2026-11-01T00:00:00Z
+    let mut ledger = Ledger::default();
+    ledger
+        .tick(&estate, &measured, start, "2026-11", 120)
+        .unwrap();
+    let minutes = 730 * 60;
+    for minute in 1..=minutes {
+        if minute == minutes / 2 {
+            let saved = serde_json::to_string(&ledger).unwrap();
+            ledger = serde_json::from_str(&saved).unwrap();
+            // A second leader that read the same ledger cannot count the same minute again.
+            assert!(
+                ledger
+                    .clone()
+                    .tick(&estate, &measured, ledger.until, "2026-11", 120)
+                    .is_err()
+            );
+        }
+        ledger
+            .tick(&estate, &measured, start + minute * 60, "2026-11", 120)
+            .unwrap();
+    }
+    let alpha = &ledger.this_month.agencies["alpha"];
+    close(alpha.shared.kwh(), 61.9188, "alpha shared kWh");
+    close(alpha.shared.cost, 88.4797, "alpha shared cost");
+    close(
+        alpha.shared.grams / 1000.0,
+        12.3838,
+        "alpha shared carbon kg",
+    );
+    close(
+        alpha.unattributed_share.kwh(),
+        25.0310,
+        "alpha's unattributed share",
+    );
+    close(alpha.standalone.kwh(), 511.9125, "alpha standalone kWh");
+    close(alpha.standalone.cost, 327.9781, "alpha standalone cost");
+    close(alpha.savings(), 239.4984, "alpha saving");
+    close(
+        alpha.cpu_core_seconds / 3600.0,
+        2.0 * 730.0,
+        "alpha core-hours",
+    );
+    close(
+        alpha.memory_gib_seconds / 3600.0,
+        8.0 * 730.0,
+        "alpha GiB-hours",
+    );
+    assert_eq!(alpha.modelled_seconds, 0.0);
+    close(alpha.measured_seconds / 3600.0, 730.0, "measured hours");
+    // The estate: two agencies and the spare node, nothing lost or added.
+    close(ledger.this_month.total.kwh(), 134.0576, "estate kWh");
+    close(ledger.this_month.total.cost, 325.5194, "estate cost");
+    let sum: f64 = ledger
+        .this_month
+        .agencies
+        .values()
+        .map(|a| a.shared.cost)
+        .sum::<f64>()
+        + ledger.this_month.spare.cost
+        + ledger.this_month.unassigned.cost;
+    close(
+        sum,
+        ledger.this_month.total.cost,
+        "agencies + spare = estate",
+    );
+    assert_eq!(ledger.to_date, ledger.this_month);
+
+    // A gap (the operator down for an hour) counts at most the allowed two minutes...
+    let before = ledger.to_date.total.cost;
+    let until = ledger.until;
+    ledger
+        .tick(&estate, &measured, until + 3600, "2026-11", 120)
+        .unwrap();
+    close(
+        ledger.to_date.total.cost - before,
+        325.5194 * 120.0 / (730.0 * 3600.0),
+        "a two-minute tick",
+    );
+    // ...and a new month starts this month's figures afresh, keeping those to date.
+    ledger
+        .tick(&estate, &measured, until + 3660, "2026-12", 120)
+        .unwrap();
+    close(
+        ledger.this_month.total.cost,
+        325.5194 * 60.0 / (730.0 * 3600.0),
+        "December's first minute",
+    );
+    assert!(ledger.to_date.total.cost > 325.5);
+}
