@@ -207,6 +207,10 @@ global:
   scrape_interval: 2s
   evaluation_interval: 2s
 scrape_configs:
+# Colo's own /metrics (e2e/operator.sh serves them there): its counters are the report's history.
+- job_name: colo
+  static_configs:
+  - targets: ['127.0.0.1:8080']
 PROM
     for line in "${clusters[@]}"; do
       read -r name ip _ <<<"$line"

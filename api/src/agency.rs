@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::common::{Classification, Condition};
+use crate::report::ReportRow;
 
 /// An organisation renting space: which hub namespaces it owns, who may act there, how high
 /// its clearance goes, and how it would run the same work on its own (the counterfactual).
@@ -22,6 +23,8 @@ use crate::common::{Classification, Condition};
         printcolumn = r#"{"name":"Cost Centre","type":"string","jsonPath":".spec.costCentre"}"#,
         printcolumn = r#"{"name":"Clearance","type":"string","jsonPath":".spec.maxClassification"}"#,
         printcolumn = r#"{"name":"Tenancies","type":"integer","jsonPath":".status.tenancies"}"#,
+        printcolumn = r#"{"name":"Month Cost","type":"number","jsonPath":".status.thisMonth.cost"}"#,
+        printcolumn = r#"{"name":"Savings","type":"number","jsonPath":".status.thisMonth.savings"}"#,
         printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     )
 )]
@@ -127,8 +130,15 @@ pub struct AgencyStatus {
     /// Number of Tenancies the agency has.
     #[serde(default)]
     pub tenancies: i32,
+    /// `WithinBudget` (False, reason `OverBudget`, when this month's cost passed the budget).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Energy, cost and carbon this month so far, shared and standalone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub this_month: Option<ReportRow>,
+    /// The same since Colo started accounting for the agency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_date: Option<ReportRow>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }

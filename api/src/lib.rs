@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod common;
 pub mod consolidation;
 pub mod quantity;
+pub mod report;
 pub mod tenancy;
 
 pub use agency::{AgencySpec, AgencyStatus, StandaloneSpec};
@@ -18,6 +19,7 @@ pub use cluster::{
 pub use common::{Classification, Condition, Resources};
 pub use consolidation::{ConsolidationPlanSpec, ConsolidationPlanStatus, Move, PlanState};
 pub use quantity::{Quantity, QuantityError};
+pub use report::{REPORT_CSV_HEADER, ReportRow};
 pub use tenancy::{
     EnvVar, Phase, Placement, Port, Protocol, Resilience, Sizing, TenancySpec, TenancyStatus,
     Workload, WorkloadSizing,

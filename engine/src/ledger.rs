@@ -157,7 +157,9 @@ pub fn interval(estate: &Estate, seconds: f64, measured: &[bool]) -> Lines {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ledger {
-    /// Unix seconds up to which everything is accounted (0: nothing yet).
+    /// Unix seconds accounting began at, and up to which everything is accounted (0: not yet).
+    #[serde(default)]
+    pub since: i64,
     pub until: i64,
     /// The month `this_month` is of, as the caller names it (e.g. "2026-11").
     pub month: String,
@@ -185,6 +187,7 @@ impl Ledger {
         max_gap: i64,
     ) -> Result<Lines, TickError> {
         if self.until == 0 {
+            self.since = now;
             self.until = now;
             self.month = month.to_string();
             return Ok(Lines::default());

@@ -24,6 +24,27 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that runs `speed` times faster than the wall clock from `start` on: for demos and
+/// tests of accounting, where a day should pass in minutes. The same `start` after a restart
+/// gives the same time, so the ledger carries on.
+pub struct FastClock {
+    start: DateTime<Utc>,
+    speed: f64,
+}
+
+impl FastClock {
+    pub fn new(start: DateTime<Utc>, speed: f64) -> Self {
+        FastClock { start, speed }
+    }
+}
+
+impl Clock for FastClock {
+    fn now(&self) -> DateTime<Utc> {
+        let real = (Utc::now() - self.start).num_milliseconds() as f64;
+        self.start + chrono::Duration::milliseconds((real * self.speed) as i64)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Namespace of member kubeconfig Secrets that do not name one, and of the leader Lease.
@@ -36,6 +57,14 @@ pub struct Config {
     pub resync: Duration,
     /// How long one Prometheus measurement of a cluster is used before it is taken again.
     pub measure_every: Duration,
+    /// How often the accounting loop accounts the estate.
+    pub accounting_interval: Duration,
+    /// How much faster than the wall clock accounting time runs (1 but in demos and tests).
+    pub accounting_speed: f64,
+    /// The currency of every figure of money (a label on money metrics, a report column).
+    pub currency: String,
+    /// The Prometheus that scrapes Colo's own metrics: past report windows are read there.
+    pub history_prometheus: Option<String>,
 }
 
 impl Default for Config {
@@ -46,6 +75,10 @@ impl Default for Config {
             rate_window: "1m".into(),
             resync: Duration::from_secs(15),
             measure_every: Duration::from_secs(15),
+            accounting_interval: Duration::from_secs(60),
+            accounting_speed: 1.0,
+            currency: "GBP".into(),
+            history_prometheus: None,
         }
     }
 }
@@ -115,6 +148,8 @@ pub struct Context {
     pub config: Config,
     pub metrics: Metrics,
     pub clock: Arc<dyn Clock>,
+    /// The clock accounting windows are measured with (the wall clock, unless sped up).
+    pub accounting_clock: Arc<dyn Clock>,
     /// Per agency: held while a tenancy of it is planned and applied, so that placements and
     /// the agency's quotas in member clusters are decided one at a time.
     agency_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -130,16 +165,23 @@ pub struct Context {
     pub measurements: Mutex<HashMap<String, crate::observe::Measurement>>,
     /// Per cluster with fresh metrics: measured p95 of each tenancy workload running there.
     pub workload_usage: Mutex<HashMap<String, crate::observe::WorkloadUsage>>,
+    pub accounting: crate::accounting::AccountingMetrics,
+    /// The ledger as last persisted by this process (None: not leading, or not read yet).
+    pub ledger: Mutex<Option<colo_engine::ledger::Ledger>>,
 }
 
 impl Context {
     pub fn new(client: kube::Client, config: Config) -> Self {
+        let metrics = Metrics::new();
         Context {
             members: Members::new(client.clone(), config.namespace.clone()),
             client,
             config,
-            metrics: Metrics::new(),
+            accounting: crate::accounting::AccountingMetrics::new(&metrics.registry),
+            ledger: Mutex::default(),
+            metrics,
             clock: Arc::new(SystemClock),
+            accounting_clock: Arc::new(SystemClock),
             agency_locks: Mutex::default(),
             decided: Mutex::default(),
             decided_nodes: Mutex::default(),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use colo_api::cluster::NodeCounts;
-use colo_api::{Agency, AgencyStatus, Condition, SharedCluster, SharedClusterStatus, Tenancy};
+use colo_api::{Agency, Condition, SharedCluster, SharedClusterStatus, Tenancy};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::ListParams;
@@ -288,7 +288,7 @@ pub async fn run(
             .touched_objects(),
             |t: Tenancy| Some(ObjectRef::<Agency>::new(&t.spec.agency)),
         )
-        .graceful_shutdown_on(stopped(stop_rx))
+        .graceful_shutdown_on(stopped(stop_rx.clone()))
         .run(
             |a, s: Arc<Shared>| async move { reconcile_agency(a, s).await },
             |a, error, s| {
@@ -298,7 +298,8 @@ pub async fn run(
             shared.clone(),
         )
         .for_each(|_| async {});
-    futures::join!(tenancies, clusters, agencies);
+    let accounting = crate::accounting::run(shared.clone(), stopped(stop_rx.clone()));
+    futures::join!(tenancies, clusters, agencies, accounting);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -410,6 +411,7 @@ async fn reconcile_cluster(
         power_watts: health.power_watts,
         observed_generation: cluster.metadata.generation,
     };
+    publish_cluster(ctx, &cluster, &health);
     let api = Api::<SharedCluster>::all(ctx.client.clone());
     crate::status::write(
         &api,
@@ -424,21 +426,34 @@ async fn reconcile_cluster(
     Ok(Action::requeue(ctx.config.resync))
 }
 
+/// Cluster gauges for the platform dashboard.
+fn publish_cluster(ctx: &Context, cluster: &SharedCluster, health: &crate::observe::ClusterHealth) {
+    let (name, site) = (cluster.name_any(), cluster.spec.site.clone());
+    let m = &ctx.accounting;
+    let capacity = health.capacity.0.max(1) as f64;
+    if health.metrics.is_ok() {
+        m.cluster_cpu
+            .with_label_values(&[&name, &site])
+            .set(health.measured.0 as f64 / capacity);
+    }
+    m.cluster_requested_cpu
+        .with_label_values(&[&name, &site])
+        .set(health.requested.0 as f64 / capacity);
+    m.cluster_nodes
+        .with_label_values(&[&name, "active"])
+        .set(health.nodes_active as f64);
+    m.cluster_nodes
+        .with_label_values(&[&name, "standby"])
+        .set(health.nodes_standby as f64);
+    if let Some(w) = health.power_watts {
+        m.cluster_power.with_label_values(&[&name, &site]).set(w);
+    }
+}
+
 async fn reconcile_agency(agency: Arc<Agency>, shared: Arc<Shared>) -> Result<Action, StatusError> {
     let ctx = &shared.ctx;
-    let count = shared
-        .agency_of
-        .lock()
-        .expect("lock")
-        .values()
-        .filter(|a| **a == agency.name_any())
-        .count() as i32;
-    let old = agency.status.clone().unwrap_or_default();
-    let status = AgencyStatus {
-        tenancies: count,
-        conditions: old.conditions.clone(),
-        observed_generation: agency.metadata.generation,
-    };
+    let ledger = ctx.ledger.lock().expect("lock").clone();
+    let status = crate::accounting::agency_status(&shared, &agency, ledger.as_ref());
     let api = Api::<Agency>::all(ctx.client.clone());
     crate::status::write(
         &api,

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod accounting;
 mod cache;
 mod context;
 mod controllers;
@@ -13,9 +14,11 @@ mod materialize;
 mod members;
 mod observe;
 mod operator_cmd;
+mod page;
 mod plan_cmd;
 mod planner;
 mod prom;
+mod report;
 mod resize;
 mod status;
 mod tenancy;

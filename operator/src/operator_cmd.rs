@@ -28,6 +28,39 @@ pub struct Args {
     /// Seconds one Prometheus measurement of a cluster is reused before it is taken again.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub measure_every_seconds: u64,
+    /// Seconds between accounting ticks (energy, cost and carbon per agency).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub accounting_interval_seconds: u64,
+    /// Currency of every figure of money: ISO 4217 code.
+    #[arg(long, default_value = "GBP", env = "COLO_CURRENCY", value_parser = currency_code)]
+    pub currency: String,
+    /// The Prometheus that scrapes Colo's /metrics: /api/v1/report reads past windows there.
+    #[arg(long, env = "COLO_HISTORY_PROMETHEUS_URL")]
+    pub history_prometheus_url: Option<String>,
+    /// Accounting time runs this many times faster than the wall clock (demos and tests only:
+    /// 60 accounts an hour a minute).
+    #[arg(long, default_value_t = 1.0, value_parser = speed)]
+    pub accounting_speed: f64,
+    /// Wall-clock moment (RFC 3339) from which sped-up accounting time runs (default: start).
+    #[arg(long)]
+    pub accounting_epoch: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (1.0..=100_000.0).contains(&v) => Ok(v),
+        _ => Err(format!("{text:?} is not a number from 1 to 100000")),
+    }
+}
+
+fn currency_code(text: &str) -> Result<String, String> {
+    if text.len() == 3 && text.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not an ISO 4217 code such as GBP or EUR"
+        ))
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -42,9 +75,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         namespace: args.namespace.clone(),
         rate_window: args.rate_window.clone(),
         measure_every: std::time::Duration::from_secs(args.measure_every_seconds),
+        accounting_interval: std::time::Duration::from_secs(args.accounting_interval_seconds),
+        currency: args.currency.clone(),
+        accounting_speed: args.accounting_speed,
+        history_prometheus: args.history_prometheus_url.clone(),
         ..Config::default()
     };
     let mut ctx = Context::new(client.clone(), config);
+    if args.accounting_speed != 1.0 {
+        tracing::warn!(
+            speed = args.accounting_speed,
+            "accounting time is sped up: figures are not real"
+        );
+        let epoch = args.accounting_epoch.unwrap_or_else(chrono::Utc::now);
+        ctx.accounting_clock =
+            Arc::new(crate::context::FastClock::new(epoch, args.accounting_speed));
+    }
     ctx.cache = Some(crate::cache::Cache::start(client.clone()));
     let ctx = Arc::new(ctx);
     let ready = Arc::new(AtomicBool::new(false));

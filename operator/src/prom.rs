@@ -45,6 +45,16 @@ impl Prometheus {
     }
 
     pub async fn query(&self, query: &str) -> Result<Vec<Sample>, PromError> {
+        self.query_at(query, None).await
+    }
+
+    /// An instant query evaluated at `at` (Unix seconds; None: now).
+    pub async fn query_at(&self, query: &str, at: Option<i64>) -> Result<Vec<Sample>, PromError> {
+        let time = at.map(|t| t.to_string());
+        let mut form = vec![("query", query)];
+        if let Some(t) = &time {
+            form.push(("time", t.as_str()));
+        }
         let unreachable = |source| PromError::Unreachable {
             url: self.url.clone(),
             source,
@@ -52,7 +62,7 @@ impl Prometheus {
         let response = self
             .http
             .post(format!("{}/api/v1/query", self.url))
-            .form(&[("query", query)])
+            .form(&form)
             .send()
             .await
             .map_err(unreachable)?;

@@ -1,0 +1,156 @@
+//! The report page at `/`: server-rendered HTML, charts as inline SVG, no script and nothing
+//! fetched from elsewhere, so it works offline, on a laptop and on paper.
+
+use colo_engine::model;
+
+use crate::report::EstateNow;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn money(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// Shared and standalone cost of each agency as paired horizontal bars.
+fn chart(estate: &EstateNow) -> String {
+    let max = estate
+        .agencies
+        .iter()
+        .map(|a| a.row.cost.max(a.row.standalone_cost))
+        .fold(0.0_f64, f64::max)
+        .max(0.01);
+    let (label_w, bar_w, row_h) = (170.0, 420.0, 34.0);
+    let height = row_h * estate.agencies.len() as f64 + 30.0;
+    let mut svg = format!(
+        r#"<svg role="img" aria-label="Cost this month by agency, shared against standalone" viewBox="0 0 {w} {height}" width="100%" xmlns="http://www.w3.org/2000/svg">"#,
+        w = label_w + bar_w + 110.0
+    );
+    for (i, a) in estate.agencies.iter().enumerate() {
+        let y = i as f64 * row_h + 4.0;
+        let shared = a.row.cost / max * bar_w;
+        let alone = a.row.standalone_cost / max * bar_w;
+        svg.push_str(&format!(
+            r##"<text x="0" y="{ty}" class="label">{name}</text><rect class="alone" x="{label_w}" y="{y}" width="{alone:.1}" height="12"><title>standalone {sc}</title></rect><text x="{ax}" y="{aty}" class="value">{sc}</text><rect class="shared" x="{label_w}" y="{y2}" width="{shared:.1}" height="12"><title>shared {c}</title></rect><text x="{sx}" y="{sty}" class="value">{c}</text>"##,
+            ty = y + 16.0,
+            name = escape(&a.row.agency),
+            y2 = y + 14.0,
+            ax = label_w + alone + 4.0,
+            aty = y + 10.0,
+            sx = label_w + shared + 4.0,
+            sty = y + 24.0,
+            sc = money(a.row.standalone_cost),
+            c = money(a.row.cost),
+        ));
+    }
+    let ly = height - 10.0;
+    svg.push_str(&format!(
+        r#"<rect class="shared" x="{label_w}" y="{y}" width="12" height="10"/><text x="{t1}" y="{ly}" class="value">shared (Colo)</text><rect class="alone" x="{x2}" y="{y}" width="12" height="10"/><text x="{t2}" y="{ly}" class="value">standalone (own server room)</text></svg>"#,
+        y = ly - 9.0,
+        t1 = label_w + 16.0,
+        x2 = label_w + 130.0,
+        t2 = label_w + 146.0,
+    ));
+    svg
+}
+
+/// The whole page.
+pub fn render(estate: &EstateNow) -> String {
+    let c = &estate.currency;
+    let as_of = estate
+        .as_of
+        .clone()
+        .unwrap_or_else(|| "not yet accounted".into());
+    let mut rows = String::new();
+    for a in &estate.agencies {
+        let r = &a.row;
+        let budget = match (a.budget, a.budget_used_percent) {
+            (Some(b), Some(p)) => format!("{} ({p:.1}%)", money(b)),
+            _ => "—".into(),
+        };
+        rows.push_str(&format!(
+            r#"<tr data-agency="{agency}"><th scope="row">{name}<br><small>{agency} · {centre}</small></th><td data-field="kWh">{kwh:.3}</td><td data-field="cost">{cost}</td><td data-field="carbonKg">{carbon:.3}</td><td data-field="standaloneKWh">{skwh:.3}</td><td data-field="standaloneCost">{scost}</td><td data-field="standaloneCarbonKg">{scarbon:.3}</td><td data-field="savings">{savings}</td><td data-field="savingsPercent">{pct:.1}%</td><td data-field="budget">{budget}</td><td data-field="quality">{quality}</td></tr>"#,
+            agency = escape(&r.agency),
+            name = escape(&a.display_name),
+            centre = escape(&r.cost_centre),
+            kwh = r.kwh,
+            cost = money(r.cost),
+            carbon = r.carbon_kg,
+            skwh = r.standalone_kwh,
+            scost = money(r.standalone_cost),
+            scarbon = r.standalone_carbon_kg,
+            savings = money(r.savings),
+            pct = r.savings_percent,
+            quality = r.quality,
+        ));
+    }
+    let (cost, alone): (f64, f64) = estate
+        .agencies
+        .iter()
+        .map(|a| (a.row.cost, a.row.standalone_cost))
+        .fold((0.0, 0.0), |s, x| (s.0 + x.0, s.1 + x.1));
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Colo: shared hosting report</title>
+<style>
+body {{ font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 70rem; padding: 0 1rem; color: #0b0c0c; }}
+h1 {{ font-size: 1.6rem; margin-bottom: .2rem; }} .muted {{ color: #505a5f; }}
+table {{ border-collapse: collapse; width: 100%; margin: 1rem 0; font-variant-numeric: tabular-nums; }}
+th, td {{ border-bottom: 1px solid #b1b4b6; padding: .35rem .5rem; text-align: right; vertical-align: top; }}
+th[scope=row], thead th:first-child {{ text-align: left; }} small {{ color: #505a5f; font-weight: normal; }}
+.summary {{ display: flex; gap: 1rem; flex-wrap: wrap; }} .summary div {{ border-left: 4px solid #1d70b8; padding: .2rem .8rem; }}
+svg .label, svg .value {{ font-size: 11px; fill: #0b0c0c; }} svg .shared {{ fill: #1d70b8; }} svg .alone {{ fill: #b1b4b6; }}
+.scroll {{ overflow-x: auto; }}
+@media print {{ body {{ margin: 0; max-width: none; font-size: 11px; }} .noprint {{ display: none; }} }}
+</style></head><body>
+<h1>Shared hosting: energy, cost and carbon</h1>
+<p class="muted">This month so far, up to <time id="as-of">{as_of}</time>. Money in {c}; energy in kWh at the facility (IT × PUE); carbon in kg CO2e.
+<span class="noprint">Data: <a href="/api/v1/agencies">/api/v1/agencies</a>, <a href="/api/v1/report?format=csv">CSV report</a>.</span></p>
+<div class="summary"><div>Shared cost<br><strong id="total-cost">{total_cost}</strong></div><div>Standalone equivalent<br><strong id="total-standalone">{total_alone}</strong></div><div>Saved<br><strong id="total-savings">{total_savings}</strong></div><div>Estate energy<br><strong>{total_kwh:.3} kWh</strong></div></div>
+<h2>Cost by agency: shared against standalone</h2>
+{chart}
+<div class="scroll"><table id="agencies">
+<thead><tr><th>Agency</th><th>kWh</th><th>Cost</th><th>Carbon kg</th><th>Standalone kWh</th><th>Standalone cost</th><th>Standalone carbon kg</th><th>Savings</th><th>Savings %</th><th>Budget (used)</th><th>Figures</th></tr></thead>
+<tbody>{rows}</tbody></table></div>
+<p class="muted">Spare capacity (nodes with no tenancy, the platform's own line): {spare_kwh:.3} kWh, {spare_cost}.
+Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "measured" figures come from Prometheus for the whole period; "modelled" ones used requests for some of it.</p>
+<h2>Assumptions and sources</h2>
+<ul id="assumptions">
+<li>Node power is linear in CPU use: P = idle + (max − idle) × u, with u the measured CPU over capacity (SPEC; Barroso &amp; Hölzle, <cite>The Datacenter as a Computer</cite>, 2007).</li>
+<li>Shared sites: PUE {shared_pue} unless the cluster says (US Data Center Optimization Initiative target for new data centres, OMB M-16-19); node idle {idle_frac}% of a {max_w} W maximum (modern two-socket servers); standby {standby} W.</li>
+<li>Standalone room: PUE {alone_pue} (LBNL, small server rooms measure 1.5–2.1); servers idle at {alone_idle}% of maximum (Barroso &amp; Hölzle 2007); average utilisation {alone_util}% (NRDC Data Center Efficiency Assessment, 2014: 12–18%); at least {min_servers} servers of {cores} cores / {mem} GiB, sized for peak × {margin} and for the average at that utilisation; capital {capital} per server over {life} years.</li>
+<li>Energy price and grid carbon are each cluster's; the standalone room pays the same (like for like) unless the agency says otherwise. Defaults {price} {c}/kWh and {carbon} g CO2e/kWh (UK government GHG conversion factors 2024).</li>
+<li>Each agency pays the dynamic energy of its CPU use, and idle energy and node cost by its share of reservation max(request, use); what no one uses is spread pro rata. The method, with a worked month: docs/energy-model.md.</li>
+</ul>
+</body></html>
+"#,
+        total_cost = money(cost),
+        total_alone = money(alone),
+        total_savings = money(alone - cost),
+        total_kwh = estate.total_kwh,
+        chart = chart(estate),
+        spare_kwh = estate.spare_kwh,
+        spare_cost = money(estate.spare_cost),
+        unattributed = estate.unattributed_kwh,
+        shared_pue = model::SHARED_PUE,
+        idle_frac = model::SHARED_IDLE_FRACTION * 100.0,
+        max_w = model::MAX_WATTS,
+        standby = model::STANDBY_WATTS,
+        alone_pue = model::STANDALONE_PUE,
+        alone_idle = model::STANDALONE_IDLE_FRACTION * 100.0,
+        alone_util = model::STANDALONE_UTILISATION * 100.0,
+        min_servers = model::STANDALONE_MIN_SERVERS,
+        cores = model::STANDALONE_SERVER_CORES,
+        mem = model::STANDALONE_SERVER_MEMORY_GIB,
+        margin = model::STANDALONE_PEAK_MARGIN,
+        capital = money(model::STANDALONE_SERVER_CAPITAL),
+        life = model::LIFETIME_YEARS,
+        price = model::ENERGY_PRICE_PER_KWH,
+        carbon = model::CARBON_GRAMS_PER_KWH,
+    )
+}

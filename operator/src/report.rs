@@ -1,0 +1,478 @@
+//! What finance reads: the current month per agency (from the ledger) and past windows (from
+//! Prometheus history of Colo's own counters), as report rows.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use colo_api::{Agency, ReportRow};
+use colo_engine::ledger::{AgencyLedger, Ledger};
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+use serde::Serialize;
+
+use crate::accounting::{month_of, row, unix};
+use crate::context::Context;
+use crate::prom::Prometheus;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The request is wrong: 400 with this message.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// Something Colo depends on is missing or down: 503.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// One agency this month, as `/api/v1/agencies` gives it: the report fields plus budget,
+/// tenancies and the part of its cost that is its share of what no one uses.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgencyNow {
+    #[serde(flatten)]
+    pub row: ReportRow,
+    #[serde(rename = "displayName")]
+    pub display_name: String,
+    pub budget: Option<f64>,
+    #[serde(rename = "budgetUsedPercent")]
+    pub budget_used_percent: Option<f64>,
+    pub tenancies: i32,
+    #[serde(rename = "unattributedKWh")]
+    pub unattributed_kwh: f64,
+}
+
+/// The estate this month: agencies, and the lines that are not theirs.
+#[derive(Clone, Debug, Serialize)]
+pub struct EstateNow {
+    pub agencies: Vec<AgencyNow>,
+    /// Nodes with no tenancy: the platform's own line (kWh, cost).
+    #[serde(rename = "spareKWh")]
+    pub spare_kwh: f64,
+    #[serde(rename = "spareCost")]
+    pub spare_cost: f64,
+    /// Idle and system share, already spread over the agencies above.
+    #[serde(rename = "unattributedKWh")]
+    pub unattributed_kwh: f64,
+    #[serde(rename = "totalKWh")]
+    pub total_kwh: f64,
+    #[serde(rename = "totalCost")]
+    pub total_cost: f64,
+    pub currency: String,
+    /// Up to when the ledger has accounted (RFC 3339).
+    #[serde(rename = "asOf")]
+    pub as_of: Option<String>,
+}
+
+/// The ledger as persisted (this process's copy when it leads; else read from the hub).
+async fn ledger(ctx: &Context) -> Result<Ledger, ReportError> {
+    if let Some(l) = ctx.ledger.lock().expect("lock").clone() {
+        return Ok(l);
+    }
+    crate::accounting::load(ctx)
+        .await
+        .map(|(l, _)| l)
+        .map_err(|e| ReportError::Unavailable(e.to_string()))
+}
+
+pub async fn estate_now(ctx: &Context) -> Result<EstateNow, ReportError> {
+    let ledger = ledger(ctx).await?;
+    let agencies = Api::<Agency>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ReportError::Unavailable(format!("cannot list agencies: {e}")))?
+        .items;
+    let currency = &ctx.config.currency;
+    let until = unix(ledger.until);
+    let (_, month_start) = month_of(until);
+    let from = month_start.max(unix(ledger.since));
+    let mut out = Vec::new();
+    for agency in &agencies {
+        let name = agency.name_any();
+        let empty = AgencyLedger {
+            cost_centre: agency.spec.cost_centre.clone(),
+            ..Default::default()
+        };
+        let month = ledger.this_month.agencies.get(&name).unwrap_or(&empty);
+        let mut figures = month.clone();
+        figures.cost_centre.clone_from(&agency.spec.cost_centre);
+        let row = row(&name, &figures, from, until, currency);
+        let budget = agency.spec.budget;
+        out.push(AgencyNow {
+            budget_used_percent: budget
+                .filter(|b| *b > 0.0)
+                .map(|b| (row.cost / b * 1000.0).round() / 10.0),
+            row,
+            display_name: agency.spec.display_name.clone(),
+            budget,
+            tenancies: agency.status.as_ref().map_or(0, |s| s.tenancies),
+            unattributed_kwh: colo_api::report::thousandths(month.unattributed_share.kwh()),
+        });
+    }
+    let m = &ledger.this_month;
+    Ok(EstateNow {
+        agencies: out,
+        spare_kwh: colo_api::report::thousandths(m.spare.kwh()),
+        spare_cost: colo_api::report::cents(m.spare.cost),
+        unattributed_kwh: colo_api::report::thousandths(m.unattributed.kwh()),
+        total_kwh: colo_api::report::thousandths(m.total.kwh()),
+        total_cost: colo_api::report::cents(m.total.cost),
+        currency: currency.clone(),
+        as_of: (ledger.until > 0).then(|| until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    })
+}
+
+/// `from` / `to`: RFC 3339, or a date (midnight UTC), or Unix seconds.
+pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ReportError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight")));
+    }
+    if let Ok(secs) = text.parse::<i64>()
+        && let Some(t) = Utc.timestamp_opt(secs, 0).single()
+    {
+        return Ok(t);
+    }
+    Err(ReportError::BadRequest(format!(
+        "{field}: {text:?} is not a time (use RFC 3339 like 2026-11-01T00:00:00Z, a date like 2026-11-01, or Unix seconds)"
+    )))
+}
+
+/// How a report window is cut into rows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Period {
+    Whole,
+    Day,
+    Month,
+}
+
+/// The most rows' worth of periods one report may ask for.
+const MAX_PERIODS: usize = 400;
+
+pub struct ReportQuery {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub period: Period,
+    pub csv: bool,
+}
+
+/// Checks `/api/v1/report`'s parameters; every problem names its parameter.
+pub fn parse_query(
+    params: &BTreeMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<ReportQuery, ReportError> {
+    for key in params.keys() {
+        if !["from", "to", "format", "period"].contains(&key.as_str()) {
+            return Err(ReportError::BadRequest(format!(
+                "unknown parameter {key:?} (known: from, to, format, period)"
+            )));
+        }
+    }
+    let to = match params.get("to") {
+        Some(t) => parse_time("to", t)?,
+        None => now,
+    };
+    let from = match params.get("from") {
+        Some(t) => parse_time("from", t)?,
+        None => month_of(to).1,
+    };
+    if from >= to {
+        return Err(ReportError::BadRequest(format!(
+            "from ({}) must be before to ({})",
+            from.to_rfc3339(),
+            to.to_rfc3339()
+        )));
+    }
+    let csv = match params.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ReportError::BadRequest(format!(
+                "format: {other:?} is not json or csv"
+            )));
+        }
+    };
+    let period = match params.get("period").map(String::as_str) {
+        None | Some("whole") => Period::Whole,
+        Some("day") => Period::Day,
+        Some("month") => Period::Month,
+        Some(other) => {
+            return Err(ReportError::BadRequest(format!(
+                "period: {other:?} is not whole, day or month"
+            )));
+        }
+    };
+    let query = ReportQuery {
+        from,
+        to,
+        period,
+        csv,
+    };
+    let periods = boundaries(&query).len() - 1;
+    if periods > MAX_PERIODS {
+        return Err(ReportError::BadRequest(format!(
+            "from..to holds {periods} periods; at most {MAX_PERIODS} per report"
+        )));
+    }
+    Ok(query)
+}
+
+/// The period boundaries from `from` to `to`: days and months are cut at UTC midnights.
+fn boundaries(q: &ReportQuery) -> Vec<DateTime<Utc>> {
+    let mut cuts = vec![q.from];
+    let mut t = q.from;
+    loop {
+        let next = match q.period {
+            Period::Whole => q.to,
+            Period::Day => {
+                let day = t.date_naive().and_hms_opt(0, 0, 0).expect("midnight");
+                Utc.from_utc_datetime(&day) + chrono::Duration::days(1)
+            }
+            Period::Month => {
+                let (_, start) = month_of(t);
+                let (_, next) = month_of(start + chrono::Duration::days(32));
+                next
+            }
+        };
+        if next >= q.to {
+            cuts.push(q.to);
+            return cuts;
+        }
+        cuts.push(next);
+        t = next;
+        if cuts.len() > MAX_PERIODS + 2 {
+            cuts.push(q.to);
+            return cuts;
+        }
+    }
+}
+
+/// Counters a report row is made of, and how each fills an `AgencyLedger`.
+const COUNTERS: [&str; 10] = [
+    "colo_agency_energy_joules_total",
+    "colo_agency_cost_total",
+    "colo_agency_carbon_grams_total",
+    "colo_agency_standalone_energy_joules_total",
+    "colo_agency_standalone_cost_total",
+    "colo_agency_standalone_carbon_grams_total",
+    "colo_agency_cpu_core_seconds_total",
+    "colo_agency_memory_byte_seconds_total",
+    "colo_agency_measured_seconds_total",
+    "colo_agency_modelled_seconds_total",
+];
+
+/// How far back a counter's last sample is looked for at a boundary.
+const LOOKBACK: &str = "1h";
+
+/// Every agency's counters as they stood at `t` (the last sample at or before it).
+async fn counters_at(
+    prom: &Prometheus,
+    t: DateTime<Utc>,
+    currency: &str,
+) -> Result<BTreeMap<String, [f64; 10]>, ReportError> {
+    let queries = COUNTERS.iter().map(|metric| {
+        let selector = if metric.contains("cost") {
+            format!("{metric}{{currency=\"{currency}\"}}")
+        } else {
+            metric.to_string()
+        };
+        let text = format!("max by (agency) (last_over_time({selector}[{LOOKBACK}]))");
+        async move { prom.query_at(&text, Some(t.timestamp())).await }
+    });
+    let results = futures::future::try_join_all(queries)
+        .await
+        .map_err(|e| ReportError::Unavailable(e.to_string()))?;
+    let mut out: BTreeMap<String, [f64; 10]> = BTreeMap::new();
+    for (i, samples) in results.into_iter().enumerate() {
+        for s in samples {
+            let agency = s.labels.get("agency").cloned().unwrap_or_default();
+            out.entry(agency).or_insert([0.0; 10])[i] = s.value;
+        }
+    }
+    Ok(out)
+}
+
+/// Report rows for `q`, from Prometheus history: per period, each counter at its end minus
+/// at its start (the counters only grow: they continue from the persisted ledger).
+pub async fn history(ctx: &Context, q: &ReportQuery) -> Result<Vec<ReportRow>, ReportError> {
+    let Some(url) = &ctx.config.history_prometheus else {
+        return Err(ReportError::Unavailable(
+            "no Prometheus for history: start the operator with --history-prometheus-url".into(),
+        ));
+    };
+    let prom = Prometheus::new(url);
+    let currency = &ctx.config.currency;
+    let cuts = boundaries(q);
+    let mut at = Vec::new();
+    for t in &cuts {
+        at.push(counters_at(&prom, *t, currency).await?);
+    }
+    let centres = cost_centres(ctx, &prom, q.to).await;
+    let mut rows = Vec::new();
+    for (i, pair) in cuts.windows(2).enumerate() {
+        let (start, end) = (&at[i], &at[i + 1]);
+        for (agency, e) in end {
+            let s = start.get(agency).copied().unwrap_or([0.0; 10]);
+            let d: Vec<f64> = e.iter().zip(s).map(|(e, s)| (e - s).max(0.0)).collect();
+            let mut figures = AgencyLedger {
+                cost_centre: centres.get(agency).cloned().unwrap_or_default(),
+                ..Default::default()
+            };
+            figures.shared.joules = d[0];
+            figures.shared.cost = d[1];
+            figures.shared.grams = d[2];
+            figures.standalone.joules = d[3];
+            figures.standalone.cost = d[4];
+            figures.standalone.grams = d[5];
+            figures.cpu_core_seconds = d[6];
+            figures.memory_gib_seconds = d[7] / (1u64 << 30) as f64;
+            figures.measured_seconds = d[8];
+            figures.modelled_seconds = d[9];
+            rows.push(row(agency, &figures, pair[0], pair[1], currency));
+        }
+    }
+    Ok(rows)
+}
+
+/// Cost centres by agency: the hub's Agencies, else what `colo_agency_info` last said.
+async fn cost_centres(
+    ctx: &Context,
+    prom: &Prometheus,
+    at: DateTime<Utc>,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    if let Ok(samples) = prom
+        .query_at(
+            &format!("max by (agency, cost_centre) (last_over_time(colo_agency_info[{LOOKBACK}]))"),
+            Some(at.timestamp()),
+        )
+        .await
+    {
+        for s in samples {
+            if let (Some(a), Some(c)) = (s.labels.get("agency"), s.labels.get("cost_centre")) {
+                out.insert(a.clone(), c.clone());
+            }
+        }
+    }
+    if let Ok(list) = Api::<Agency>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+    {
+        for a in list.items {
+            out.insert(a.name_any(), a.spec.cost_centre.clone());
+        }
+    }
+    out
+}
+
+/// Rows as CSV with the SPEC's header.
+pub fn csv(rows: &[ReportRow]) -> String {
+    let mut out = String::from(colo_api::REPORT_CSV_HEADER);
+    out.push('\n');
+    for r in rows {
+        out.push_str(&r.to_csv());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 15, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn defaults_to_this_month_so_far_in_json() {
+        let q = parse_query(&params(&[]), now()).unwrap();
+        assert_eq!(q.from, Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
+        assert_eq!(q.to, now());
+        assert!(!q.csv);
+        assert_eq!(boundaries(&q).len(), 2, "one period");
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        let cases = [
+            (
+                vec![("from", "yesterday")],
+                "from: \"yesterday\" is not a time",
+            ),
+            (
+                vec![("to", "2026-13-01")],
+                "to: \"2026-13-01\" is not a time",
+            ),
+            (
+                vec![("format", "xml")],
+                "format: \"xml\" is not json or csv",
+            ),
+            (
+                vec![("period", "week")],
+                "period: \"week\" is not whole, day or month",
+            ),
+            (vec![("form", "2026-11-01")], "unknown parameter \"form\""),
+            (
+                vec![("from", "2026-11-02"), ("to", "2026-11-01")],
+                "must be before to",
+            ),
+            (
+                vec![("from", "2020-01-01"), ("period", "day")],
+                "at most 400 per report",
+            ),
+        ];
+        for (p, want) in cases {
+            match parse_query(&params(&p), now()) {
+                Err(ReportError::BadRequest(m)) => assert!(m.contains(want), "{p:?}: {m}"),
+                other => panic!("{p:?}: {:?}", other.map(|_| ())),
+            }
+        }
+    }
+
+    #[test]
+    fn days_and_months_cut_at_utc_midnight() {
+        let q = parse_query(
+            &params(&[
+                ("from", "2026-10-30T12:00:00Z"),
+                ("to", "2026-11-02"),
+                ("period", "day"),
+            ]),
+            now(),
+        )
+        .unwrap();
+        let cuts: Vec<String> = boundaries(&q).iter().map(|t| t.to_rfc3339()).collect();
+        assert_eq!(
+            cuts,
+            [
+                "2026-10-30T12:00:00+00:00",
+                "2026-10-31T00:00:00+00:00",
+                "2026-11-01T00:00:00+00:00",
+                "2026-11-02T00:00:00+00:00"
+            ]
+        );
+        let q = parse_query(
+            &params(&[
+                ("from", "2026-10-15"),
+                ("to", "2026-12-31"),
+                ("period", "month"),
+            ]),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            boundaries(&q).len(),
+            4,
+            "Oct (half), Nov, Dec (to the 31st)"
+        );
+    }
+}
