@@ -16,8 +16,8 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 fail() { echo "test.sh: FAILED: $*" >&2; exit 1; }
 
 "$here/prerequisites.sh"
-for tool in cargo go prometheus openssl curl python3; do
-  command -v "$tool" >/dev/null || fail "$tool is missing (Rust, Go and Python come with the machine; e2e/prerequisites.sh installs the rest)"
+for tool in cargo go prometheus openssl curl python3 node chromium; do
+  command -v "$tool" >/dev/null || fail "$tool is missing (Rust, Go, Python and Node come with the machine; e2e/prerequisites.sh installs the rest)"
 done
 
 step "cargo fmt --check"

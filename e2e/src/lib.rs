@@ -268,3 +268,18 @@ pub fn wait_phase(
         },
     )
 }
+
+/// Colo's HTTP endpoint on the local estate (e2e/operator.sh serves it there).
+pub const COLO_HTTP: &str = "http://127.0.0.1:8080";
+
+/// GET from Colo's HTTP endpoint: (status code, body).
+pub fn colo_get(path_and_query: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-w", "\n%{http_code}"])
+        .arg(format!("{COLO_HTTP}{path_and_query}"))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}

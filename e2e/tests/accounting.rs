@@ -1,0 +1,283 @@
+//! Accounting for finance on the local estate with simulated usage (e2e/operator.sh runs
+//! accounting time 60 times faster, an hour a minute): Agency status, the report API, its CSV
+//! (from Prometheus history) and the report page in Chromium agree to the cent; budgets raise
+//! a condition, an Event and a metric; bad report parameters get a 400 that names them.
+
+use std::process::Command;
+use std::time::Duration;
+
+use colo_e2e::*;
+
+/// A new agency with a budget and one busy tenancy, Running.
+fn busy_agency(prefix: &str, budget: &str) -> (String, String) {
+    let (agency, ns) = new_agency(prefix, "OFFICIAL");
+    kubectl_ok(
+        HUB,
+        &[
+            "patch",
+            "agency",
+            &agency,
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"budget":{budget}}}}}"#),
+        ],
+    );
+    apply_yaml(
+        HUB,
+        &format!(
+            "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: ledger, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads:\n  - {{name: api, image: i, replicas: 2, cpu: \"4\", memory: 8Gi, podAnnotations: {{kwok.x-k8s.io/usage-cpu: \"2\", kwok.x-k8s.io/usage-memory: 4Gi}}}}\n"
+        ),
+    );
+    wait_phase(&ns, "ledger", "Running", Duration::from_secs(90));
+    (agency, ns)
+}
+
+fn status_row(agency: &str, which: &str) -> serde_json::Value {
+    get_json(HUB, &["get", "agency", agency])["status"][which].clone()
+}
+
+/// Waits until the agency's accounted cost this month reaches `cents`.
+fn wait_cost(agency: &str, cents: f64) -> serde_json::Value {
+    wait_until(
+        &format!("{agency} accounted at least {cents} cents"),
+        Duration::from_secs(180),
+        || {
+            let row = status_row(agency, "thisMonth");
+            match row["cost"].as_f64() {
+                Some(c) if c * 100.0 >= cents => Ok(row),
+                other => Err(format!("cost {other:?}")),
+            }
+        },
+    )
+}
+
+const FIELDS: [&str; 11] = [
+    "cpuCoreHours",
+    "memoryGiBHours",
+    "kWh",
+    "cost",
+    "carbonKg",
+    "standaloneKWh",
+    "standaloneCost",
+    "standaloneCarbonKg",
+    "savings",
+    "savingsPercent",
+    "currency",
+];
+
+fn parse_csv(text: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|line| {
+            // The test's agencies and cost centres carry no commas or quotes.
+            header
+                .iter()
+                .zip(line.split(','))
+                .map(|(k, v)| {
+                    let value = v
+                        .parse::<f64>()
+                        .map(serde_json::Value::from)
+                        .unwrap_or_else(|_| serde_json::Value::from(v));
+                    (k.to_string(), value)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn status_api_csv_and_page_agree_to_the_cent() {
+    colo_is_running();
+    let (agency, _) = busy_agency("fin", "100000");
+    wait_cost(&agency, 5.0);
+
+    // The CSV (Prometheus history, everything to date) against the Agency's status to date,
+    // taken when Prometheus has scraped the tick the status shows.
+    let (csv_row, status) = wait_until(
+        "the CSV and status see the same tick",
+        Duration::from_secs(60),
+        || {
+            let status = status_row(&agency, "toDate");
+            let until = chrono::DateTime::parse_from_rfc3339(status["to"].as_str().unwrap())
+                .unwrap()
+                .timestamp();
+            let now = chrono::Utc::now().timestamp();
+            let seen = prometheus_query(&format!(
+                "max(last_over_time(colo_ledger_until_timestamp_seconds[1h] @ {now}))"
+            ))?
+            .first()
+            .and_then(|s| s["value"][1].as_str()?.parse::<f64>().ok())
+            .unwrap_or(0.0) as i64;
+            if seen != until {
+                return Err(format!("Prometheus at {seen}, status at {until}"));
+            }
+            let (code, body) = colo_get(&format!(
+                "/api/v1/report?from=2000-01-01&to={now}&format=csv"
+            ));
+            if code != 200 {
+                return Err(format!("{code}: {body}"));
+            }
+            assert!(body.starts_with("agency,costCentre,from,to,cpuCoreHours,memoryGiBHours,kWh,cost,carbonKg,standaloneKWh,standaloneCost,standaloneCarbonKg,savings,savingsPercent,currency,quality\n"), "{body}");
+            let row = parse_csv(&body)
+                .into_iter()
+                .find(|r| r["agency"] == agency.as_str())
+                .ok_or("no row for the agency")?;
+            Ok((row, status))
+        },
+    );
+    for field in FIELDS {
+        assert_eq!(csv_row[field], status[field], "{field}: CSV {csv_row:?}, status {status}");
+    }
+    assert_eq!(csv_row["costCentre"], format!("CC-{agency}").as_str());
+    assert_eq!(csv_row["quality"], "measured");
+    assert!(csv_row["cost"].as_f64().unwrap() >= 0.05);
+    assert!(
+        csv_row["standaloneCost"].as_f64().unwrap() > csv_row["cost"].as_f64().unwrap(),
+        "sharing costs less: {csv_row:?}"
+    );
+
+    // The API and the page against each other, at the same tick.
+    let screenshot = repo().join("target/e2e-artifacts/report-page.png");
+    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+    let (api, page) = wait_until(
+        "the API and the page show the same tick",
+        Duration::from_secs(60),
+        || {
+            let (code, body) = colo_get("/api/v1/agencies");
+            assert_eq!(code, 200, "{body}");
+            let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let out = Command::new("node")
+                .arg(repo().join("e2e/page/check.mjs"))
+                .arg(format!("{COLO_HTTP}/"))
+                .arg(&screenshot)
+                .output()
+                .expect("node runs");
+            assert!(
+                out.status.success(),
+                "chromium: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let to = api.as_array().unwrap()[0]["to"].clone();
+            if page["asOf"] == to {
+                Ok((api, page))
+            } else {
+                Err(format!("page at {}, API at {to}", page["asOf"]))
+            }
+        },
+    );
+    assert_eq!(page["status"], 200);
+    assert_eq!(page["externalRequests"], 0, "nothing fetched from elsewhere");
+    assert_eq!(page["overflowsLaptop"], false, "fits a 1366 px laptop screen");
+    let assumptions = page["assumptions"].as_array().unwrap();
+    for source in ["Barroso", "LBNL", "NRDC", "OMB M-16-19"] {
+        assert!(
+            assumptions.iter().any(|a| a.as_str().unwrap().contains(source)),
+            "assumptions cite {source}"
+        );
+    }
+    let rows = page["rows"].as_object().unwrap();
+    let agencies = api.as_array().unwrap();
+    assert_eq!(rows.len(), agencies.len(), "every agency on the page");
+    for a in agencies {
+        let name = a["agency"].as_str().unwrap();
+        let row = &rows[name];
+        for (field, decimals) in [
+            ("kWh", 3),
+            ("cost", 2),
+            ("carbonKg", 3),
+            ("standaloneKWh", 3),
+            ("standaloneCost", 2),
+            ("standaloneCarbonKg", 3),
+            ("savings", 2),
+        ] {
+            let api_text = format!("{:.*}", decimals, a[field].as_f64().unwrap());
+            assert_eq!(row[field], api_text.as_str(), "{name} {field}");
+        }
+        assert_eq!(row["quality"], a["quality"]);
+    }
+    // And the API against status this month.
+    let ours = agencies.iter().find(|a| a["agency"] == agency.as_str()).unwrap();
+    let one = colo_get(&format!("/api/v1/agencies/{agency}"));
+    assert_eq!(one.0, 200);
+    let one: serde_json::Value = serde_json::from_str(&one.1).unwrap();
+    assert_eq!(one["cost"].as_f64().unwrap() >= ours["cost"].as_f64().unwrap(), true);
+    assert_eq!(one["budget"], 100000.0);
+    assert!(screenshot.exists(), "screenshot kept at {}", screenshot.display());
+}
+
+#[test]
+fn an_agency_over_its_budget_gets_a_condition_an_event_and_a_metric() {
+    colo_is_running();
+    let (agency, _) = busy_agency("budget", "0.05");
+    let condition = wait_until(
+        "WithinBudget False",
+        Duration::from_secs(180),
+        || {
+            let a = get_json(HUB, &["get", "agency", &agency]);
+            let c = a["status"]["conditions"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "WithinBudget").cloned())
+                .unwrap_or_default();
+            if c["status"] == "False" {
+                Ok(c)
+            } else {
+                Err(format!("{c}"))
+            }
+        },
+    );
+    assert_eq!(condition["reason"], "OverBudget");
+    let message = condition["message"].as_str().unwrap();
+    assert!(message.contains("of the monthly budget 0.05 GBP"), "{message}");
+    let events = kubectl_ok(
+        HUB,
+        &[
+            "get",
+            "events",
+            "-A",
+            "--field-selector",
+            &format!("reason=OverBudget,involvedObject.name={agency}"),
+            "-o",
+            "jsonpath={.items[*].message}",
+        ],
+    );
+    assert!(events.contains("of the monthly budget"), "an Event: {events:?}");
+    wait_until("colo_agency_over_budget = 1", Duration::from_secs(30), || {
+        let q = format!("colo_agency_over_budget{{agency=\"{agency}\"}}");
+        match prometheus_query(&q)?.first() {
+            Some(s) if s["value"][1] == "1" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let (_, body) = colo_get(&format!("/api/v1/agencies/{agency}"));
+    let a: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(a["budgetUsedPercent"].as_f64().unwrap() > 100.0, "{a}");
+}
+
+#[test]
+fn bad_report_parameters_get_a_400_naming_them() {
+    colo_is_running();
+    for (query, names) in [
+        ("from=yesterday", "from: \\\"yesterday\\\" is not a time"),
+        ("format=xml", "format: \\\"xml\\\" is not json or csv"),
+        ("period=week", "period"),
+        ("from=2026-11-02&to=2026-11-01", "must be before to"),
+        ("form=2026-11-01", "unknown parameter"),
+    ] {
+        let (code, body) = colo_get(&format!("/api/v1/report?{query}"));
+        assert_eq!(code, 400, "{query}: {body}");
+        assert!(body.contains("\"error\""), "{query}: {body}");
+        assert!(body.contains(names), "{query}: {body}");
+    }
+    let (code, body) = colo_get("/api/v1/agencies/no-such-agency");
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = colo_get("/api/v1/report?from=2000-01-01&period=day&format=json");
+    assert_eq!(code, 400, "too many periods: {body}");
+    // Days are rows: one per agency per day.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let (code, body) = colo_get(&format!("/api/v1/report?from={today}&period=day"));
+    assert_eq!(code, 200, "{body}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert!(rows.iter().all(|r| r["from"].as_str().unwrap().starts_with(&today)));
+}
