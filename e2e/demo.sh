@@ -35,11 +35,28 @@ step "The live estate replayed offline: colo snapshot > snapshot.yaml; colo plan
 "$colo" snapshot >"$COLO_ESTATE_DIR/snapshot.yaml"
 "$colo" plan --snapshot "$COLO_ESTATE_DIR/snapshot.yaml"
 
+step "Accounting: the ledger's figures per agency (accounting time runs 60 times fast here)"
+report=http://127.0.0.1:8080/
+# Until a whole cent has been accounted for some agency (a few seconds at this speed).
+until curl -fsS "${report}api/v1/agencies" 2>/dev/null |
+  python3 -c 'import json, sys; sys.exit(0 if any(a["cost"] >= 0.01 for a in json.load(sys.stdin)) else 1)'; do
+  sleep 1
+done
+echo "Report page: $report   (JSON: ${report}api/v1/agencies, CSV: ${report}api/v1/report?format=csv)"
+curl -fsS "${report}api/v1/agencies" | python3 -c '
+import json, sys
+for a in json.load(sys.stdin):
+    print("  %s (%s): %.2f %s shared against %.2f standalone since %s, saving %.2f (%.1f%%); %.3f kWh against %.3f"
+          % (a["agency"], a["displayName"], a["cost"], a["currency"], a["standaloneCost"], a["from"],
+             a["savings"], a["savingsPercent"], a["kWh"], a["standaloneKWh"]))
+'
+
 cat >&2 <<MSG
 
 The estate is up, with Colo's operator running (log: $COLO_ESTATE_DIR/logs/colo-operator.log). To use it from this shell:
   eval "\$(e2e/estate.sh env)"      # KUBECONFIG (contexts hub, north-1, south-1), PATH, Prometheus
   kubectl get colo -A
+  open http://127.0.0.1:8080/          # the report page; dashboards/ for Grafana
   curl -s '$COLO_PROMETHEUS_URL/api/v1/query?query=count(container_cpu_usage_seconds_total)'
 Stop it with: e2e/estate.sh down
 MSG

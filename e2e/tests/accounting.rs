@@ -127,7 +127,10 @@ fn status_api_csv_and_page_agree_to_the_cent() {
         },
     );
     for field in FIELDS {
-        assert_eq!(csv_row[field], status[field], "{field}: CSV {csv_row:?}, status {status}");
+        assert_eq!(
+            csv_row[field], status[field],
+            "{field}: CSV {csv_row:?}, status {status}"
+        );
     }
     assert_eq!(csv_row["costCentre"], format!("CC-{agency}").as_str());
     assert_eq!(csv_row["quality"], "measured");
@@ -168,12 +171,20 @@ fn status_api_csv_and_page_agree_to_the_cent() {
         },
     );
     assert_eq!(page["status"], 200);
-    assert_eq!(page["externalRequests"], 0, "nothing fetched from elsewhere");
-    assert_eq!(page["overflowsLaptop"], false, "fits a 1366 px laptop screen");
+    assert_eq!(
+        page["externalRequests"], 0,
+        "nothing fetched from elsewhere"
+    );
+    assert_eq!(
+        page["overflowsLaptop"], false,
+        "fits a 1366 px laptop screen"
+    );
     let assumptions = page["assumptions"].as_array().unwrap();
     for source in ["Barroso", "LBNL", "NRDC", "OMB M-16-19"] {
         assert!(
-            assumptions.iter().any(|a| a.as_str().unwrap().contains(source)),
+            assumptions
+                .iter()
+                .any(|a| a.as_str().unwrap().contains(source)),
             "assumptions cite {source}"
         );
     }
@@ -198,38 +209,47 @@ fn status_api_csv_and_page_agree_to_the_cent() {
         assert_eq!(row["quality"], a["quality"]);
     }
     // And the API against status this month.
-    let ours = agencies.iter().find(|a| a["agency"] == agency.as_str()).unwrap();
+    let ours = agencies
+        .iter()
+        .find(|a| a["agency"] == agency.as_str())
+        .unwrap();
     let one = colo_get(&format!("/api/v1/agencies/{agency}"));
     assert_eq!(one.0, 200);
     let one: serde_json::Value = serde_json::from_str(&one.1).unwrap();
-    assert_eq!(one["cost"].as_f64().unwrap() >= ours["cost"].as_f64().unwrap(), true);
+    assert!(
+        one["cost"].as_f64().unwrap() >= ours["cost"].as_f64().unwrap(),
+        "a later read never shows less: {one} {ours}"
+    );
     assert_eq!(one["budget"], 100000.0);
-    assert!(screenshot.exists(), "screenshot kept at {}", screenshot.display());
+    assert!(
+        screenshot.exists(),
+        "screenshot kept at {}",
+        screenshot.display()
+    );
 }
 
 #[test]
 fn an_agency_over_its_budget_gets_a_condition_an_event_and_a_metric() {
     colo_is_running();
     let (agency, _) = busy_agency("budget", "0.05");
-    let condition = wait_until(
-        "WithinBudget False",
-        Duration::from_secs(180),
-        || {
-            let a = get_json(HUB, &["get", "agency", &agency]);
-            let c = a["status"]["conditions"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|c| c["type"] == "WithinBudget").cloned())
-                .unwrap_or_default();
-            if c["status"] == "False" {
-                Ok(c)
-            } else {
-                Err(format!("{c}"))
-            }
-        },
-    );
+    let condition = wait_until("WithinBudget False", Duration::from_secs(180), || {
+        let a = get_json(HUB, &["get", "agency", &agency]);
+        let c = a["status"]["conditions"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["type"] == "WithinBudget").cloned())
+            .unwrap_or_default();
+        if c["status"] == "False" {
+            Ok(c)
+        } else {
+            Err(format!("{c}"))
+        }
+    });
     assert_eq!(condition["reason"], "OverBudget");
     let message = condition["message"].as_str().unwrap();
-    assert!(message.contains("of the monthly budget 0.05 GBP"), "{message}");
+    assert!(
+        message.contains("of the monthly budget 0.05 GBP"),
+        "{message}"
+    );
     let events = kubectl_ok(
         HUB,
         &[
@@ -242,14 +262,21 @@ fn an_agency_over_its_budget_gets_a_condition_an_event_and_a_metric() {
             "jsonpath={.items[*].message}",
         ],
     );
-    assert!(events.contains("of the monthly budget"), "an Event: {events:?}");
-    wait_until("colo_agency_over_budget = 1", Duration::from_secs(30), || {
-        let q = format!("colo_agency_over_budget{{agency=\"{agency}\"}}");
-        match prometheus_query(&q)?.first() {
-            Some(s) if s["value"][1] == "1" => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    assert!(
+        events.contains("of the monthly budget"),
+        "an Event: {events:?}"
+    );
+    wait_until(
+        "colo_agency_over_budget = 1",
+        Duration::from_secs(30),
+        || {
+            let q = format!("colo_agency_over_budget{{agency=\"{agency}\"}}");
+            match prometheus_query(&q)?.first() {
+                Some(s) if s["value"][1] == "1" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    );
     let (_, body) = colo_get(&format!("/api/v1/agencies/{agency}"));
     let a: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(a["budgetUsedPercent"].as_f64().unwrap() > 100.0, "{a}");
@@ -279,5 +306,8 @@ fn bad_report_parameters_get_a_400_naming_them() {
     let (code, body) = colo_get(&format!("/api/v1/report?from={today}&period=day"));
     assert_eq!(code, 200, "{body}");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
-    assert!(rows.iter().all(|r| r["from"].as_str().unwrap().starts_with(&today)));
+    assert!(
+        rows.iter()
+            .all(|r| r["from"].as_str().unwrap().starts_with(&today))
+    );
 }

@@ -58,8 +58,16 @@ fn dashboards_take_the_datasource_as_a_variable() {
             "{name}: hard-coded uids {found:?}"
         );
         for p in d["panels"].as_array().unwrap() {
-            assert_eq!(p["datasource"]["uid"], "${datasource}", "{name}: {}", p["title"]);
-            assert!(!p["targets"].as_array().unwrap().is_empty(), "{}", p["title"]);
+            assert_eq!(
+                p["datasource"]["uid"], "${datasource}",
+                "{name}: {}",
+                p["title"]
+            );
+            assert!(
+                !p["targets"].as_array().unwrap().is_empty(),
+                "{}",
+                p["title"]
+            );
         }
     }
 }
@@ -123,5 +131,9 @@ fn every_panel_query_returns_data_from_a_running_operator() {
         }
     }
     assert!(checked >= 20, "only {checked} queries");
-    assert!(failures.is_empty(), "panels without data:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "panels without data:\n{}",
+        failures.join("\n")
+    );
 }
