@@ -24,10 +24,17 @@ pub struct Cache {
     pub clusters: Store<SharedCluster>,
     pub tenancies: Store<Tenancy>,
     members: Mutex<HashMap<String, MemberStores>>,
+    /// Held while waiting for the hub stores to sync (see `Waiting`).
+    hub_waiting: Waiting,
 }
 
+/// One waiter at a time per set of stores: a store's readiness wakes only the task that
+/// polled it last, so two tasks waiting at once can leave the first asleep for good. Once a
+/// store is ready, waiting on it returns at once.
+type Waiting = Arc<tokio::sync::Mutex<()>>;
+
 /// Nodes and pods of one member cluster.
-type MemberStores = (Store<Node>, Store<Pod>);
+type MemberStores = (Store<Node>, Store<Pod>, Waiting);
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -138,16 +145,20 @@ impl Cache {
             clusters: reflect(Api::all(hub.clone()), all(), trim_metadata),
             tenancies: reflect(Api::all(hub), all(), trim_metadata),
             members: Mutex::default(),
+            hub_waiting: Waiting::default(),
         })
     }
 
     /// Every Agency, SharedCluster and Tenancy on the hub, once the caches have synced.
     pub async fn hub(&self) -> (Vec<Agency>, Vec<SharedCluster>, Vec<Tenancy>) {
-        let _ = futures::join!(
-            self.agencies.wait_until_ready(),
-            self.clusters.wait_until_ready(),
-            self.tenancies.wait_until_ready()
-        );
+        {
+            let _one_waiter = self.hub_waiting.lock().await;
+            let _ = futures::join!(
+                self.agencies.wait_until_ready(),
+                self.clusters.wait_until_ready(),
+                self.tenancies.wait_until_ready()
+            );
+        }
         (
             cloned(&self.agencies),
             cloned(&self.clusters),
@@ -158,7 +169,7 @@ impl Cache {
     /// Nodes and live pods of a member cluster (its watches start on first use; pods that
     /// have finished are not watched at all).
     pub async fn member(&self, cluster: &str, client: Client) -> (Vec<Node>, Vec<Pod>) {
-        let (nodes, pods) = {
+        let (nodes, pods, waiting) = {
             let mut members = self.members.lock().expect("lock");
             members
                 .entry(cluster.to_string())
@@ -172,11 +183,15 @@ impl Cache {
                             trim_node,
                         ),
                         reflect(Api::all(client), live, trim_pod),
+                        Waiting::default(),
                     )
                 })
                 .clone()
         };
-        let _ = futures::join!(nodes.wait_until_ready(), pods.wait_until_ready());
+        {
+            let _one_waiter = waiting.lock().await;
+            let _ = futures::join!(nodes.wait_until_ready(), pods.wait_until_ready());
+        }
         (cloned(&nodes), cloned(&pods))
     }
 }

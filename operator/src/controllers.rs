@@ -342,6 +342,7 @@ async fn reconcile_cluster(
     shared: Arc<Shared>,
 ) -> Result<Action, StatusError> {
     let ctx = &shared.ctx;
+    tracing::debug!(cluster = %cluster.name_any(), "reconciling a cluster");
     let (_, health) =
         crate::observe::observe_cluster(ctx, &cluster, &mut BTreeMap::new(), &mut BTreeMap::new())
             .await;

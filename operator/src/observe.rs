@@ -160,6 +160,7 @@ pub async fn observe_cluster(
             return (entry, health);
         }
     };
+    tracing::debug!(cluster = %name, "member client ready");
     let (nodes, pods) = match &ctx.cache {
         Some(cache) => cache.member(&name, client).await,
         None => {
