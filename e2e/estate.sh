@@ -239,7 +239,13 @@ combined_kubeconfig() {
 }
 
 api_ready() { kubectl --kubeconfig "$state/$1/kubeconfig" get --raw /readyz; }
-nodes_ready() { kubectl --kubeconfig "$state/$1/kubeconfig" wait --for=condition=Ready node --all --timeout=1s; }
+# Every node Ready (one list: `kubectl wait --all` opens a watch per node, too slow for 16+).
+nodes_ready() {
+  local nodes
+  nodes=$(kubectl --kubeconfig "$state/$1/kubeconfig" get nodes \
+    -o jsonpath='{range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}')
+  [[ -n $nodes ]] && ! grep -qv '=True$' <<<"$nodes"
+}
 sa_ready() { kubectl --kubeconfig "$state/$1/kubeconfig" -n default get serviceaccount default; }
 prom_ready() { curl -fsS "http://$prom_addr/-/ready"; }
 prom_has_targets() {
