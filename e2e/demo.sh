@@ -37,9 +37,9 @@ step "The live estate replayed offline: colo snapshot > snapshot.yaml; colo plan
 
 step "Accounting: the ledger's figures per agency (accounting time runs 60 times fast here)"
 report=http://127.0.0.1:8080/
-# Until a whole cent has been accounted for some agency (a few seconds at this speed).
+# Until ten pence have been accounted for some agency (under a minute at this speed).
 until curl -fsS "${report}api/v1/agencies" 2>/dev/null |
-  python3 -c 'import json, sys; sys.exit(0 if any(a["cost"] >= 0.01 for a in json.load(sys.stdin)) else 1)'; do
+  python3 -c 'import json, sys; sys.exit(0 if any(a["cost"] >= 0.10 for a in json.load(sys.stdin)) else 1)'; do
   sleep 1
 done
 echo "Report page: $report   (JSON: ${report}api/v1/agencies, CSV: ${report}api/v1/report?format=csv)"
