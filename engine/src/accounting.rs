@@ -51,10 +51,20 @@ pub struct EstateMonth {
 
 const GIB: f64 = (1u64 << 30) as f64;
 
+/// What an agency's standalone room is sized for at its peak.
+#[derive(Clone, Copy, Debug)]
+pub enum Peak<'a> {
+    /// The requests it reserves (a plan: what it would buy servers for).
+    Requests,
+    /// Its measured peak so far, per agency (live accounting: the highest it has used this
+    /// month, and at least what it uses now).
+    Measured(&'a [Usage]),
+}
+
 /// A month of the estate with each tenancy where `placed[tenancy]` puts it: shared figures
-/// per agency and its standalone counterfactual (from its peak, the requests it reserves, and
-/// its average, what it uses: measured p95 where known, else its demand).
-pub fn accounted(estate: &Estate, placed: &[Vec<Placed>]) -> EstateMonth {
+/// per agency and its standalone counterfactual (from its `peak`, and its average, what it
+/// uses: measured p95 where known, else its demand).
+pub fn accounted(estate: &Estate, placed: &[Vec<Placed>], sized_for: Peak) -> EstateMonth {
     let mut loads: Vec<Vec<Load>> = vec![Vec::new(); estate.nodes.len()];
     let mut peak = vec![Usage::default(); estate.agencies.len()];
     let mut average = vec![Usage::default(); estate.agencies.len()];
@@ -83,6 +93,14 @@ pub fn accounted(estate: &Estate, placed: &[Vec<Placed>]) -> EstateMonth {
             average[a].memory_gib += used.mem as f64 / GIB * r;
         }
     }
+    let placed_anything: Vec<bool> = peak.iter().map(|p| p.cores > 0.0).collect();
+    if let Peak::Measured(seen) = sized_for {
+        for (a, p) in peak.iter_mut().enumerate() {
+            let seen = seen.get(a).copied().unwrap_or_default();
+            p.cores = seen.cores.max(average[a].cores);
+            p.memory_gib = seen.memory_gib.max(average[a].memory_gib);
+        }
+    }
     let mut out = month(estate, &loads);
     for (a, agency) in estate.agencies.iter().enumerate() {
         let month = &mut out.agencies[a];
@@ -106,7 +124,7 @@ pub fn accounted(estate: &Estate, placed: &[Vec<Placed>]) -> EstateMonth {
             } else {
                 model::CARBON_GRAMS_PER_KWH
             });
-        if peak[a].cores > 0.0 {
+        if placed_anything[a] {
             month.standalone = agency
                 .standalone
                 .monthly(peak[a], average[a], price, carbon);

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::accounting;
+use crate::accounting::{self, Peak};
 use crate::estate::Estate;
-use crate::model::{HOURS_PER_MONTH, Monthly};
+use crate::model::{HOURS_PER_MONTH, Monthly, Usage};
 
 const SECONDS_PER_MONTH: f64 = HOURS_PER_MONTH * 3600.0;
 const JOULES_PER_KWH: f64 = 3_600_000.0;
@@ -62,6 +62,11 @@ pub struct AgencyLedger {
     /// Seconds accounted from measured usage, and from requests (modelled).
     pub measured_seconds: f64,
     pub modelled_seconds: f64,
+    /// The most it used at once (cores, GiB): what its standalone room is sized for.
+    #[serde(default)]
+    pub peak_cores: f64,
+    #[serde(default)]
+    pub peak_memory_gib: f64,
 }
 
 impl AgencyLedger {
@@ -74,6 +79,8 @@ impl AgencyLedger {
         self.memory_gib_seconds += o.memory_gib_seconds;
         self.measured_seconds += o.measured_seconds;
         self.modelled_seconds += o.modelled_seconds;
+        self.peak_cores = self.peak_cores.max(o.peak_cores);
+        self.peak_memory_gib = self.peak_memory_gib.max(o.peak_memory_gib);
     }
 
     /// What running alone would have cost more (negative: less).
@@ -112,13 +119,15 @@ impl Lines {
 
 /// What the estate as observed costs over `seconds`. `measured[c]` says whether cluster `c`'s
 /// usage came from Prometheus; an agency's interval is measured when all its clusters' were.
-pub fn interval(estate: &Estate, seconds: f64, measured: &[bool]) -> Lines {
+/// `peaks[a]` is agency `a`'s highest use so far: its standalone room is sized for that, or
+/// for what it uses now if more.
+pub fn interval(estate: &Estate, seconds: f64, measured: &[bool], peaks: &[Usage]) -> Lines {
     let placed: Vec<_> = estate
         .tenancies
         .iter()
         .map(|t| t.observed.clone())
         .collect();
-    let month = accounting::accounted(estate, &placed);
+    let month = accounting::accounted(estate, &placed, Peak::Measured(peaks));
     let fraction = seconds / SECONDS_PER_MONTH;
     let mut modelled = vec![false; estate.agencies.len()];
     for t in &estate.tenancies {
@@ -143,6 +152,8 @@ pub fn interval(estate: &Estate, seconds: f64, measured: &[bool]) -> Lines {
                 memory_gib_seconds: m.average.memory_gib * seconds,
                 measured_seconds: if modelled[a] { 0.0 } else { seconds },
                 modelled_seconds: if modelled[a] { seconds } else { 0.0 },
+                peak_cores: m.peak.cores,
+                peak_memory_gib: m.peak.memory_gib,
             },
         );
     }
@@ -199,11 +210,26 @@ impl Ledger {
             });
         }
         let seconds = (now - self.until).min(max_gap.max(1));
-        let lines = interval(estate, seconds as f64, measured);
         if self.month != month {
             self.month = month.to_string();
             self.this_month = Lines::default();
         }
+        // Each agency's room is sized for its highest use this month so far.
+        let peaks: Vec<Usage> = estate
+            .agencies
+            .iter()
+            .map(|a| {
+                self.this_month
+                    .agencies
+                    .get(&a.name)
+                    .map(|l| Usage {
+                        cores: l.peak_cores,
+                        memory_gib: l.peak_memory_gib,
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        let lines = interval(estate, seconds as f64, measured, &peaks);
         self.to_date.add(&lines);
         self.this_month.add(&lines);
         self.until = now;

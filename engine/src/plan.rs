@@ -518,7 +518,7 @@ pub fn lower_bound_nodes(estate: &Estate, packing: &Packing) -> usize {
 }
 
 fn figures(estate: &Estate, packing: &Packing) -> (Vec<AgencyFigures>, accounting::EstateMonth) {
-    let accounted = accounting::accounted(estate, &packing.placed);
+    let accounted = accounting::accounted(estate, &packing.placed, accounting::Peak::Requests);
     let mut figures = Vec::new();
     for (a, agency) in estate.agencies.iter().enumerate() {
         let month = &accounted.agencies[a];

@@ -187,4 +187,41 @@ fn a_live_month_of_the_documented_estate_adds_up_to_the_documented_month() {
         "December's first minute",
     );
     assert!(ledger.to_date.total.cost > 325.5);
+    close(
+        alpha_peak(&ledger),
+        2.0,
+        "December's peak so far: what alpha uses",
+    );
+
+    // Standalone rooms are sized for the measured peak: one busy minute (alpha at 8 cores a
+    // replica, 32 in all: ceil(32 × 1.3 / 16) = 3 servers) keeps alpha's room at 3 servers
+    // rather than 2 for the rest of the month, though it is back to 2 cores.
+    let minute_alone = |ledger: &mut Ledger, estate: &Estate, at: i64| {
+        let before = ledger.this_month.agencies["alpha"].standalone.cost;
+        ledger.tick(estate, &measured, at, "2026-12", 120).unwrap();
+        ledger.this_month.agencies["alpha"].standalone.cost - before
+    };
+    let quiet = minute_alone(&mut ledger, &estate, until + 3720);
+    let mut busy = estate.clone();
+    let alpha = busy
+        .tenancies
+        .iter_mut()
+        .find(|t| t.key == "alpha/records")
+        .unwrap();
+    for w in &mut alpha.workloads {
+        w.usage = w
+            .usage
+            .map(|u| colo_engine::estate::Res::new(u.cpu * 16, u.mem));
+    }
+    minute_alone(&mut ledger, &busy, until + 3780);
+    close(alpha_peak(&ledger), 32.0, "the busy minute's peak");
+    let after = minute_alone(&mut ledger, &estate, until + 3840);
+    assert!(
+        after > quiet * 1.3,
+        "the room stays sized for the peak: {after} a minute against {quiet} before"
+    );
+}
+
+fn alpha_peak(ledger: &colo_engine::ledger::Ledger) -> f64 {
+    ledger.this_month.agencies["alpha"].peak_cores
 }
