@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::common::{Classification, Condition};
+use crate::common::{Classification, Condition, Resources};
 use crate::report::ReportRow;
 
 /// An organisation renting space: which hub namespaces it owns, who may act there, how high
@@ -122,6 +122,15 @@ pub struct StandaloneSpec {
     pub carbon_grams_per_k_wh: Option<f64>,
 }
 
+/// An agency's measured usage, summed over its tenancies.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AgencyUsage {
+    pub now: Resources,
+    pub peak_this_month: Resources,
+}
+
 /// What the agency uses and what it costs, shared and standalone.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
@@ -133,6 +142,10 @@ pub struct AgencyStatus {
     /// `WithinBudget` (False, reason `OverBudget`, when this month's cost passed the budget).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// What the agency's tenancies use (measured p95, else requests): in the latest accounting
+    /// interval, and at most this month (what its standalone room is sized for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<AgencyUsage>,
     /// Energy, cost and carbon this month so far, shared and standalone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub this_month: Option<ReportRow>,

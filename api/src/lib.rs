@@ -12,7 +12,7 @@ pub mod quantity;
 pub mod report;
 pub mod tenancy;
 
-pub use agency::{AgencySpec, AgencyStatus, StandaloneSpec};
+pub use agency::{AgencySpec, AgencyStatus, AgencyUsage, StandaloneSpec};
 pub use cluster::{
     CostSpec, PowerSpec, PrometheusSpec, SecretKeyRef, SharedClusterSpec, SharedClusterStatus,
 };

@@ -67,6 +67,11 @@ pub struct AgencyLedger {
     pub peak_cores: f64,
     #[serde(default)]
     pub peak_memory_gib: f64,
+    /// What it used in the latest interval (cores, GiB).
+    #[serde(default)]
+    pub now_cores: f64,
+    #[serde(default)]
+    pub now_memory_gib: f64,
 }
 
 impl AgencyLedger {
@@ -81,6 +86,8 @@ impl AgencyLedger {
         self.modelled_seconds += o.modelled_seconds;
         self.peak_cores = self.peak_cores.max(o.peak_cores);
         self.peak_memory_gib = self.peak_memory_gib.max(o.peak_memory_gib);
+        self.now_cores = o.now_cores;
+        self.now_memory_gib = o.now_memory_gib;
     }
 
     /// What running alone would have cost more (negative: less).
@@ -154,6 +161,8 @@ pub fn interval(estate: &Estate, seconds: f64, measured: &[bool], peaks: &[Usage
                 modelled_seconds: if modelled[a] { seconds } else { 0.0 },
                 peak_cores: m.peak.cores,
                 peak_memory_gib: m.peak.memory_gib,
+                now_cores: m.average.cores,
+                now_memory_gib: m.average.memory_gib,
             },
         );
     }

@@ -147,6 +147,8 @@ fn a_live_month_of_the_documented_estate_adds_up_to_the_documented_month() {
         "alpha GiB-hours",
     );
     assert_eq!(alpha.modelled_seconds, 0.0);
+    close(alpha.now_cores, 2.0, "alpha uses 2 cores now");
+    close(alpha.peak_cores, 2.0, "and at most 2 this month");
     close(alpha.measured_seconds / 3600.0, 730.0, "measured hours");
     // The estate: two agencies and the spare node, nothing lost or added.
     close(ledger.this_month.total.kwh(), 134.0576, "estate kWh");

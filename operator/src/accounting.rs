@@ -525,6 +525,7 @@ pub fn agency_status(shared: &Shared, agency: &Agency, ledger: Option<&Ledger>) 
     let old = agency.status.clone().unwrap_or_default();
     let mut status = AgencyStatus {
         tenancies,
+        usage: old.usage.clone(),
         conditions: old.conditions.clone(),
         this_month: old.this_month.clone(),
         to_date: old.to_date.clone(),
@@ -543,6 +544,14 @@ pub fn agency_status(shared: &Shared, agency: &Agency, ledger: Option<&Ledger>) 
     let month = ledger.this_month.agencies.get(&name).unwrap_or(&empty);
     let to_date = ledger.to_date.agencies.get(&name).unwrap_or(&empty);
     let first = ledger.since;
+    let resources = |cores: f64, gib: f64| colo_api::Resources {
+        cpu: colo_api::Quantity::from_cpu_millis((cores * 1000.0).round() as u64),
+        memory: colo_api::Quantity::from_bytes((gib * 1024.0).round() as u64 * (1 << 20)),
+    };
+    status.usage = Some(colo_api::AgencyUsage {
+        now: resources(month.now_cores, month.now_memory_gib),
+        peak_this_month: resources(month.peak_cores, month.peak_memory_gib),
+    });
     status.this_month = Some(row(
         &name,
         month,
@@ -556,7 +565,7 @@ pub fn agency_status(shared: &Shared, agency: &Agency, ledger: Option<&Ledger>) 
         let cost = cents(month.shared.cost);
         let within = cost <= budget;
         let message =
-            format!("{cost:.2} of the monthly budget {budget:.2} {currency} spent this month",);
+            format!("{cost:.2} of the monthly budget {budget:.2} {currency} spent this month");
         let now = rfc3339(ctx.clock.now());
         let previous = old.conditions.iter().find(|c| c.type_ == "WithinBudget");
         let status_text = if within { "True" } else { "False" };
