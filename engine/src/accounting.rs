@@ -56,8 +56,8 @@ const GIB: f64 = (1u64 << 30) as f64;
 pub enum Peak<'a> {
     /// The requests it reserves (a plan: what it would buy servers for).
     Requests,
-    /// Its measured peak so far, per agency (live accounting: the highest it has used this
-    /// month, and at least what it uses now).
+    /// Its measured peak so far, per agency (live accounting: the highest it was measured
+    /// using this month, and at least what it is measured using now).
     Measured(&'a [Usage]),
 }
 
@@ -68,6 +68,8 @@ pub fn accounted(estate: &Estate, placed: &[Vec<Placed>], sized_for: Peak) -> Es
     let mut loads: Vec<Vec<Load>> = vec![Vec::new(); estate.nodes.len()];
     let mut peak = vec![Usage::default(); estate.agencies.len()];
     let mut average = vec![Usage::default(); estate.agencies.len()];
+    // Only what was measured counts towards a measured peak (not requests standing in for it).
+    let mut measured = vec![Usage::default(); estate.agencies.len()];
     for (t, tenancy) in estate.tenancies.iter().enumerate() {
         let a = tenancy.agency;
         for p in &placed[t] {
@@ -91,14 +93,18 @@ pub fn accounted(estate: &Estate, placed: &[Vec<Placed>], sized_for: Peak) -> Es
             let used = w.usage.unwrap_or(w.demand);
             average[a].cores += used.cpu as f64 / 1000.0 * r;
             average[a].memory_gib += used.mem as f64 / GIB * r;
+            if let Some(u) = w.usage {
+                measured[a].cores += u.cpu as f64 / 1000.0 * r;
+                measured[a].memory_gib += u.mem as f64 / GIB * r;
+            }
         }
     }
     let placed_anything: Vec<bool> = peak.iter().map(|p| p.cores > 0.0).collect();
     if let Peak::Measured(seen) = sized_for {
         for (a, p) in peak.iter_mut().enumerate() {
             let seen = seen.get(a).copied().unwrap_or_default();
-            p.cores = seen.cores.max(average[a].cores);
-            p.memory_gib = seen.memory_gib.max(average[a].memory_gib);
+            p.cores = seen.cores.max(measured[a].cores);
+            p.memory_gib = seen.memory_gib.max(measured[a].memory_gib);
         }
     }
     let mut out = month(estate, &loads);
