@@ -58,8 +58,9 @@ pub struct AccountingMetrics {
     pub cluster_power: GaugeVec,
 }
 
-/// Per-agency counters: (name, help, has a currency label).
-const AGENCY_COUNTERS: [(&str, &str, bool); 10] = [
+/// Per-agency counters: (name, help, has a currency label), in the order of
+/// [`counter_values`]; the report reads history back through the same list.
+pub const AGENCY_COUNTERS: [(&str, &str, bool); 10] = [
     (
         "colo_agency_energy_joules_total",
         "Facility energy attributed to the agency",
@@ -254,19 +255,7 @@ impl AccountingMetrics {
     /// Publishes the ledger's totals to date, and this month's cost beside the budgets.
     pub fn publish(&self, ledger: &Ledger, agencies: &[Agency], currency: &str) {
         for (name, a) in &ledger.to_date.agencies {
-            let values = [
-                a.shared.joules,
-                a.shared.cost,
-                a.shared.grams,
-                a.standalone.joules,
-                a.standalone.cost,
-                a.standalone.grams,
-                a.cpu_core_seconds,
-                a.memory_gib_seconds * GIB,
-                a.measured_seconds,
-                a.modelled_seconds,
-            ];
-            for ((metric, _, money), value) in AGENCY_COUNTERS.iter().zip(values) {
+            for ((metric, _, money), value) in AGENCY_COUNTERS.iter().zip(counter_values(a)) {
                 let labels: Vec<&str> = if *money {
                     vec![name, currency]
                 } else {
@@ -316,6 +305,41 @@ impl AccountingMetrics {
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
+
+/// An agency's figures as its counters' values, in the order of [`AGENCY_COUNTERS`].
+fn counter_values(a: &AgencyLedger) -> [f64; 10] {
+    [
+        a.shared.joules,
+        a.shared.cost,
+        a.shared.grams,
+        a.standalone.joules,
+        a.standalone.cost,
+        a.standalone.grams,
+        a.cpu_core_seconds,
+        a.memory_gib_seconds * GIB,
+        a.measured_seconds,
+        a.modelled_seconds,
+    ]
+}
+
+/// The inverse of [`counter_values`]: figures from counter values (or their differences).
+pub fn from_counter_values(v: [f64; 10], cost_centre: String) -> AgencyLedger {
+    let mut a = AgencyLedger {
+        cost_centre,
+        ..Default::default()
+    };
+    a.shared.joules = v[0];
+    a.shared.cost = v[1];
+    a.shared.grams = v[2];
+    a.standalone.joules = v[3];
+    a.standalone.cost = v[4];
+    a.standalone.grams = v[5];
+    a.cpu_core_seconds = v[6];
+    a.memory_gib_seconds = v[7] / GIB;
+    a.measured_seconds = v[8];
+    a.modelled_seconds = v[9];
+    a
+}
 
 /// The month a moment falls in, as the ledger names it, and when it began.
 pub fn month_of(t: DateTime<Utc>) -> (String, DateTime<Utc>) {
@@ -461,7 +485,11 @@ pub async fn run(shared: Arc<Shared>, stop: impl std::future::Future<Output = ()
     }
 }
 
+/// Every Agency: from the watch cache when the operator has one (each tick needs them).
 async fn agencies(ctx: &Context) -> Result<Vec<Agency>, kube::Error> {
+    if let Some(cache) = &ctx.cache {
+        return Ok(cache.agencies().await);
+    }
     Ok(Api::<Agency>::all(ctx.client.clone())
         .list(&ListParams::default())
         .await?

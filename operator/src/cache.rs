@@ -47,34 +47,38 @@ pub fn trim_metadata<K: Resource>(object: &mut K) {
     }
 }
 
+/// What a watch with a cache can hold: Colo's kinds and the Kubernetes ones it reads.
+pub trait Watched:
+    Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+impl<K> Watched for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A watch of `api` whose objects are trimmed by `trim` before anyone holds them.
-pub fn trimmed_watch<K>(
+pub fn trimmed_watch<K: Watched>(
     api: Api<K>,
     config: watcher::Config,
     trim: fn(&mut K),
-) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static {
     watcher(api, config).default_backoff().modify(trim)
 }
 
-fn reflect<K>(api: Api<K>, config: watcher::Config, trim: fn(&mut K)) -> Store<K>
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
+fn reflect<K: Watched>(api: Api<K>, config: watcher::Config, trim: fn(&mut K)) -> Store<K> {
     let (reader, writer) = reflector::store();
     let stream = trimmed_watch(api, config, trim).reflect(writer);
     tokio::spawn(stream.for_each(|_| futures::future::ready(())));
@@ -149,16 +153,24 @@ impl Cache {
         })
     }
 
+    /// Every Agency on the hub, once the caches have synced.
+    pub async fn agencies(&self) -> Vec<Agency> {
+        self.wait_for_hub().await;
+        cloned(&self.agencies)
+    }
+
+    async fn wait_for_hub(&self) {
+        let _one_waiter = self.hub_waiting.lock().await;
+        let _ = futures::join!(
+            self.agencies.wait_until_ready(),
+            self.clusters.wait_until_ready(),
+            self.tenancies.wait_until_ready()
+        );
+    }
+
     /// Every Agency, SharedCluster and Tenancy on the hub, once the caches have synced.
     pub async fn hub(&self) -> (Vec<Agency>, Vec<SharedCluster>, Vec<Tenancy>) {
-        {
-            let _one_waiter = self.hub_waiting.lock().await;
-            let _ = futures::join!(
-                self.agencies.wait_until_ready(),
-                self.clusters.wait_until_ready(),
-                self.tenancies.wait_until_ready()
-            );
-        }
+        self.wait_for_hub().await;
         (
             cloned(&self.agencies),
             cloned(&self.clusters),

@@ -16,7 +16,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, ResourceExt};
 
-use crate::cache::{trim_metadata, trimmed_watch};
+use crate::cache::{Watched, trim_metadata, trimmed_watch};
 use crate::context::Context;
 use crate::planner::Planner;
 
@@ -117,16 +117,7 @@ pub async fn seed(shared: &Shared) -> Result<(), kube::Error> {
 
 /// A controller woken only when an object's spec (generation) changes: controllers that
 /// write the status of their own kind would otherwise wake themselves on every write.
-fn on_spec_change<K>(api: Api<K>) -> Controller<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
+fn on_spec_change<K: Watched>(api: Api<K>) -> Controller<K> {
     let (reader, writer) = reflector::store();
     let changes = trimmed_watch(api, watcher::Config::default(), trim_metadata)
         .reflect(writer)

@@ -326,12 +326,7 @@ fn pod_spec(workload: &Workload, placement: &Placement) -> PodSpec {
 /// Deletes the tenancy's Deployments and Services in one member cluster.
 pub async fn remove(client: &Client, tenancy: &Tenancy) -> Result<(), kube::Error> {
     let ns = member_namespace(&tenancy.spec.agency);
-    let selector = format!(
-        "{TENANCY_LABEL}={},{TENANCY_NAMESPACE_LABEL}={}",
-        tenancy.name_any(),
-        tenancy.namespace().unwrap_or_default()
-    );
-    let lp = ListParams::default().labels(&selector);
+    let lp = of_tenancy(tenancy);
     let dp = DeleteParams::background();
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     for d in deployments.list(&lp).await?.items {
@@ -350,18 +345,9 @@ pub async fn available(
     tenancy: &Tenancy,
 ) -> Result<BTreeMap<String, Availability>, kube::Error> {
     let ns = member_namespace(&tenancy.spec.agency);
-    let selector = format!(
-        "{TENANCY_LABEL}={},{TENANCY_NAMESPACE_LABEL}={}",
-        tenancy.name_any(),
-        tenancy.namespace().unwrap_or_default()
-    );
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     let mut out = BTreeMap::new();
-    for d in deployments
-        .list(&ListParams::default().labels(&selector))
-        .await?
-        .items
-    {
+    for d in deployments.list(&of_tenancy(tenancy)).await?.items {
         let workload = d.labels().get(WORKLOAD_LABEL).cloned().unwrap_or_default();
         let ready = d
             .status
@@ -370,26 +356,7 @@ pub async fn available(
             .unwrap_or(0);
         let current =
             d.status.as_ref().and_then(|s| s.observed_generation) == d.metadata.generation;
-        out.insert(workload, Availability { ready, current });
-    }
-    Ok(out)
-}
-
-/// Why a tenancy's replicas are not all available in one member, in one phrase: a failed
-/// replica set (quota, admission) or the first pending pod's scheduling message.
-pub async fn why_unavailable(client: &Client, tenancy: &Tenancy) -> Option<String> {
-    let ns = member_namespace(&tenancy.spec.agency);
-    let selector = format!(
-        "{TENANCY_LABEL}={},{TENANCY_NAMESPACE_LABEL}={}",
-        tenancy.name_any(),
-        tenancy.namespace().unwrap_or_default()
-    );
-    let lp = ListParams::default().labels(&selector);
-    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns)
-        .list(&lp)
-        .await
-        .ok()?;
-    for d in &deployments.items {
+        // A replica set that cannot create pods (quota, admission) says so here.
         let failure = d
             .status
             .as_ref()
@@ -397,17 +364,31 @@ pub async fn why_unavailable(client: &Client, tenancy: &Tenancy) -> Option<Strin
             .and_then(|cs| {
                 cs.iter()
                     .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+            })
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    d.name_any(),
+                    c.message.clone().unwrap_or_default()
+                )
             });
-        if let Some(c) = failure {
-            return Some(format!(
-                "{}: {}",
-                d.name_any(),
-                c.message.clone().unwrap_or_default()
-            ));
-        }
+        out.insert(
+            workload,
+            Availability {
+                ready,
+                current,
+                failure,
+            },
+        );
     }
+    Ok(out)
+}
+
+/// Pods of the tenancy still Pending in one member, with the first one's scheduling message.
+pub async fn pending_pods(client: &Client, tenancy: &Tenancy) -> Option<String> {
+    let ns = member_namespace(&tenancy.spec.agency);
     let pods = Api::<Pod>::namespaced(client.clone(), &ns)
-        .list(&lp.fields("status.phase=Pending"))
+        .list(&of_tenancy(tenancy).fields("status.phase=Pending"))
         .await
         .ok()?;
     let pending = pods.items.len();
@@ -429,8 +410,19 @@ pub async fn why_unavailable(client: &Client, tenancy: &Tenancy) -> Option<Strin
 
 /// Available replicas of one member Deployment, and whether its controller has seen the
 /// spec Colo applied last (else the replicas counted may be of the previous spec).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Availability {
     pub ready: i32,
     pub current: bool,
+    /// Why the Deployment cannot create its pods, when it cannot.
+    pub failure: Option<String>,
+}
+
+/// The tenancy's objects in a member cluster, by label.
+fn of_tenancy(tenancy: &Tenancy) -> ListParams {
+    ListParams::default().labels(&format!(
+        "{TENANCY_LABEL}={},{TENANCY_NAMESPACE_LABEL}={}",
+        tenancy.name_any(),
+        tenancy.namespace().unwrap_or_default()
+    ))
 }

@@ -10,7 +10,7 @@ use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
 
-use crate::accounting::{month_of, row, unix};
+use crate::accounting::{AGENCY_COUNTERS, from_counter_values, month_of, row, unix};
 use crate::context::Context;
 use crate::prom::Prometheus;
 
@@ -249,20 +249,6 @@ fn boundaries(q: &ReportQuery) -> Vec<DateTime<Utc>> {
     }
 }
 
-/// Counters a report row is made of, and how each fills an `AgencyLedger`.
-const COUNTERS: [&str; 10] = [
-    "colo_agency_energy_joules_total",
-    "colo_agency_cost_total",
-    "colo_agency_carbon_grams_total",
-    "colo_agency_standalone_energy_joules_total",
-    "colo_agency_standalone_cost_total",
-    "colo_agency_standalone_carbon_grams_total",
-    "colo_agency_cpu_core_seconds_total",
-    "colo_agency_memory_byte_seconds_total",
-    "colo_agency_measured_seconds_total",
-    "colo_agency_modelled_seconds_total",
-];
-
 /// How far back a counter's last sample is looked for at a boundary.
 const LOOKBACK: &str = "1h";
 
@@ -272,8 +258,8 @@ async fn counters_at(
     t: DateTime<Utc>,
     currency: &str,
 ) -> Result<BTreeMap<String, [f64; 10]>, ReportError> {
-    let queries = COUNTERS.iter().map(|metric| {
-        let selector = if metric.contains("cost") {
+    let queries = AGENCY_COUNTERS.iter().map(|(metric, _, money)| {
+        let selector = if *money {
             format!("{metric}{{currency=\"{currency}\"}}")
         } else {
             metric.to_string()
@@ -315,21 +301,9 @@ pub async fn history(ctx: &Context, q: &ReportQuery) -> Result<Vec<ReportRow>, R
         let (start, end) = (&at[i], &at[i + 1]);
         for (agency, e) in end {
             let s = start.get(agency).copied().unwrap_or([0.0; 10]);
-            let d: Vec<f64> = e.iter().zip(s).map(|(e, s)| (e - s).max(0.0)).collect();
-            let mut figures = AgencyLedger {
-                cost_centre: centres.get(agency).cloned().unwrap_or_default(),
-                ..Default::default()
-            };
-            figures.shared.joules = d[0];
-            figures.shared.cost = d[1];
-            figures.shared.grams = d[2];
-            figures.standalone.joules = d[3];
-            figures.standalone.cost = d[4];
-            figures.standalone.grams = d[5];
-            figures.cpu_core_seconds = d[6];
-            figures.memory_gib_seconds = d[7] / (1u64 << 30) as f64;
-            figures.measured_seconds = d[8];
-            figures.modelled_seconds = d[9];
+            let d: [f64; 10] = std::array::from_fn(|i| (e[i] - s[i]).max(0.0));
+            let centre = centres.get(agency).cloned().unwrap_or_default();
+            let figures = from_counter_values(d, centre);
             rows.push(row(agency, &figures, pair[0], pair[1], currency));
         }
     }

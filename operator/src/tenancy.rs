@@ -171,6 +171,8 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
         });
     let mut available: BTreeMap<String, i32> = BTreeMap::new();
     let mut clients_in_use = Vec::new();
+    // Per cluster: Deployments that cannot create their pods, and why.
+    let mut failures: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for cluster in &clusters.items {
         let name = cluster.name_any();
         let here = by_cluster.get(name.as_str());
@@ -219,6 +221,9 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
             {
                 let n = if a.current || in_place { a.ready } else { 0 };
                 *available.entry(w).or_default() += n;
+                if let Some(f) = a.failure {
+                    failures.entry(name.clone()).or_default().push(f);
+                }
             }
             clients_in_use.push((name.clone(), client.clone()));
         }
@@ -275,7 +280,9 @@ async fn apply(tenancy: Arc<Tenancy>, shared: &Shared) -> Result<Action, Error> 
         });
         let mut why = Vec::new();
         for (cluster, client) in clients_in_use.iter().filter(|_| settled || was_running) {
-            if let Some(reason) = materialize::why_unavailable(client, &tenancy).await {
+            if let Some(failed) = failures.get(cluster) {
+                why.extend(failed.iter().map(|f| format!("{cluster}: {f}")));
+            } else if let Some(reason) = materialize::pending_pods(client, &tenancy).await {
                 why.push(format!("{cluster}: {reason}"));
             }
         }
@@ -450,15 +457,7 @@ fn status_with(
         sizing: sized.sizing.clone(),
         observed_generation: generation,
     };
-    set_condition(
-        &mut status.conditions,
-        "Accepted",
-        "True",
-        "Accepted",
-        "the agency owns the namespace and is cleared for the classification",
-        now,
-        generation,
-    );
+    accepted(&mut status.conditions, now, generation);
     set_condition(
         &mut status.conditions,
         "Placed",
@@ -501,15 +500,7 @@ fn rejected(tenancy: &Tenancy, reason: &str, now: chrono::DateTime<chrono::Utc>)
 fn pending(tenancy: &Tenancy, reason: &str, now: chrono::DateTime<chrono::Utc>) -> TenancyStatus {
     let generation = tenancy.metadata.generation;
     let mut status = unplaced_status(tenancy, Phase::Pending, format!("Not placed: {reason}."));
-    set_condition(
-        &mut status.conditions,
-        "Accepted",
-        "True",
-        "Accepted",
-        "the agency owns the namespace and is cleared for the classification",
-        now,
-        generation,
-    );
+    accepted(&mut status.conditions, now, generation);
     set_condition(
         &mut status.conditions,
         "Placed",
@@ -520,6 +511,23 @@ fn pending(tenancy: &Tenancy, reason: &str, now: chrono::DateTime<chrono::Utc>) 
         generation,
     );
     status
+}
+
+/// `Accepted=True`: validation passed.
+fn accepted(
+    conditions: &mut Vec<Condition>,
+    now: chrono::DateTime<chrono::Utc>,
+    generation: Option<i64>,
+) {
+    set_condition(
+        conditions,
+        "Accepted",
+        "True",
+        "Accepted",
+        "the agency owns the namespace and is cleared for the classification",
+        now,
+        generation,
+    );
 }
 
 /// Sets a condition, keeping its transition time when its status did not change.
