@@ -140,11 +140,33 @@ pub struct AgencyFigures {
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
     pub tenancy: String,
-    /// `placed`, `running` (kept where it is), or `unplaced`.
-    pub outcome: String,
+    pub outcome: DecisionOutcome,
     pub clusters: Vec<String>,
     pub reason: String,
     pub rejected: Vec<Rejection>,
+}
+
+/// What became of a tenancy in a plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecisionOutcome {
+    /// Placed by this plan.
+    Placed,
+    /// Already running, kept where it is.
+    #[default]
+    Running,
+    /// No room that its constraints allow.
+    Unplaced,
+}
+
+impl std::fmt::Display for DecisionOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DecisionOutcome::Placed => "placed",
+            DecisionOutcome::Running => "running",
+            DecisionOutcome::Unplaced => "unplaced",
+        })
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -277,14 +299,14 @@ pub fn plan(estate: &Estate, options: PlanOptions) -> Plan {
         };
         decisions[t] = Some(Decision {
             tenancy: estate.tenancies[t].key.clone(),
-            outcome: "running".into(),
+            outcome: DecisionOutcome::Running,
             clusters,
             reason: reason.into(),
             rejected: Vec::new(),
         });
     }
     for (t, d) in decisions.iter_mut().enumerate() {
-        if let Some(d) = d.as_mut().filter(|d| d.outcome == "placed") {
+        if let Some(d) = d.as_mut().filter(|d| d.outcome == DecisionOutcome::Placed) {
             // Re-packing may have emptied a cluster the tenancy was first put in.
             d.clusters = clusters_of(estate, &packing.placed[t]);
         }
@@ -405,7 +427,7 @@ fn decision(estate: &Estate, t: usize, outcome: Outcome, unplaced: &mut Vec<Unpl
             rejected,
         } => Decision {
             tenancy: tenancy.key.clone(),
-            outcome: "placed".into(),
+            outcome: DecisionOutcome::Placed,
             clusters: clusters
                 .iter()
                 .map(|&c| estate.clusters[c].name.clone())
@@ -435,7 +457,7 @@ fn decision(estate: &Estate, t: usize, outcome: Outcome, unplaced: &mut Vec<Unpl
             }
             Decision {
                 tenancy: tenancy.key.clone(),
-                outcome: "unplaced".into(),
+                outcome: DecisionOutcome::Unplaced,
                 clusters: Vec::new(),
                 reason,
                 rejected,

@@ -1,28 +1,29 @@
-//! The planner: one task that places tenancies in batches. Reconcilers ask it to place a
-//! tenancy and wait; it gathers what is asked within a short window, observes the estate once,
-//! and lets the engine decide for the whole batch (kueue's shape: controllers keep the
-//! snapshot current, the scheduler decides on it).
+//! The planner: one task that places tenancies in batches, in numbered cycles. Reconcilers ask
+//! it to place a tenancy and wait; it gathers what is asked within a short window, observes
+//! the estate once, and lets the engine decide for the whole batch (kueue's shape: controllers
+//! keep the snapshot current, the scheduler decides on it). Each placement it decides is
+//! *assumed* in the state until the apply step confirms or forgets it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use colo_api::{Placement, Resources};
+use colo_api::{Placement, Quantity, Resources};
+use colo_engine::plan::{DecisionOutcome, Plan};
+use colo_engine::snapshot::ObservedAssignment;
 use colo_engine::{Estate, PlanOptions};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::context::Context;
+use crate::k8s::keys::TenancyKey;
+use crate::metrics::Metrics;
+use crate::observe::{LiveEstate, Observer};
+use crate::state::{Decided, State};
 
 /// What the planner decided for one tenancy.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
-    Placed {
-        placements: Vec<Placement>,
-        explanation: String,
-    },
-    Unplaced {
-        reason: String,
-    },
+    Placed { decided: Decided },
+    Unplaced { reason: String },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -31,12 +32,14 @@ pub enum PlannerError {
     Observe(String),
     #[error("the live estate is not a valid snapshot: {0}")]
     Snapshot(String),
+    #[error("tenancy {0} is not on the hub any more")]
+    Gone(TenancyKey),
     #[error("the planner stopped")]
     Stopped,
 }
 
 struct Request {
-    key: String,
+    key: TenancyKey,
     reply: oneshot::Sender<Result<Decision, PlannerError>>,
 }
 
@@ -48,54 +51,65 @@ pub struct Planner {
 /// How long the planner waits for more requests before it observes and plans.
 const BATCH_WINDOW: Duration = Duration::from_millis(25);
 
+struct Cycle {
+    observer: Arc<Observer>,
+    state: Arc<State>,
+    metrics: Arc<Metrics>,
+}
+
 impl Planner {
-    pub fn start(ctx: Arc<Context>) -> Planner {
+    pub fn start(observer: Arc<Observer>, state: Arc<State>, metrics: Arc<Metrics>) -> Planner {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(ctx, rx));
+        let cycle = Cycle {
+            observer,
+            state,
+            metrics,
+        };
+        tokio::spawn(run(cycle, rx));
         Planner { tx }
     }
 
-    /// Places the tenancy `namespace/name`, waiting for the batch it joins.
-    pub async fn place(&self, key: &str) -> Result<Decision, PlannerError> {
+    /// Places a tenancy, waiting for the batch it joins.
+    pub async fn place(&self, key: &TenancyKey) -> Result<Decision, PlannerError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Request {
-                key: key.to_string(),
-                reply,
-            })
-            .map_err(|_| PlannerError::Stopped)?;
+        let request = Request {
+            key: key.clone(),
+            reply,
+        };
+        self.tx.send(request).map_err(|_| PlannerError::Stopped)?;
         answer.await.map_err(|_| PlannerError::Stopped)?
     }
 }
 
-async fn run(ctx: Arc<Context>, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn run(cycle: Cycle, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut number: u64 = 0;
     while let Some(first) = rx.recv().await {
         tokio::time::sleep(BATCH_WINDOW).await;
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
             batch.push(more);
         }
-        let mut keys: Vec<String> = batch.iter().map(|r| r.key.clone()).collect();
+        number += 1;
+        let mut keys: Vec<TenancyKey> = batch.iter().map(|r| r.key.clone()).collect();
         keys.sort();
         keys.dedup();
         let started = Instant::now();
-        let decided = plan_batch(&ctx, &keys).await;
-        ctx.metrics
-            .placement_duration
-            .observe(started.elapsed().as_secs_f64());
+        let decided = cycle.plan(&keys).await;
+        let seconds = started.elapsed().as_secs_f64();
+        cycle.metrics.placement_duration.observe(seconds);
+        let ms = (seconds * 1000.0) as u64;
         tracing::info!(
+            cycle = number,
             tenancies = keys.len(),
-            ms = started.elapsed().as_millis() as u64,
+            ms,
             "planned a batch"
         );
         for request in batch {
             let answer = match &decided {
-                Ok(decisions) => decisions.get(&request.key).cloned().ok_or_else(|| {
-                    PlannerError::Observe(format!(
-                        "tenancy {} is not on the hub any more",
-                        request.key
-                    ))
-                }),
+                Ok(decisions) => decisions
+                    .get(&request.key)
+                    .cloned()
+                    .ok_or_else(|| PlannerError::Gone(request.key.clone())),
                 Err(e) => Err(e.clone()),
             };
             let _ = request.reply.send(answer);
@@ -103,120 +117,135 @@ async fn run(ctx: Arc<Context>, mut rx: mpsc::UnboundedReceiver<Request>) {
     }
 }
 
-async fn plan_batch(
-    ctx: &Context,
-    keys: &[String],
-) -> Result<BTreeMap<String, Decision>, PlannerError> {
-    let started = Instant::now();
-    let live = crate::observe::observe(ctx, keys)
-        .await
-        .map_err(|e| PlannerError::Observe(e.to_string()))?;
-    let observed = started.elapsed();
-    let estate =
-        Estate::from_snapshot(&live.snapshot).map_err(|e| PlannerError::Snapshot(e.to_string()))?;
-    let plan = colo_engine::plan(&estate, PlanOptions::default());
-    tracing::debug!(
-        observe_ms = observed.as_millis() as u64,
-        plan_ms = (started.elapsed() - observed).as_millis() as u64,
-        tenancies = estate.tenancies.len(),
-        "observed and planned"
-    );
-    let unmeasured: Vec<String> = live
-        .health
-        .iter()
-        .filter_map(|(c, h)| h.metrics.as_ref().err().map(|e| format!("{c} ({e})")))
-        .collect();
-    let fallback = if unmeasured.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; measured usage unavailable for {}, so placed there by requests",
-            unmeasured.join(", ")
-        )
-    };
-    let sites: BTreeMap<&str, &str> = live
-        .snapshot
-        .clusters
-        .iter()
-        .map(|c| (c.metadata.name.as_str(), c.spec.site.as_str()))
-        .collect();
-    let mut out = BTreeMap::new();
-    for key in keys {
-        let Some(decision) = plan.decisions.iter().find(|d| &d.tenancy == key) else {
-            continue;
-        };
-        if decision.outcome != "placed" {
-            let why = decision
-                .rejected
-                .iter()
-                .map(|r| format!("{}: {}", r.cluster, r.reason))
-                .collect::<Vec<_>>();
-            let reason = if why.is_empty() {
-                decision.reason.clone()
-            } else {
-                format!("{} ({})", decision.reason, why.join("; "))
+impl Cycle {
+    /// Observes the estate, plans the batch, and assumes every placement decided.
+    async fn plan(
+        &self,
+        keys: &[TenancyKey],
+    ) -> Result<BTreeMap<TenancyKey, Decision>, PlannerError> {
+        let decided_nodes = self.state.decided_nodes();
+        let live = self
+            .observer
+            .observe(keys, &decided_nodes)
+            .await
+            .map_err(|e| PlannerError::Observe(e.to_string()))?;
+        let estate = Estate::from_snapshot(&live.snapshot)
+            .map_err(|e| PlannerError::Snapshot(e.to_string()))?;
+        let plan = colo_engine::plan(&estate, PlanOptions::default());
+        let context = Explaining::new(&live);
+        let mut out = BTreeMap::new();
+        for key in keys {
+            let Some(decision) = decide(key, &plan, &context) else {
+                continue;
             };
-            out.insert(
-                key.clone(),
-                Decision::Unplaced {
-                    reason: reason + &fallback,
-                },
-            );
-            continue;
+            if let Decision::Placed { decided, .. } = &decision {
+                self.state.assume(key, decided.clone());
+            }
+            out.insert(key.clone(), decision);
         }
-        let mut per_cluster: BTreeMap<(String, String), (i32, Resources)> = BTreeMap::new();
-        let mut nodes = Vec::new();
-        for a in plan.assignments.iter().filter(|a| &a.tenancy == key) {
-            let requests = Resources {
-                cpu: colo_api::Quantity::from_cpu_millis(a.cpu_millis as u64),
-                memory: colo_api::Quantity::from_bytes(a.memory_bytes as u64),
-            };
-            per_cluster
-                .entry((a.cluster.clone(), a.workload.clone()))
-                .or_insert((0, requests))
-                .0 += a.replicas as i32;
-            nodes.push(colo_engine::snapshot::ObservedAssignment {
-                workload: a.workload.clone(),
-                cluster: a.cluster.clone(),
-                node: a.node.clone(),
-                replicas: a.replicas as i32,
-            });
-        }
-        let placements: Vec<Placement> = per_cluster
-            .into_iter()
-            .map(|((cluster, workload), (replicas, requests))| Placement {
-                site: sites
-                    .get(cluster.as_str())
-                    .copied()
-                    .unwrap_or_default()
-                    .to_string(),
-                cluster,
-                workload,
-                replicas,
-                requests: Some(requests),
-            })
-            .collect();
-        let mut explanation = format!("Placed {}", decision.reason);
-        for r in &decision.rejected {
-            explanation.push_str(&format!("; not {}: {}", r.cluster, r.reason));
-        }
-        explanation.push_str(&fallback);
-        explanation.push('.');
-        ctx.decided
-            .lock()
-            .expect("lock")
-            .insert(key.clone(), placements.clone());
-        ctx.decided_nodes
-            .lock()
-            .expect("lock")
-            .insert(key.clone(), nodes);
-        out.insert(
-            key.clone(),
-            Decision::Placed {
-                placements,
-                explanation,
-            },
-        );
+        Ok(out)
     }
-    Ok(out)
+}
+
+/// What explanations need from the observation: sites, and the clusters measured by requests.
+struct Explaining {
+    sites: HashMap<String, String>,
+    fallback: String,
+}
+
+impl Explaining {
+    fn new(live: &LiveEstate) -> Self {
+        let unmeasured: Vec<String> = live
+            .health
+            .iter()
+            .filter_map(|(c, h)| h.metrics.as_ref().err().map(|e| format!("{c} ({e})")))
+            .collect();
+        let fallback = if unmeasured.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; measured usage unavailable for {}, so placed there by requests",
+                unmeasured.join(", ")
+            )
+        };
+        let sites = live
+            .snapshot
+            .clusters
+            .iter()
+            .map(|c| (c.metadata.name.clone(), c.spec.site.clone()))
+            .collect();
+        Explaining { sites, fallback }
+    }
+}
+
+/// The plan's decision for one tenancy, as placements with an explanation or a reason.
+fn decide(key: &TenancyKey, plan: &Plan, context: &Explaining) -> Option<Decision> {
+    let name = key.engine_name();
+    let decision = plan.decisions.iter().find(|d| d.tenancy == name)?;
+    let why_not: Vec<String> = decision
+        .rejected
+        .iter()
+        .map(|r| format!("{}: {}", r.cluster, r.reason))
+        .collect();
+    if decision.outcome != DecisionOutcome::Placed {
+        let reason = if why_not.is_empty() {
+            decision.reason.clone()
+        } else {
+            format!("{} ({})", decision.reason, why_not.join("; "))
+        };
+        return Some(Decision::Unplaced {
+            reason: reason + &context.fallback,
+        });
+    }
+    let mut explanation = format!("Placed {}", decision.reason);
+    for r in &decision.rejected {
+        explanation.push_str(&format!("; not {}: {}", r.cluster, r.reason));
+    }
+    explanation.push_str(&context.fallback);
+    explanation.push('.');
+    Some(Decision::Placed {
+        decided: decided(&name, plan, &context.sites, explanation),
+    })
+}
+
+/// The plan's assignments of one tenancy, as placements per cluster and workload.
+fn decided(
+    name: &str,
+    plan: &Plan,
+    sites: &HashMap<String, String>,
+    explanation: String,
+) -> Decided {
+    let mut per_cluster: BTreeMap<(String, String), (i32, Resources)> = BTreeMap::new();
+    let mut nodes = Vec::new();
+    for a in plan.assignments.iter().filter(|a| a.tenancy == name) {
+        let requests = Resources {
+            cpu: Quantity::from_cpu_millis(a.cpu_millis as u64),
+            memory: Quantity::from_bytes(a.memory_bytes as u64),
+        };
+        per_cluster
+            .entry((a.cluster.clone(), a.workload.clone()))
+            .or_insert((0, requests))
+            .0 += a.replicas as i32;
+        nodes.push(ObservedAssignment {
+            workload: a.workload.clone(),
+            cluster: a.cluster.clone(),
+            node: a.node.clone(),
+            replicas: a.replicas as i32,
+        });
+    }
+    let placements = per_cluster
+        .into_iter()
+        .map(|((cluster, workload), (replicas, requests))| Placement {
+            site: sites.get(&cluster).cloned().unwrap_or_default(),
+            cluster,
+            workload,
+            replicas,
+            requests: Some(requests),
+        })
+        .collect();
+    Decided {
+        placements,
+        nodes,
+        explanation,
+    }
 }

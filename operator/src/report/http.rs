@@ -34,11 +34,11 @@ pub async fn serve(
     });
     let ctx_api = ctx.clone();
     let metrics = warp::path!("metrics").map(move || {
-        let encoder = prometheus::TextEncoder::new();
-        let text = encoder
-            .encode_to_string(&ctx.metrics.registry.gather())
-            .unwrap_or_default();
-        warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4")
+        warp::reply::with_header(
+            ctx.metrics.text(),
+            "content-type",
+            "text/plain; version=0.0.4",
+        )
     });
     let api = api_routes(ctx_api);
     let routes = warp::get().and(healthz.or(readyz).or(metrics).or(api));
@@ -103,7 +103,7 @@ fn api_routes(
         .and(with_ctx)
         .then(|ctx: Arc<Context>| async move {
             reply(report::estate_now(&ctx).await.map(|e| {
-                let mut r = warp::reply::Response::new(crate::page::render(&e).into());
+                let mut r = warp::reply::Response::new(super::page::render(&e).into());
                 r.headers_mut().insert(
                     "content-type",
                     warp::http::HeaderValue::from_static("text/html; charset=utf-8"),

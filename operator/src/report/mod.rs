@@ -1,18 +1,23 @@
 //! What finance reads: the current month per agency (from the ledger) and past windows (from
-//! Prometheus history of Colo's own counters), as report rows.
+//! Prometheus history of Colo's own counters), as report rows; served by `http` as JSON, CSV
+//! and the page (`page`).
+
+pub mod http;
+mod page;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use colo_api::{Agency, ReportRow};
-use colo_engine::ledger::{AgencyLedger, Ledger};
+use colo_engine::ledger::Ledger;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
 
-use crate::accounting::{AGENCY_COUNTERS, from_counter_values, month_of, row, unix};
 use crate::context::Context;
-use crate::prom::Prometheus;
+use crate::k8s::prom::Prometheus;
+use crate::metrics::{AGENCY_COUNTERS, from_counter_values};
+use crate::state::figures::{agency_month, month_of, row, unix};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -66,10 +71,11 @@ pub struct EstateNow {
 
 /// The ledger as persisted (this process's copy when it leads; else read from the hub).
 async fn ledger(ctx: &Context) -> Result<Ledger, ReportError> {
-    if let Some(l) = ctx.ledger.lock().expect("lock").clone() {
+    if let Some(l) = ctx.state.ledger() {
         return Ok(l);
     }
-    crate::accounting::load(ctx)
+    let api = Api::namespaced(ctx.client.clone(), &ctx.config.namespace);
+    crate::k8s::ledger::load(&api)
         .await
         .map(|(l, _)| l)
         .map_err(|e| ReportError::Unavailable(e.to_string()))
@@ -83,32 +89,10 @@ pub async fn estate_now(ctx: &Context) -> Result<EstateNow, ReportError> {
         .map_err(|e| ReportError::Unavailable(format!("cannot list agencies: {e}")))?
         .items;
     let currency = &ctx.config.currency;
-    let until = unix(ledger.until);
-    let (_, month_start) = month_of(until);
-    let from = month_start.max(unix(ledger.since));
-    let mut out = Vec::new();
-    for agency in &agencies {
-        let name = agency.name_any();
-        let empty = AgencyLedger {
-            cost_centre: agency.spec.cost_centre.clone(),
-            ..Default::default()
-        };
-        let month = ledger.this_month.agencies.get(&name).unwrap_or(&empty);
-        let mut figures = month.clone();
-        figures.cost_centre.clone_from(&agency.spec.cost_centre);
-        let row = row(&name, &figures, from, until, currency);
-        let budget = agency.spec.budget;
-        out.push(AgencyNow {
-            budget_used_percent: budget
-                .filter(|b| *b > 0.0)
-                .map(|b| (row.cost / b * 1000.0).round() / 10.0),
-            row,
-            display_name: agency.spec.display_name.clone(),
-            budget,
-            tenancies: agency.status.as_ref().map_or(0, |s| s.tenancies),
-            unattributed_kwh: colo_api::report::thousandths(month.unattributed_share.kwh()),
-        });
-    }
+    let out = agencies
+        .iter()
+        .map(|agency| agency_now(agency, &ledger, currency))
+        .collect();
     let m = &ledger.this_month;
     Ok(EstateNow {
         agencies: out,
@@ -118,8 +102,37 @@ pub async fn estate_now(ctx: &Context) -> Result<EstateNow, ReportError> {
         total_kwh: colo_api::report::thousandths(m.total.kwh()),
         total_cost: colo_api::report::cents(m.total.cost),
         currency: currency.clone(),
-        as_of: (ledger.until > 0).then(|| until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        as_of: (ledger.until > 0)
+            .then(|| unix(ledger.until).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     })
+}
+
+/// One agency this month, from the same figures as its status.
+fn agency_now(agency: &Agency, ledger: &Ledger, currency: &str) -> AgencyNow {
+    let month = agency_month(agency, ledger, currency);
+    let (row, unattributed_kwh) = match month {
+        Some(m) => (m.this_month, m.unattributed_kwh),
+        None => {
+            let empty = colo_engine::ledger::AgencyLedger {
+                cost_centre: agency.spec.cost_centre.clone(),
+                ..Default::default()
+            };
+            let (_, start) = month_of(unix(ledger.until));
+            let until = unix(ledger.until);
+            (row(&agency.name_any(), &empty, start, until, currency), 0.0)
+        }
+    };
+    let budget = agency.spec.budget;
+    AgencyNow {
+        budget_used_percent: budget
+            .filter(|b| *b > 0.0)
+            .map(|b| (row.cost / b * 1000.0).round() / 10.0),
+        row,
+        display_name: agency.spec.display_name.clone(),
+        budget,
+        tenancies: agency.status.as_ref().map_or(0, |s| s.tenancies),
+        unattributed_kwh,
+    }
 }
 
 /// `from` / `to`: RFC 3339, or a date (midnight UTC), or Unix seconds.

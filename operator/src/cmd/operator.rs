@@ -4,12 +4,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use kube_lease_manager::LeaseManagerBuilder;
 
-use crate::context::{Config, Context};
-use crate::controllers::{self, Shared};
+use crate::accounting;
+use crate::config::{Clock, Config, FastClock};
+use crate::context::{Context, Wiring};
+use crate::controllers;
+use crate::k8s::labels;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -71,50 +75,25 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
-    let config = Config {
-        namespace: args.namespace.clone(),
-        rate_window: args.rate_window.clone(),
-        measure_every: std::time::Duration::from_secs(args.measure_every_seconds),
-        accounting_interval: std::time::Duration::from_secs(args.accounting_interval_seconds),
-        currency: args.currency.clone(),
-        accounting_speed: args.accounting_speed,
-        history_prometheus: args.history_prometheus_url.clone(),
-        ..Config::default()
-    };
-    let mut ctx = Context::new(client.clone(), config);
-    if args.accounting_speed != 1.0 {
-        tracing::warn!(
-            speed = args.accounting_speed,
-            "accounting time is sped up: figures are not real"
-        );
-        let epoch = args.accounting_epoch.unwrap_or_else(chrono::Utc::now);
-        ctx.accounting_clock =
-            Arc::new(crate::context::FastClock::new(epoch, args.accounting_speed));
-    }
-    ctx.cache = Some(crate::cache::Cache::start(client.clone()));
-    let ctx = Arc::new(ctx);
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config(&args),
+        Wiring {
+            identity: identity.clone(),
+            watch_hub: true,
+            accounting_clock: accounting_clock(&args),
+        },
+    ));
     let ready = Arc::new(AtomicBool::new(false));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stop = move || {
-        let mut rx = stop_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
-    });
-    let http = tokio::spawn(crate::http::serve(
+    let stop = Stop::on_signal();
+    let http = tokio::spawn(crate::report::http::serve(
         args.http_addr,
         ctx.clone(),
         ready.clone(),
-        stop(),
+        stop.wait(),
     ));
-
-    ensure_namespace(&client, &args.namespace).await?;
-    let lease = LeaseManagerBuilder::new(client.clone(), "colo-operator")
+    ensure_namespace(&client, &args.namespace, &ctx.config.field_manager).await?;
+    let lease = LeaseManagerBuilder::new(client.clone(), labels::LEASE)
         .with_namespace(&args.namespace)
         .with_identity(&identity)
         .with_duration(15)
@@ -126,37 +105,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tracing::info!(%identity, "waiting to lead");
     let became_leader = tokio::select! {
         led = leading.wait_for(|l| *l) => led.is_ok(),
-        _ = stop() => false,
+        _ = stop.wait() => false,
     };
-    if !became_leader {
-        drop(leading);
-        let _ = lease_task.await;
-        let _ = http.await;
-        return Ok(());
+    if became_leader {
+        tracing::info!(%identity, "leading");
+        lead(&ctx, &ready, &leading, &stop).await;
     }
-    tracing::info!(%identity, "leading");
-    let shared = Arc::new(Shared::new(ctx.clone(), &identity));
-    controllers::seed(&shared)
-        .await
-        .context("reading tenancies")?;
-    ready.store(true, Ordering::Relaxed);
-    // Losing the lease stops the controllers: two replicas never both act.
-    let lost = {
-        let mut leading = leading.clone();
-        async move {
-            let _ = leading.wait_for(|l| !*l).await;
-        }
-    };
-    let stop_or_lost = {
-        let stop = stop();
-        async move {
-            tokio::select! {
-                _ = stop => {}
-                _ = lost => tracing::error!("lost the lease; stopping"),
-            }
-        }
-    };
-    controllers::run(shared, stop_or_lost).await;
     ready.store(false, Ordering::Relaxed);
     drop(leading);
     let _ = lease_task.await;
@@ -165,13 +119,100 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn ensure_namespace(client: &kube::Client, name: &str) -> anyhow::Result<()> {
+fn config(args: &Args) -> Config {
+    Config {
+        namespace: args.namespace.clone(),
+        rate_window: args.rate_window.clone(),
+        measure_every: Duration::from_secs(args.measure_every_seconds),
+        accounting_interval: Duration::from_secs(args.accounting_interval_seconds),
+        currency: args.currency.clone(),
+        accounting_speed: args.accounting_speed,
+        history_prometheus: args.history_prometheus_url.clone(),
+        ..Config::default()
+    }
+}
+
+fn accounting_clock(args: &Args) -> Option<Arc<dyn Clock>> {
+    if args.accounting_speed == 1.0 {
+        return None;
+    }
+    tracing::warn!(
+        speed = args.accounting_speed,
+        "accounting time is sped up: figures are not real"
+    );
+    let epoch = args.accounting_epoch.unwrap_or_else(chrono::Utc::now);
+    Some(Arc::new(FastClock::new(epoch, args.accounting_speed)))
+}
+
+/// Runs the controllers and the accounting loop until stopped or the lease is lost: losing
+/// the lease stops them, so two replicas never both act.
+async fn lead(
+    ctx: &Arc<Context>,
+    ready: &AtomicBool,
+    leading: &tokio::sync::watch::Receiver<bool>,
+    stop: &Stop,
+) {
+    let lost = {
+        let mut leading = leading.clone();
+        async move {
+            let _ = leading.wait_for(|l| !*l).await;
+        }
+    };
+    let (end_tx, end_rx) = tokio::sync::watch::channel(false);
+    let stopping = stop.wait();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stopping => {}
+            _ = lost => tracing::error!("lost the lease; stopping"),
+        }
+        let _ = end_tx.send(true);
+    });
+    let ended = move || {
+        let mut rx = end_rx.clone();
+        async move {
+            let _ = rx.wait_for(|e| *e).await;
+        }
+    };
+    let (figures_tx, figures_rx) = tokio::sync::mpsc::unbounded_channel();
+    let figures = futures::stream::unfold(figures_rx, |mut rx| async move {
+        rx.recv().await.map(|()| ((), rx))
+    });
+    ready.store(true, Ordering::Relaxed);
+    futures::join!(
+        controllers::run(ctx.clone(), figures, ended()),
+        accounting::run(ctx.clone(), figures_tx, ended()),
+    );
+}
+
+/// Resolves every waiter once SIGTERM or Ctrl-C arrives.
+struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    fn on_signal() -> Stop {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = tx.send(true);
+        });
+        Stop(rx)
+    }
+
+    fn wait(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    }
+}
+
+async fn ensure_namespace(client: &kube::Client, name: &str, manager: &str) -> anyhow::Result<()> {
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Patch, PatchParams};
     let ns =
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
     kube::Api::<Namespace>::all(client.clone())
-        .patch(name, &PatchParams::apply("colo"), &Patch::Apply(&ns))
+        .patch(name, &PatchParams::apply(manager), &Patch::Apply(&ns))
         .await
         .with_context(|| format!("ensuring namespace {name}"))?;
     Ok(())

@@ -1,0 +1,165 @@
+//! The Agency controller, the one writer of Agency status: its tenancies, this month's and
+//! to-date figures from the ledger the accounting loop keeps in the state, and `WithinBudget`
+//! (with an Event when it is first over). Woken by spec changes, by its tenancies, and by
+//! every accounting tick.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use colo_api::{Agency, AgencyStatus};
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+
+use super::StatusError;
+use crate::context::Context;
+use crate::k8s::events::Kind;
+use crate::k8s::status::{Said, condition, set_condition};
+use crate::state::figures::{AgencyMonth, agency_month};
+
+const BUDGET: &str = "WithinBudget";
+
+pub async fn reconcile(agency: Arc<Agency>, ctx: Arc<Context>) -> Result<Action, StatusError> {
+    let name = agency.name_any();
+    let currency = &ctx.config.currency;
+    let month = ctx
+        .state
+        .ledger()
+        .and_then(|l| agency_month(&agency, &l, currency));
+    let tenancies = ctx.state.tenancies_of(&name).len() as i32;
+    let status = status(&agency, tenancies, month, ctx.clock.now(), currency);
+    if went_over_budget(&agency, &status) {
+        let note = condition(&status.conditions, BUDGET).map(|c| c.message.clone());
+        let note = note.unwrap_or_default();
+        ctx.events
+            .publish(&*agency, Kind::Warning, "OverBudget", &note)
+            .await;
+    }
+    let api = Api::<Agency>::all(ctx.client.clone());
+    let manager = &ctx.config.field_manager;
+    crate::k8s::status::write(&api, &*agency, agency.status.as_ref(), &status, manager)
+        .await
+        .map_err(StatusError)?;
+    Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+fn went_over_budget(agency: &Agency, now: &AgencyStatus) -> bool {
+    let over = |conditions: &[colo_api::Condition]| {
+        condition(conditions, BUDGET).is_some_and(|c| c.status == "False")
+    };
+    let before = agency.status.as_ref().map(|s| s.conditions.as_slice());
+    over(&now.conditions) && !over(before.unwrap_or_default())
+}
+
+/// The Agency's status: figures when the ledger has some (else the last ones stay).
+pub fn status(
+    agency: &Agency,
+    tenancies: i32,
+    month: Option<AgencyMonth>,
+    now: DateTime<Utc>,
+    currency: &str,
+) -> AgencyStatus {
+    let old = agency.status.clone().unwrap_or_default();
+    let mut status = AgencyStatus {
+        tenancies,
+        observed_generation: agency.metadata.generation,
+        ..old
+    };
+    let Some(month) = month else {
+        return status;
+    };
+    status
+        .conditions
+        .retain(|c| c.type_ != BUDGET || agency.spec.budget.is_some());
+    if let Some(budget) = agency.spec.budget {
+        let cost = month.this_month.cost;
+        let message =
+            format!("{cost:.2} of the monthly budget {budget:.2} {currency} spent this month");
+        let within = cost <= budget;
+        let said = Said {
+            type_: BUDGET,
+            status: within,
+            reason: if within { "WithinBudget" } else { "OverBudget" },
+            message: &message,
+        };
+        set_condition(
+            &mut status.conditions,
+            said,
+            now,
+            agency.metadata.generation,
+        );
+    }
+    status.usage = Some(month.usage);
+    status.this_month = Some(month.this_month);
+    status.to_date = Some(month.to_date);
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use colo_engine::ledger::{AgencyLedger, Ledger};
+
+    fn agency(budget: Option<f64>) -> Agency {
+        let spec = serde_json::from_value(serde_json::json!({
+            "displayName": "D", "costCentre": "C", "namespaces": ["a"],
+            "maxClassification": "OFFICIAL", "budget": budget
+        }))
+        .unwrap();
+        Agency::new("a", spec)
+    }
+
+    fn month(cost: f64) -> AgencyMonth {
+        let mut ledger = Ledger {
+            since: 1_800_000_000,
+            until: 1_800_000_600,
+            ..Default::default()
+        };
+        let mut a = AgencyLedger::default();
+        a.shared.cost = cost;
+        ledger.this_month.agencies.insert("a".into(), a);
+        agency_month(&agency(None), &ledger, "GBP").unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn over_budget_is_a_false_condition_that_says_how_much() {
+        let s = status(&agency(Some(10.0)), 2, Some(month(12.5)), now(), "GBP");
+        let c = condition(&s.conditions, BUDGET).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.reason.as_str()),
+            ("False", "OverBudget")
+        );
+        assert_eq!(
+            c.message,
+            "12.50 of the monthly budget 10.00 GBP spent this month"
+        );
+        assert_eq!(s.tenancies, 2);
+        assert_eq!(s.this_month.unwrap().cost, 12.5);
+        let mut a = agency(Some(10.0));
+        assert!(went_over_budget(
+            &a,
+            &status(&a, 2, Some(month(12.5)), now(), "GBP")
+        ));
+        a.status = Some(status(&a, 2, Some(month(12.5)), now(), "GBP"));
+        assert!(!went_over_budget(
+            &a,
+            &status(&a, 2, Some(month(13.0)), now(), "GBP")
+        ));
+    }
+
+    #[test]
+    fn without_a_budget_there_is_no_budget_condition_and_without_a_ledger_figures_stay() {
+        let s = status(&agency(None), 0, Some(month(1.0)), now(), "GBP");
+        assert!(condition(&s.conditions, BUDGET).is_none());
+        let mut a = agency(None);
+        a.status = Some(s.clone());
+        let kept = status(&a, 1, None, now(), "GBP");
+        assert_eq!(kept.this_month, s.this_month);
+        assert_eq!(kept.tenancies, 1);
+    }
+}

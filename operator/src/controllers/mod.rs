@@ -1,0 +1,213 @@
+//! The controllers on the hub, one per kind and each the one writer of its kind's status:
+//! Tenancy (`tenancy/`), SharedCluster (`cluster.rs`), Agency (`agency.rs`). This module
+//! wires them to the hub's shared watches and to member Deployments, and gives every object
+//! its own back-off.
+
+pub mod agency;
+mod backoff;
+pub mod cluster;
+pub mod tenancy;
+
+use std::fmt::Display;
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use colo_api::{Agency, SharedCluster, Tenancy};
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::ResourceExt;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+
+use crate::context::Context;
+use crate::k8s::keys::TenancyKey;
+use crate::k8s::labels;
+use crate::k8s::watch::{Watched, spec_changes};
+use crate::observe::cache::Hub;
+use crate::state::Confirmed;
+use backoff::Backoff;
+
+/// What a controller's reconcile and error policy share.
+struct Driven<K: Watched> {
+    ctx: Arc<Context>,
+    name: &'static str,
+    backoff: Backoff<ObjectRef<K>>,
+}
+
+/// Seeds what this process knows from the tenancies' status (after a restart or a change of
+/// leader), so quotas sum every tenancy from the first reconcile on. Seeded placements count
+/// as applied long ago, so each is applied again on its first reconcile.
+pub fn seed(ctx: &Context, hub: &Hub) {
+    for t in hub.tenancies.store.state() {
+        let Some(status) = &t.status else { continue };
+        let seen = Confirmed {
+            decided: crate::state::Decided {
+                placements: status.placements.clone(),
+                nodes: Vec::new(),
+                explanation: status.explanation.clone().unwrap_or_default(),
+            },
+            generation: status.observed_generation,
+            at: DateTime::<Utc>::UNIX_EPOCH,
+        };
+        ctx.state
+            .seed(&TenancyKey::of(&t), &t.spec.agency, status.phase, seen);
+    }
+}
+
+/// Runs every controller until `shutdown` resolves. `agency_figures` ticks when the
+/// accounting loop has new figures: every Agency's status follows.
+pub async fn run(
+    ctx: Arc<Context>,
+    agency_figures: impl Stream<Item = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let hub = ctx.hub.clone().expect("the operator watches the hub");
+    if let Some(cache) = ctx.observer.cache() {
+        cache.hub_ready().await;
+    }
+    seed(&ctx, &hub);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    futures::join!(
+        tenancies(&ctx, &hub, stopped()),
+        clusters(&ctx, &hub, stopped()),
+        agencies(&ctx, &hub, agency_figures, stopped()),
+    );
+}
+
+fn driven<K: Watched>(ctx: &Arc<Context>, name: &'static str) -> Arc<Driven<K>> {
+    Arc::new(Driven {
+        ctx: ctx.clone(),
+        name,
+        backoff: Backoff::default(),
+    })
+}
+
+/// Runs `reconcile` for each object the controller schedules; failures back off per object
+/// and are counted by kind.
+async fn drive<K, E, F, R>(controller: Controller<K>, driven: Arc<Driven<K>>, reconcile: R)
+where
+    K: Watched,
+    E: std::error::Error + Display + Send + Sync + 'static + ErrorKind,
+    F: Future<Output = Result<Action, E>> + Send + 'static,
+    R: Fn(Arc<K>, Arc<Context>) -> F + Send + Sync + 'static,
+{
+    let reconcile = Arc::new(reconcile);
+    controller
+        .run(
+            move |object, d: Arc<Driven<K>>| {
+                let reconcile = reconcile.clone();
+                async move {
+                    let reference = ObjectRef::from_obj(&*object);
+                    let result = reconcile(object, d.ctx.clone()).await;
+                    if result.is_ok() {
+                        d.backoff.succeeded(&reference);
+                    }
+                    result
+                }
+            },
+            |object, error: &E, d| {
+                let reference = ObjectRef::from_obj(&*object);
+                tracing::warn!(controller = d.name, object = %reference, %error, "reconcile failed");
+                d.ctx
+                    .metrics
+                    .reconcile_failures
+                    .with_label_values(&[d.name, error.kind()])
+                    .inc();
+                Action::requeue(d.backoff.failed(reference))
+            },
+            driven,
+        )
+        .for_each(|_| async {})
+        .await;
+}
+
+/// The step a reconcile failed in, for `colo_reconcile_failures_total{error}`.
+pub trait ErrorKind {
+    fn kind(&self) -> &'static str;
+}
+
+/// The one way the SharedCluster and Agency reconciles fail: their status write.
+#[derive(Debug, thiserror::Error)]
+#[error("write status: {0}")]
+pub struct StatusError(#[source] kube::Error);
+
+impl ErrorKind for StatusError {
+    fn kind(&self) -> &'static str {
+        "status"
+    }
+}
+
+async fn tenancies(
+    ctx: &Arc<Context>,
+    hub: &Hub,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let state = ctx.state.clone();
+    let agency_changed = move |agency: Arc<Agency>| {
+        let keys = state.tenancies_of(&agency.name_any());
+        keys.into_iter().map(|k| k.object_ref()).collect::<Vec<_>>()
+    };
+    let controller =
+        Controller::for_shared_stream(hub.tenancies.subscribe(), hub.tenancies.store.clone())
+            // A new Agency, or a changed spec, may accept (or reject) its tenancies.
+            .watches_shared_stream(spec_changes(hub.agencies.subscribe()), agency_changed)
+            // Deployments in member clusters: availability changes wake their tenancy.
+            .watches_stream(member_deployments(ctx), |d: Deployment| {
+                labels::workload_of(d.labels()).map(|(key, _)| key.object_ref())
+            })
+            .graceful_shutdown_on(stop);
+    drive(controller, driven(ctx, "tenancy"), tenancy::reconcile).await;
+}
+
+fn member_deployments(
+    ctx: &Context,
+) -> impl Stream<Item = Result<Deployment, watcher::Error>> + Send + 'static {
+    let changes = ctx.observer.cache().and_then(|c| c.deployment_changes());
+    match changes {
+        Some(s) => s.map(Ok).boxed(),
+        None => futures::stream::empty().boxed(),
+    }
+}
+
+async fn clusters(
+    ctx: &Arc<Context>,
+    hub: &Hub,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let controller = Controller::for_shared_stream(
+        spec_changes(hub.clusters.subscribe()),
+        hub.clusters.store.clone(),
+    )
+    .graceful_shutdown_on(stop);
+    drive::<SharedCluster, _, _, _>(controller, driven(ctx, "cluster"), cluster::reconcile).await;
+}
+
+async fn agencies(
+    ctx: &Arc<Context>,
+    hub: &Hub,
+    figures: impl Stream<Item = ()> + Send + 'static,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let controller = Controller::for_shared_stream(
+        spec_changes(hub.agencies.subscribe()),
+        hub.agencies.store.clone(),
+    )
+    .watches_shared_stream(hub.tenancies.subscribe(), |t: Arc<Tenancy>| {
+        Some(ObjectRef::<Agency>::new(&t.spec.agency))
+    })
+    .reconcile_all_on(figures)
+    .graceful_shutdown_on(stop);
+    drive::<Agency, _, _, _>(controller, driven(ctx, "agency"), agency::reconcile).await;
+}

@@ -1,0 +1,442 @@
+//! What a tenancy becomes in a member cluster (SPEC "In each member cluster"), applied with
+//! server-side apply under one field manager: the agency's namespace with Pod Security
+//! `restricted`, its quota, limits, network policy and role binding, and per workload a
+//! Deployment (and a Service when it has ports).
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+
+use colo_api::{Agency, Placement, Quantity, Tenancy, Workload};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerPort, EnvVar, LimitRange, LimitRangeItem, LimitRangeSpec,
+    Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceQuota, ResourceQuotaSpec,
+    ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
+};
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
+};
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::k8s::keys::TenancyKey;
+use crate::k8s::labels;
+use crate::state::Requests;
+
+async fn apply<K>(client: &Client, manager: &str, object: &K) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    K: Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let meta = object.meta();
+    let api: Api<K> = Api::namespaced(
+        client.clone(),
+        meta.namespace.as_deref().unwrap_or_default(),
+    );
+    let params = PatchParams::apply(manager).force();
+    api.patch(
+        meta.name.as_deref().unwrap_or_default(),
+        &params,
+        &Patch::Apply(object),
+    )
+    .await?;
+    Ok(())
+}
+
+fn quantity(text: &str) -> K8sQuantity {
+    K8sQuantity(text.to_string())
+}
+
+/// An agency's member namespace and everything around it.
+pub struct Space {
+    namespace: Namespace,
+    quota: ResourceQuota,
+    limits: LimitRange,
+    policy: NetworkPolicy,
+    binding: RoleBinding,
+}
+
+impl Space {
+    /// `quota` is the sum of the requests of all the agency's tenancies in this cluster.
+    pub fn new(agency: &Agency, quota: Requests) -> Space {
+        let name = agency.name_any();
+        let ns = labels::member_namespace(&name);
+        let mut ns_labels = labels::agency_labels(&name);
+        ns_labels.insert(
+            "pod-security.kubernetes.io/enforce".into(),
+            "restricted".into(),
+        );
+        ns_labels.insert(
+            "pod-security.kubernetes.io/enforce-version".into(),
+            "latest".into(),
+        );
+        let meta = |object: &str| ObjectMeta {
+            name: Some(object.into()),
+            namespace: Some(ns.clone()),
+            labels: Some(labels::agency_labels(&name)),
+            ..Default::default()
+        };
+        Space {
+            namespace: Namespace {
+                metadata: ObjectMeta {
+                    name: Some(ns.clone()),
+                    labels: Some(ns_labels),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            quota: ResourceQuota {
+                metadata: meta(labels::QUOTA),
+                spec: Some(quota_spec(quota)),
+                ..Default::default()
+            },
+            limits: LimitRange {
+                metadata: meta(labels::LIMIT_RANGE),
+                spec: Some(default_requests()),
+            },
+            policy: NetworkPolicy {
+                metadata: meta(labels::NETWORK_POLICY),
+                spec: Some(same_namespace_only()),
+            },
+            binding: RoleBinding {
+                metadata: meta(labels::ROLE_BINDING),
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".into()),
+                    kind: "ClusterRole".into(),
+                    name: "view".into(),
+                },
+                subjects: Some(agency.spec.groups.iter().map(|g| group(g)).collect()),
+            },
+        }
+    }
+
+    /// Identifies what would be applied (equal objects, equal fingerprint).
+    pub fn fingerprint(&self) -> u64 {
+        let text = serde_json::to_string(&(
+            &self.namespace,
+            &self.quota,
+            &self.limits,
+            &self.policy,
+            &self.binding,
+        ))
+        .expect("objects serialise");
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    pub async fn apply(&self, client: &Client, manager: &str) -> Result<(), kube::Error> {
+        let name = self.namespace.name_any();
+        Api::<Namespace>::all(client.clone())
+            .patch(
+                &name,
+                &PatchParams::apply(manager).force(),
+                &Patch::Apply(&self.namespace),
+            )
+            .await?;
+        apply(client, manager, &self.quota).await?;
+        apply(client, manager, &self.limits).await?;
+        apply(client, manager, &self.policy).await?;
+        apply(client, manager, &self.binding).await
+    }
+}
+
+fn quota_spec(quota: Requests) -> ResourceQuotaSpec {
+    let cpu = Quantity::from_cpu_millis(quota.0.max(0) as u64);
+    let memory = Quantity::from_bytes(quota.1.max(0) as u64);
+    ResourceQuotaSpec {
+        hard: Some(BTreeMap::from([
+            ("requests.cpu".into(), quantity(cpu.as_str())),
+            ("requests.memory".into(), quantity(memory.as_str())),
+        ])),
+        ..Default::default()
+    }
+}
+
+/// Requests for containers that give none; no default limits (Colo's own containers set
+/// theirs, and a default cpu limit below a request is refused).
+fn default_requests() -> LimitRangeSpec {
+    LimitRangeSpec {
+        limits: vec![LimitRangeItem {
+            type_: "Container".into(),
+            default_request: Some(BTreeMap::from([
+                ("cpu".into(), quantity("100m")),
+                ("memory".into(), quantity("128Mi")),
+            ])),
+            ..Default::default()
+        }],
+    }
+}
+
+/// Traffic only from pods of the same namespace: no agency reaches another.
+fn same_namespace_only() -> NetworkPolicySpec {
+    NetworkPolicySpec {
+        pod_selector: Some(LabelSelector::default()),
+        policy_types: Some(vec!["Ingress".into()]),
+        ingress: Some(vec![NetworkPolicyIngressRule {
+            from: Some(vec![NetworkPolicyPeer {
+                pod_selector: Some(LabelSelector::default()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
+}
+
+fn group(name: &str) -> Subject {
+    Subject {
+        api_group: Some("rbac.authorization.k8s.io".into()),
+        kind: "Group".into(),
+        name: name.to_string(),
+        ..Default::default()
+    }
+}
+
+/// The Deployments (and Services) of the tenancy's workloads placed in this cluster.
+pub async fn workloads(
+    client: &Client,
+    manager: &str,
+    tenancy: &Tenancy,
+    here: &[&Placement],
+) -> Result<(), kube::Error> {
+    for placement in here {
+        let Some(workload) = tenancy
+            .spec
+            .workloads
+            .iter()
+            .find(|w| w.name == placement.workload)
+        else {
+            continue;
+        };
+        apply(client, manager, &deployment(tenancy, workload, placement)).await?;
+        if !workload.ports.is_empty() {
+            apply(client, manager, &service(tenancy, workload)).await?;
+        }
+    }
+    Ok(())
+}
+
+fn workload_meta(tenancy: &Tenancy, workload: &Workload) -> ObjectMeta {
+    let key = TenancyKey::of(tenancy);
+    ObjectMeta {
+        name: Some(labels::object_name(&key.name, &workload.name)),
+        namespace: Some(labels::member_namespace(&tenancy.spec.agency)),
+        labels: Some(labels::workload_labels(
+            &key,
+            &tenancy.spec.agency,
+            &workload.name,
+        )),
+        ..Default::default()
+    }
+}
+
+fn deployment(tenancy: &Tenancy, workload: &Workload, placement: &Placement) -> Deployment {
+    let meta = workload_meta(tenancy, workload);
+    let selector = labels::workload_selector(&TenancyKey::of(tenancy), &workload.name);
+    Deployment {
+        spec: Some(DeploymentSpec {
+            replicas: Some(placement.replicas),
+            selector: LabelSelector {
+                match_labels: Some(selector),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: meta.labels.clone(),
+                    annotations: (!workload.pod_annotations.is_empty())
+                        .then(|| workload.pod_annotations.clone()),
+                    ..Default::default()
+                }),
+                spec: Some(pod_spec(workload, placement)),
+            },
+            ..Default::default()
+        }),
+        metadata: meta,
+        ..Default::default()
+    }
+}
+
+fn service(tenancy: &Tenancy, workload: &Workload) -> Service {
+    let ports = workload
+        .ports
+        .iter()
+        .map(|p| ServicePort {
+            name: p.name.clone().or_else(|| Some(format!("p{}", p.port))),
+            port: p.port,
+            protocol: Some(format!("{:?}", p.protocol)),
+            ..Default::default()
+        })
+        .collect();
+    Service {
+        metadata: workload_meta(tenancy, workload),
+        spec: Some(ServiceSpec {
+            selector: Some(labels::workload_selector(
+                &TenancyKey::of(tenancy),
+                &workload.name,
+            )),
+            ports: Some(ports),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A pod that Pod Security `restricted` admits.
+fn pod_spec(workload: &Workload, placement: &Placement) -> PodSpec {
+    let requests = placement.requests.clone().unwrap_or(colo_api::Resources {
+        cpu: workload.cpu.clone(),
+        memory: workload.memory.clone(),
+    });
+    let ports = workload
+        .ports
+        .iter()
+        .map(|p| ContainerPort {
+            container_port: p.port,
+            protocol: Some(format!("{:?}", p.protocol)),
+            ..Default::default()
+        })
+        .collect::<Vec<_>>();
+    let env = workload
+        .env
+        .iter()
+        .map(|e| EnvVar {
+            name: e.name.clone(),
+            value: Some(e.value.clone()),
+            ..Default::default()
+        })
+        .collect::<Vec<_>>();
+    PodSpec {
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        containers: vec![Container {
+            name: workload.name.clone(),
+            image: Some(workload.image.clone()),
+            ports: (!ports.is_empty()).then_some(ports),
+            env: (!env.is_empty()).then_some(env),
+            resources: Some(ResourceRequirements {
+                requests: Some(BTreeMap::from([
+                    ("cpu".into(), quantity(requests.cpu.as_str())),
+                    ("memory".into(), quantity(requests.memory.as_str())),
+                ])),
+                // Memory is not compressible: cap it at what was asked for.
+                limits: Some(BTreeMap::from([(
+                    "memory".into(),
+                    quantity(workload.memory.as_str()),
+                )])),
+                ..Default::default()
+            }),
+            security_context: Some(SecurityContext {
+                allow_privilege_escalation: Some(false),
+                run_as_non_root: Some(true),
+                capabilities: Some(Capabilities {
+                    drop: Some(vec!["ALL".into()]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// Deletes the tenancy's Deployments and Services in one member cluster.
+pub async fn remove(client: &Client, key: &TenancyKey, agency: &str) -> Result<(), kube::Error> {
+    let ns = labels::member_namespace(agency);
+    let lp = ListParams::default().labels(&labels::tenancy_selector(key));
+    let dp = DeleteParams::background();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    for d in deployments.list(&lp).await?.items {
+        deployments.delete(&d.name_any(), &dp).await?;
+    }
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    for s in services.list(&lp).await?.items {
+        services.delete(&s.name_any(), &dp).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agency(groups: &[&str]) -> Agency {
+        let spec = serde_json::from_value(serde_json::json!({
+            "displayName": "D", "costCentre": "C", "namespaces": ["dvla"],
+            "groups": groups, "maxClassification": "OFFICIAL"
+        }))
+        .unwrap();
+        Agency::new("dvla", spec)
+    }
+
+    #[test]
+    fn a_space_changes_its_fingerprint_with_its_quota_or_groups() {
+        let a = Space::new(&agency(&["g"]), (1000, 1 << 30)).fingerprint();
+        assert_eq!(
+            a,
+            Space::new(&agency(&["g"]), (1000, 1 << 30)).fingerprint()
+        );
+        assert_ne!(
+            a,
+            Space::new(&agency(&["g"]), (1001, 1 << 30)).fingerprint()
+        );
+        assert_ne!(
+            a,
+            Space::new(&agency(&["g", "h"]), (1000, 1 << 30)).fingerprint()
+        );
+    }
+
+    #[test]
+    fn pods_are_restricted_and_request_the_placed_size() {
+        let tenancy: Tenancy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "colo.dev/v1alpha1", "kind": "Tenancy",
+            "metadata": {"name": "shop", "namespace": "dvla"},
+            "spec": {"agency": "dvla", "classification": "OFFICIAL", "workloads": [
+                {"name": "web", "image": "i", "replicas": 2, "cpu": "500m", "memory": "1Gi",
+                 "ports": [{"port": 80}]}]}
+        }))
+        .unwrap();
+        let placement = Placement {
+            cluster: "north-1".into(),
+            site: "north-dc".into(),
+            workload: "web".into(),
+            replicas: 2,
+            requests: Some(colo_api::Resources {
+                cpu: Quantity::new("120m"),
+                memory: Quantity::new("200Mi"),
+            }),
+        };
+        let d = deployment(&tenancy, &tenancy.spec.workloads[0], &placement);
+        assert_eq!(d.metadata.name.as_deref(), Some("shop-web"));
+        assert_eq!(d.metadata.namespace.as_deref(), Some("colo-dvla"));
+        let pod = d.spec.unwrap().template.spec.unwrap();
+        let c = &pod.containers[0];
+        let r = c.resources.as_ref().unwrap();
+        assert_eq!(r.requests.as_ref().unwrap()["cpu"].0, "120m");
+        assert_eq!(
+            r.limits.as_ref().unwrap()["memory"].0,
+            "1Gi",
+            "limit is what was asked"
+        );
+        let sc = c.security_context.as_ref().unwrap();
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(pod.security_context.unwrap().run_as_non_root, Some(true));
+        let s = service(&tenancy, &tenancy.spec.workloads[0]);
+        assert_eq!(
+            s.spec.unwrap().ports.unwrap()[0].name.as_deref(),
+            Some("p80")
+        );
+    }
+}

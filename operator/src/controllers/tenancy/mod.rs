@@ -1,0 +1,211 @@
+//! The Tenancy controller. A reconcile is a short driver over steps, each in its own module
+//! with its own error variant: validate → place → size → apply → availability → status. The
+//! clock is read once; the status is computed once, from what the steps found, and written
+//! once at the end, only when it changed.
+
+mod apply;
+mod availability;
+mod cleanup;
+mod materialise;
+mod place;
+mod resize;
+mod status;
+mod validate;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use colo_api::{Agency, Phase, Tenancy, TenancyStatus};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, finalizer};
+use kube::{Api, ResourceExt};
+
+use crate::context::Context;
+use crate::k8s::events::Kind;
+use crate::k8s::keys::TenancyKey;
+use crate::k8s::labels::FINALIZER;
+use crate::k8s::members::MemberError;
+use crate::planner::PlannerError;
+use place::Placing;
+use status::{Outcome, Placed};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("read the agency: {0}")]
+    Observe(#[source] kube::Error),
+    #[error("plan: {0}")]
+    Plan(#[source] PlannerError),
+    #[error("placed on {0}, which is not a SharedCluster")]
+    NoCluster(String),
+    #[error("connect to {cluster}: {source}")]
+    Connect {
+        cluster: String,
+        #[source]
+        source: MemberError,
+    },
+    #[error("apply to {cluster}: {source}")]
+    Apply {
+        cluster: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("read availability in {cluster}: {source}")]
+    Availability {
+        cluster: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("write status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("clean up {cluster}: {source}")]
+    Cleanup {
+        cluster: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<finalizer::Error<Error>>),
+}
+
+impl super::ErrorKind for Error {
+    /// The step that failed, for `colo_reconcile_failures_total{error}`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Error::Observe(_) => "observe",
+            Error::Plan(_) => "plan",
+            Error::NoCluster(_) => "no_cluster",
+            Error::Connect { .. } => "connect",
+            Error::Apply { .. } => "apply",
+            Error::Availability { .. } => "availability",
+            Error::Status(_) => "status",
+            Error::Cleanup { .. } => "cleanup",
+            Error::Finalizer(e) => match e.as_ref() {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.kind(),
+                _ => "finalizer",
+            },
+        }
+    }
+}
+
+pub async fn reconcile(tenancy: Arc<Tenancy>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_duration.start_timer();
+    let namespace = tenancy.namespace().unwrap_or_default();
+    let api: Api<Tenancy> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, tenancy, |event| async {
+        match event {
+            finalizer::Event::Apply(t) => apply(t, &ctx).await,
+            finalizer::Event::Cleanup(t) => cleanup::cleanup(t, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+async fn apply(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Error> {
+    let now = ctx.clock.now();
+    let key = TenancyKey::of(&tenancy);
+    ctx.state.track(&key, &tenancy.spec.agency);
+    let agency = Api::<Agency>::all(ctx.client.clone())
+        .get_opt(&tenancy.spec.agency)
+        .await
+        .map_err(Error::Observe)?;
+    let outcome = match validate::validate(&tenancy, agency) {
+        Ok(agency) => place_and_run(&tenancy, &key, &agency, ctx, now).await?,
+        Err(rejection) => {
+            ctx.state.clear_placement(&key);
+            Outcome::Rejected(rejection)
+        }
+    };
+    let status = status::compute(&tenancy, &outcome, now);
+    announce(ctx, &tenancy, &outcome, &status).await;
+    let api: Api<Tenancy> = Api::namespaced(ctx.client.clone(), &key.namespace);
+    let manager = &ctx.config.field_manager;
+    crate::k8s::status::write(&api, &*tenancy, tenancy.status.as_ref(), &status, manager)
+        .await
+        .map_err(Error::Status)?;
+    ctx.state.set_phase(&key, status.phase.unwrap_or_default());
+    Ok(status::requeue(&tenancy, &status, &ctx.config))
+}
+
+/// Place (or keep), size, apply to members, and read availability.
+async fn place_and_run(
+    tenancy: &Tenancy,
+    key: &TenancyKey,
+    agency: &Agency,
+    ctx: &Context,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Error> {
+    let (decided, new) = match place::placement(tenancy, key, ctx)
+        .await
+        .map_err(Error::Plan)?
+    {
+        Placing::Unplaced(reason) => return Ok(Outcome::Pending(reason)),
+        Placing::Kept(decided) => (decided, false),
+        Placing::New(decided) => (decided, true),
+    };
+    let clusters = ctx.hub_clusters();
+    let in_use: Vec<&str> = decided
+        .placements
+        .iter()
+        .map(|p| p.cluster.as_str())
+        .collect();
+    let usage = ctx.observer.usage_in(&in_use);
+    let review = resize::review(tenancy, &clusters, &decided.placements, &usage, now);
+    let sized = crate::state::Decided {
+        placements: review.placements.clone(),
+        ..decided
+    };
+    let members = apply::apply(ctx, tenancy, agency, &sized, &clusters, now).await?;
+    let old = tenancy.status.clone().unwrap_or_default();
+    let in_place = old.observed_generation == tenancy.metadata.generation;
+    let explain = status::explain_shortfall(tenancy, now);
+    let availability = availability::read(tenancy, &members, in_place, explain)
+        .await
+        .map_err(|(cluster, source)| Error::Availability { cluster, source })?;
+    Ok(Outcome::Placed(Placed {
+        decided: sized,
+        review,
+        availability,
+        new,
+    }))
+}
+
+/// One Event per change a person would want to hear of.
+async fn announce(ctx: &Context, tenancy: &Tenancy, outcome: &Outcome, now: &TenancyStatus) {
+    let old = tenancy.status.clone().unwrap_or_default();
+    let changed = old.phase != now.phase || old.explanation != now.explanation;
+    let events = &ctx.events;
+    match outcome {
+        Outcome::Rejected(validate::Rejection(reason)) if changed => {
+            events
+                .publish(tenancy, Kind::Warning, "Rejected", reason)
+                .await
+        }
+        Outcome::Pending(reason) if changed => {
+            events
+                .publish(tenancy, Kind::Warning, "Unplaced", reason)
+                .await
+        }
+        Outcome::Placed(placed) => {
+            if placed.new {
+                let why = &placed.decided.explanation;
+                events.publish(tenancy, Kind::Normal, "Placed", why).await;
+            }
+            if !placed.review.changes.is_empty() {
+                let note = format!(
+                    "requests set to measured p95 × 1.2: {}",
+                    placed.review.changes.join(", ")
+                );
+                events
+                    .publish(tenancy, Kind::Normal, "Resized", &note)
+                    .await;
+            }
+            if now.phase == Some(Phase::Running) && old.phase != Some(Phase::Running) {
+                let available = status::condition(now, "Available");
+                let note = available.map(|c| c.message.as_str()).unwrap_or_default();
+                events.publish(tenancy, Kind::Normal, "Running", note).await;
+            }
+        }
+        _ => {}
+    }
+}

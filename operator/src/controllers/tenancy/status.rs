@@ -1,0 +1,312 @@
+//! A Tenancy's status, computed once per reconcile from what the steps found: pure, so every
+//! rule here is unit tested.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use colo_api::{Condition, Phase, Sizing, Tenancy, TenancyStatus};
+use kube::runtime::controller::Action;
+
+use super::availability::Availability;
+use super::resize::Review;
+use super::validate::Rejection;
+use crate::config::Config;
+use crate::k8s::status::{Said, set_condition, true_since};
+use crate::state::Decided;
+
+/// What one reconcile found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Rejected(Rejection),
+    /// No room: the reason.
+    Pending(String),
+    Placed(Placed),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placed {
+    /// Where, with the applied sizes, and why.
+    pub decided: Decided,
+    pub review: Review,
+    pub availability: Availability,
+    /// Decided by this reconcile (not kept from before).
+    pub new: bool,
+}
+
+/// How long after a placement missing replicas are news (before, a rollout is just starting).
+const SETTLING: chrono::Duration = chrono::Duration::seconds(30);
+
+/// Whether missing replicas should come with the members' reasons: once a rollout has had
+/// time to start, or when the tenancy was running before.
+pub fn explain_shortfall(tenancy: &Tenancy, now: DateTime<Utc>) -> bool {
+    let old = tenancy.status.clone().unwrap_or_default();
+    let was_running = matches!(old.phase, Some(Phase::Running | Phase::Degraded));
+    let settled = true_since(&old.conditions, "Placed").is_some_and(|t| now - t > SETTLING);
+    was_running || settled
+}
+
+pub fn compute(tenancy: &Tenancy, outcome: &Outcome, now: DateTime<Utc>) -> TenancyStatus {
+    let generation = tenancy.metadata.generation;
+    let old = tenancy.status.clone().unwrap_or_default();
+    let mut conditions = old.conditions.clone();
+    let mut set = |said: Said<'_>| set_condition(&mut conditions, said, now, generation);
+    let mut status = match outcome {
+        Outcome::Rejected(Rejection(reason)) => {
+            set(rejected(reason));
+            conditions.retain(|c| c.type_ == "Accepted");
+            unplaced(Phase::Rejected, format!("Rejected: {reason}."))
+        }
+        Outcome::Pending(reason) => {
+            set(accepted());
+            set(Said {
+                type_: "Placed",
+                status: false,
+                reason: "NoRoom",
+                message: reason,
+            });
+            unplaced(Phase::Pending, format!("Not placed: {reason}."))
+        }
+        Outcome::Placed(placed) => {
+            set(accepted());
+            set(Said {
+                type_: "Placed",
+                status: true,
+                reason: "Placed",
+                message: &placed.decided.explanation,
+            });
+            let (up, message) = available(tenancy, &placed.availability);
+            set(Said {
+                type_: "Available",
+                status: up,
+                reason: if up { "Available" } else { "Unavailable" },
+                message: &message,
+            });
+            placed_status(placed, running_phase(up, old.phase))
+        }
+    };
+    status.conditions = conditions;
+    status.observed_generation = generation;
+    status
+}
+
+fn accepted() -> Said<'static> {
+    Said {
+        type_: "Accepted",
+        status: true,
+        reason: "Accepted",
+        message: "the agency owns the namespace and is cleared for the classification",
+    }
+}
+
+fn rejected(reason: &str) -> Said<'_> {
+    Said {
+        type_: "Accepted",
+        status: false,
+        reason: "Rejected",
+        message: reason,
+    }
+}
+
+fn unplaced(phase: Phase, explanation: String) -> TenancyStatus {
+    TenancyStatus {
+        phase: Some(phase),
+        explanation: Some(explanation),
+        ..Default::default()
+    }
+}
+
+/// `Placed` until every replica is available, then `Running`; `Degraded` if it was running.
+fn running_phase(all_up: bool, was: Option<Phase>) -> Phase {
+    match (all_up, was) {
+        (true, _) => Phase::Running,
+        (false, Some(Phase::Running | Phase::Degraded)) => Phase::Degraded,
+        (false, _) => Phase::Placed,
+    }
+}
+
+/// Whether every replica is available, and the sentence that says so (or why not).
+fn available(tenancy: &Tenancy, seen: &Availability) -> (bool, String) {
+    let asked: i32 = tenancy.spec.workloads.iter().map(|w| w.replicas).sum();
+    let mut message = format!("{} of {asked} replicas available", seen.total_ready());
+    let up = seen.all_up(tenancy);
+    if !up && !seen.reasons.is_empty() {
+        message = format!("{message} ({})", seen.reasons.join("; "));
+    }
+    (up, message)
+}
+
+fn placed_status(placed: &Placed, phase: Phase) -> TenancyStatus {
+    let placements = placed.review.placements.clone();
+    let clusters: BTreeSet<&str> = placements.iter().map(|p| p.cluster.as_str()).collect();
+    TenancyStatus {
+        phase: Some(phase),
+        clusters: Some(clusters.into_iter().collect::<Vec<_>>().join(",")),
+        explanation: Some(placed.decided.explanation.clone()),
+        measured: placed.review.measured.clone(),
+        sizing: placed.review.sizing.clone(),
+        placements,
+        ..Default::default()
+    }
+}
+
+/// When to look at a tenancy again. Member Deployments are watched, so a change wakes it; the
+/// requeue is a fallback, and the cadence of measured re-sizing.
+pub fn requeue(tenancy: &Tenancy, status: &TenancyStatus, config: &Config) -> Action {
+    match status.phase {
+        Some(Phase::Rejected) => Action::await_change(),
+        Some(Phase::Pending) => Action::requeue(config.pending_retry),
+        Some(Phase::Running) if tenancy.spec.sizing == Sizing::Measured => {
+            Action::requeue(config.resync)
+        }
+        Some(Phase::Running) => Action::requeue(config.resync * 4),
+        _ => Action::requeue(Duration::from_secs(5)),
+    }
+}
+
+/// The condition of `type_` in a status, if any.
+pub fn condition<'a>(status: &'a TenancyStatus, type_: &str) -> Option<&'a Condition> {
+    crate::k8s::status::condition(&status.conditions, type_)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use colo_api::Placement;
+    use std::collections::BTreeMap;
+
+    fn tenancy(old: serde_json::Value) -> Tenancy {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "colo.dev/v1alpha1", "kind": "Tenancy",
+            "metadata": {"name": "t", "namespace": "ns", "generation": 3},
+            "spec": {"agency": "a", "classification": "OFFICIAL", "workloads": [
+                {"name": "api", "image": "i", "replicas": 2, "cpu": "1", "memory": "1Gi"}]},
+            "status": old
+        }))
+        .unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 12, 0, 0).unwrap()
+    }
+
+    fn placed(ready: i32, reasons: &[&str]) -> Outcome {
+        let placement = Placement {
+            cluster: "north-1".into(),
+            site: "north-dc".into(),
+            workload: "api".into(),
+            replicas: 2,
+            requests: None,
+        };
+        Outcome::Placed(Placed {
+            decided: Decided {
+                placements: vec![placement.clone()],
+                nodes: vec![],
+                explanation: "Placed on north-1.".into(),
+            },
+            review: Review {
+                placements: vec![placement],
+                ..Default::default()
+            },
+            availability: Availability {
+                ready: BTreeMap::from([("api".to_string(), ready)]),
+                reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            },
+            new: true,
+        })
+    }
+
+    #[test]
+    fn a_rejection_keeps_only_the_accepted_condition() {
+        let old = serde_json::json!({"phase": "Running", "conditions": [
+            {"type": "Available", "status": "True", "reason": "Available", "message": "2 of 2"}]});
+        let s = compute(
+            &tenancy(old),
+            &Outcome::Rejected(Rejection("no agency".into())),
+            now(),
+        );
+        assert_eq!(s.phase, Some(Phase::Rejected));
+        assert_eq!(s.explanation.as_deref(), Some("Rejected: no agency."));
+        assert_eq!(s.conditions.len(), 1);
+        assert_eq!(s.conditions[0].status, "False");
+        assert!(s.placements.is_empty());
+        assert_eq!(s.observed_generation, Some(3));
+    }
+
+    #[test]
+    fn no_room_is_pending_with_the_reason() {
+        let s = compute(
+            &tenancy(serde_json::json!({})),
+            &Outcome::Pending("full".into()),
+            now(),
+        );
+        assert_eq!(s.phase, Some(Phase::Pending));
+        let placed = condition(&s, "Placed").unwrap();
+        assert_eq!(
+            (placed.status.as_str(), placed.reason.as_str()),
+            ("False", "NoRoom")
+        );
+        assert_eq!(condition(&s, "Accepted").unwrap().status, "True");
+    }
+
+    #[test]
+    fn placed_until_every_replica_is_up_then_running_then_degraded() {
+        let fresh = compute(&tenancy(serde_json::json!({})), &placed(1, &[]), now());
+        assert_eq!(fresh.phase, Some(Phase::Placed));
+        assert_eq!(fresh.clusters.as_deref(), Some("north-1"));
+        assert_eq!(
+            condition(&fresh, "Available").unwrap().message,
+            "1 of 2 replicas available"
+        );
+        let up = compute(&tenancy(serde_json::json!({})), &placed(2, &[]), now());
+        assert_eq!(up.phase, Some(Phase::Running));
+        let was = serde_json::json!({"phase": "Running"});
+        let down = compute(&tenancy(was), &placed(1, &["north-1: quota"]), now());
+        assert_eq!(down.phase, Some(Phase::Degraded));
+        assert_eq!(
+            condition(&down, "Available").unwrap().message,
+            "1 of 2 replicas available (north-1: quota)"
+        );
+    }
+
+    #[test]
+    fn shortfalls_are_explained_once_a_rollout_had_time() {
+        let placed_at = |t: &str| {
+            tenancy(serde_json::json!({"phase": "Placed", "conditions": [
+                {"type": "Placed", "status": "True", "reason": "Placed", "message": "",
+                 "lastTransitionTime": t}]}))
+        };
+        assert!(!explain_shortfall(
+            &placed_at("2026-11-27T11:59:50Z"),
+            now()
+        ));
+        assert!(explain_shortfall(&placed_at("2026-11-27T11:59:00Z"), now()));
+        assert!(explain_shortfall(
+            &tenancy(serde_json::json!({"phase": "Degraded"})),
+            now()
+        ));
+    }
+
+    #[test]
+    fn requeue_follows_the_phase() {
+        let config = Config::default();
+        let t = tenancy(serde_json::json!({}));
+        let status = |phase| TenancyStatus {
+            phase: Some(phase),
+            ..Default::default()
+        };
+        assert_eq!(
+            requeue(&t, &status(Phase::Rejected), &config),
+            Action::await_change()
+        );
+        assert_eq!(
+            requeue(&t, &status(Phase::Pending), &config),
+            Action::requeue(config.pending_retry)
+        );
+        assert_eq!(
+            requeue(&t, &status(Phase::Running), &config),
+            Action::requeue(config.resync * 4)
+        );
+    }
+}

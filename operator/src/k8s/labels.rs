@@ -1,0 +1,133 @@
+//! Every name Colo gives things: labels, annotations, the finalizer, object and namespace
+//! names in member clusters, and the PromQL selectors built from them. Nothing else spells
+//! these out.
+
+use std::collections::BTreeMap;
+
+pub use colo_api::{AGENCY_LABEL, TENANCY_LABEL};
+
+use super::keys::TenancyKey;
+
+/// The hub namespace of the tenancy a member object belongs to.
+pub const TENANCY_NAMESPACE_LABEL: &str = "colo.dev/tenancy-namespace";
+pub const WORKLOAD_LABEL: &str = "colo.dev/workload";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "colo";
+/// Holds a deleted Tenancy until its member objects are gone.
+pub const FINALIZER: &str = "colo.dev/member-cleanup";
+/// Member namespaces are this prefix and the agency's name.
+const MEMBER_NAMESPACE_PREFIX: &str = "colo-";
+/// Objects around an agency's member namespace.
+pub const QUOTA: &str = "colo-quota";
+pub const LIMIT_RANGE: &str = "colo-defaults";
+pub const NETWORK_POLICY: &str = "colo-same-namespace-only";
+pub const ROLE_BINDING: &str = "colo-agency-view";
+/// The leader Lease, in the operator's namespace.
+pub const LEASE: &str = "colo-operator";
+/// The ConfigMap (in the operator's namespace) that holds the ledger, and its key.
+pub const LEDGER_CONFIGMAP: &str = "colo-ledger";
+pub const LEDGER_KEY: &str = "ledger.json";
+
+/// The namespace an agency's work runs in, in every member cluster.
+pub fn member_namespace(agency: &str) -> String {
+    format!("{MEMBER_NAMESPACE_PREFIX}{agency}")
+}
+
+/// Deployments and Services of a workload in a member cluster.
+pub fn object_name(tenancy: &str, workload: &str) -> String {
+    format!("{tenancy}-{workload}")
+}
+
+/// `managed-by=colo`, on everything Colo creates.
+pub fn managed_by_colo() -> String {
+    format!("{MANAGED_BY_LABEL}={MANAGED_BY}")
+}
+
+/// The labels of a member namespace's surrounding objects.
+pub fn agency_labels(agency: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (AGENCY_LABEL.to_string(), agency.to_string()),
+        (MANAGED_BY_LABEL.to_string(), MANAGED_BY.to_string()),
+    ])
+}
+
+/// What selects one workload's pods: its tenancy, the tenancy's hub namespace, the workload.
+pub fn workload_selector(key: &TenancyKey, workload: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (TENANCY_LABEL.to_string(), key.name.clone()),
+        (TENANCY_NAMESPACE_LABEL.to_string(), key.namespace.clone()),
+        (WORKLOAD_LABEL.to_string(), workload.to_string()),
+    ])
+}
+
+/// Every label of a workload's member objects: its selector, the agency, managed-by.
+pub fn workload_labels(key: &TenancyKey, agency: &str, workload: &str) -> BTreeMap<String, String> {
+    let mut all = workload_selector(key, workload);
+    all.extend(agency_labels(agency));
+    all
+}
+
+/// A label selector for every member object of one tenancy.
+pub fn tenancy_selector(key: &TenancyKey) -> String {
+    format!(
+        "{TENANCY_LABEL}={},{TENANCY_NAMESPACE_LABEL}={}",
+        key.name, key.namespace
+    )
+}
+
+/// The tenancy and workload a member object (a pod, a Deployment) belongs to, from its labels.
+pub fn workload_of(labels: &BTreeMap<String, String>) -> Option<(TenancyKey, String)> {
+    Some((
+        TenancyKey::new(
+            labels.get(TENANCY_NAMESPACE_LABEL)?,
+            labels.get(TENANCY_LABEL)?,
+        ),
+        labels.get(WORKLOAD_LABEL)?.clone(),
+    ))
+}
+
+/// PromQL label matchers for the pods of agencies' member namespaces (`tenancy`), and for
+/// everything else (`other`), in one cluster. The operator's own namespace has the member
+/// prefix but is not an agency's, so it counts as other.
+pub struct PromSelectors {
+    pub tenancy: String,
+    /// Two selectors whose union is everything else (PromQL has no "or" inside one selector).
+    pub other: [String; 2],
+}
+
+pub fn prom_selectors(cluster: &str, operator_namespace: &str) -> PromSelectors {
+    let members = format!("{MEMBER_NAMESPACE_PREFIX}.+");
+    PromSelectors {
+        tenancy: format!(
+            r#"cluster="{cluster}",namespace=~"{members}",namespace!="{operator_namespace}""#
+        ),
+        other: [
+            format!(r#"cluster="{cluster}",namespace!~"{members}""#),
+            format!(r#"cluster="{cluster}",namespace="{operator_namespace}""#),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workloads_labels_name_it_back() {
+        let key = TenancyKey::new("dvla", "licensing");
+        let labels = workload_labels(&key, "dvla", "api");
+        assert_eq!(workload_of(&labels), Some((key.clone(), "api".into())));
+        assert_eq!(
+            tenancy_selector(&key),
+            "colo.dev/tenancy=licensing,colo.dev/tenancy-namespace=dvla"
+        );
+        assert_eq!(member_namespace("dvla"), "colo-dvla");
+    }
+
+    #[test]
+    fn the_operators_namespace_is_not_an_agencys() {
+        let s = prom_selectors("north-1", "colo-system");
+        assert!(s.tenancy.contains(r#"namespace!="colo-system""#));
+        assert!(s.other[1].contains(r#"namespace="colo-system""#));
+    }
+}

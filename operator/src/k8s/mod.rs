@@ -1,0 +1,11 @@
+//! Helpers every room may use to talk to Kubernetes: names and keys, member clients, the
+//! Prometheus client, status and conditions, Events, shared watches. Nothing here decides.
+
+pub mod events;
+pub mod keys;
+pub mod labels;
+pub mod ledger;
+pub mod members;
+pub mod prom;
+pub mod status;
+pub mod watch;

@@ -1,0 +1,433 @@
+//! Every metric the operator serves on `/metrics`, registered in one registry. The SPEC names
+//! the accounting ones; money carries a `currency` label, everything else is in base units.
+
+use std::collections::BTreeMap;
+
+use colo_api::Agency;
+use colo_api::report::cents;
+use colo_engine::ledger::{AgencyLedger, Ledger};
+use prometheus::{
+    CounterVec, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
+};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub reconcile_duration: Histogram,
+    pub placement_duration: Histogram,
+    /// Tenancies by phase.
+    pub tenancies: IntGaugeVec,
+    /// Failed reconciles by controller and error kind (the step that failed).
+    pub reconcile_failures: IntCounterVec,
+    agency: BTreeMap<&'static str, CounterVec>,
+    estate: BTreeMap<&'static str, CounterVec>,
+    agency_info: GaugeVec,
+    budget: GaugeVec,
+    month_cost: GaugeVec,
+    month_standalone_cost: GaugeVec,
+    over_budget: GaugeVec,
+    ledger_until: prometheus::Gauge,
+    pub cluster_cpu: GaugeVec,
+    pub cluster_requested_cpu: GaugeVec,
+    pub cluster_nodes: GaugeVec,
+    pub cluster_power: GaugeVec,
+}
+
+/// Per-agency counters: (name, help, has a currency label), in the order of
+/// [`counter_values`]; the report reads history back through the same list.
+pub const AGENCY_COUNTERS: [(&str, &str, bool); 10] = [
+    (
+        "colo_agency_energy_joules_total",
+        "Facility energy attributed to the agency",
+        false,
+    ),
+    (
+        "colo_agency_cost_total",
+        "Cost attributed to the agency (energy and nodes)",
+        true,
+    ),
+    (
+        "colo_agency_carbon_grams_total",
+        "Carbon attributed to the agency, g CO2e",
+        false,
+    ),
+    (
+        "colo_agency_standalone_energy_joules_total",
+        "Facility energy the agency would use alone",
+        false,
+    ),
+    (
+        "colo_agency_standalone_cost_total",
+        "What the agency would pay alone",
+        true,
+    ),
+    (
+        "colo_agency_standalone_carbon_grams_total",
+        "Carbon the agency would emit alone, g CO2e",
+        false,
+    ),
+    (
+        "colo_agency_cpu_core_seconds_total",
+        "CPU the agency used, core-seconds",
+        false,
+    ),
+    (
+        "colo_agency_memory_byte_seconds_total",
+        "Memory the agency used, byte-seconds",
+        false,
+    ),
+    (
+        "colo_agency_measured_seconds_total",
+        "Time accounted from measured usage",
+        false,
+    ),
+    (
+        "colo_agency_modelled_seconds_total",
+        "Time accounted from requests (no fresh metrics)",
+        false,
+    ),
+];
+
+/// Estate lines: (name, help, has a currency label).
+const ESTATE_COUNTERS: [(&str, &str, bool); 7] = [
+    (
+        "colo_estate_energy_joules_total",
+        "Facility energy of the whole estate",
+        false,
+    ),
+    ("colo_estate_cost_total", "Cost of the whole estate", true),
+    (
+        "colo_estate_carbon_grams_total",
+        "Carbon of the whole estate, g CO2e",
+        false,
+    ),
+    (
+        "colo_unattributed_energy_joules_total",
+        "Idle and system energy no agency uses (spread over agencies pro rata)",
+        false,
+    ),
+    (
+        "colo_unattributed_cost_total",
+        "Cost no agency uses (spread over agencies pro rata)",
+        true,
+    ),
+    (
+        "colo_spare_energy_joules_total",
+        "Energy of nodes with no tenancy (the platform's line)",
+        false,
+    ),
+    (
+        "colo_spare_cost_total",
+        "Cost of nodes with no tenancy (the platform's line)",
+        true,
+    ),
+];
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+/// An agency's figures as its counters' values, in the order of [`AGENCY_COUNTERS`].
+fn counter_values(a: &AgencyLedger) -> [f64; 10] {
+    [
+        a.shared.joules,
+        a.shared.cost,
+        a.shared.grams,
+        a.standalone.joules,
+        a.standalone.cost,
+        a.standalone.grams,
+        a.cpu_core_seconds,
+        a.memory_gib_seconds * GIB,
+        a.measured_seconds,
+        a.modelled_seconds,
+    ]
+}
+
+/// The inverse of [`counter_values`]: figures from counter values (or their differences).
+pub fn from_counter_values(v: [f64; 10], cost_centre: String) -> AgencyLedger {
+    let mut a = AgencyLedger {
+        cost_centre,
+        ..Default::default()
+    };
+    a.shared.joules = v[0];
+    a.shared.cost = v[1];
+    a.shared.grams = v[2];
+    a.standalone.joules = v[3];
+    a.standalone.cost = v[4];
+    a.standalone.grams = v[5];
+    a.cpu_core_seconds = v[6];
+    a.memory_gib_seconds = v[7] / GIB;
+    a.measured_seconds = v[8];
+    a.modelled_seconds = v[9];
+    a
+}
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
+    registry.register(Box::new(c.clone())).expect("register");
+    c
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    register(
+        registry,
+        GaugeVec::new(Opts::new(name, help), labels).expect("metric"),
+    )
+}
+
+fn counters(
+    registry: &Registry,
+    list: &[(&'static str, &str, bool)],
+    labels: &[&str],
+) -> BTreeMap<&'static str, CounterVec> {
+    list.iter()
+        .map(|&(name, help, money)| {
+            let mut names = labels.to_vec();
+            if money {
+                names.push("currency");
+            }
+            let c = CounterVec::new(Opts::new(name, help), &names).expect("metric");
+            (name, register(registry, c))
+        })
+        .collect()
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str) -> Histogram {
+    let buckets = vec![
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    register(
+        registry,
+        Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets)).expect("metric"),
+    )
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let r = &registry;
+        Metrics {
+            reconcile_duration: histogram(
+                r,
+                "colo_reconcile_duration_seconds",
+                "Time to reconcile one object",
+            ),
+            placement_duration: histogram(
+                r,
+                "colo_placement_duration_seconds",
+                "Time to plan one tenancy",
+            ),
+            tenancies: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("colo_tenancies", "Tenancies by phase"),
+                    &["phase"],
+                )
+                .expect("metric"),
+            ),
+            reconcile_failures: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "colo_reconcile_failures_total",
+                        "Failed reconciles by controller and the step that failed",
+                    ),
+                    &["controller", "error"],
+                )
+                .expect("metric"),
+            ),
+            agency: counters(r, &AGENCY_COUNTERS, &["agency"]),
+            estate: counters(r, &ESTATE_COUNTERS, &[]),
+            agency_info: gauge(
+                r,
+                "colo_agency_info",
+                "Each agency's cost centre and name (value 1), to join on agency",
+                &["agency", "cost_centre", "display_name"],
+            ),
+            budget: gauge(
+                r,
+                "colo_agency_budget",
+                "Monthly budget of the agency",
+                &["agency", "currency"],
+            ),
+            month_cost: gauge(
+                r,
+                "colo_agency_month_cost",
+                "Cost of the agency this month so far",
+                &["agency", "currency"],
+            ),
+            month_standalone_cost: gauge(
+                r,
+                "colo_agency_month_standalone_cost",
+                "What the agency would have paid alone this month so far",
+                &["agency", "currency"],
+            ),
+            over_budget: gauge(
+                r,
+                "colo_agency_over_budget",
+                "1 when this month's cost passed the agency's budget",
+                &["agency"],
+            ),
+            ledger_until: register(
+                r,
+                prometheus::Gauge::new(
+                    "colo_ledger_until_timestamp_seconds",
+                    "Unix time up to which the ledger has accounted",
+                )
+                .expect("metric"),
+            ),
+            cluster_cpu: gauge(
+                r,
+                "colo_cluster_cpu_utilisation_ratio",
+                "Measured CPU of active nodes over their capacity",
+                &["cluster", "site"],
+            ),
+            cluster_requested_cpu: gauge(
+                r,
+                "colo_cluster_requested_cpu_ratio",
+                "Requested CPU of active nodes over their capacity",
+                &["cluster", "site"],
+            ),
+            cluster_nodes: gauge(
+                r,
+                "colo_cluster_nodes",
+                "Nodes by state (active, standby)",
+                &["cluster", "state"],
+            ),
+            cluster_power: gauge(
+                r,
+                "colo_cluster_power_watts",
+                "IT power of the cluster's nodes now",
+                &["cluster", "site"],
+            ),
+            registry,
+        }
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn text(&self) -> String {
+        prometheus::TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_default()
+    }
+
+    /// Sets `colo_tenancies{phase}` from counts by phase name.
+    pub fn set_tenancy_phases(&self, counts: &BTreeMap<&'static str, i64>) {
+        for (phase, n) in counts {
+            self.tenancies.with_label_values(&[phase]).set(*n);
+        }
+    }
+
+    /// Raises a counter to `value` (the ledger only grows, so counters never go back).
+    fn raise(counter: &CounterVec, labels: &[&str], value: f64) {
+        let c = counter.with_label_values(labels);
+        let delta = value - c.get();
+        if delta > 0.0 {
+            c.inc_by(delta);
+        }
+    }
+
+    /// Publishes the ledger's totals to date, and this month's cost beside the budgets.
+    pub fn publish_ledger(&self, ledger: &Ledger, agencies: &[Agency], currency: &str) {
+        for (name, a) in &ledger.to_date.agencies {
+            for ((metric, _, money), value) in AGENCY_COUNTERS.iter().zip(counter_values(a)) {
+                let labels: Vec<&str> = if *money {
+                    vec![name, currency]
+                } else {
+                    vec![name]
+                };
+                Self::raise(&self.agency[metric], &labels, value);
+            }
+        }
+        let e = &ledger.to_date;
+        let values = [
+            e.total.joules,
+            e.total.cost,
+            e.total.grams,
+            e.unattributed.joules,
+            e.unattributed.cost,
+            e.spare.joules,
+            e.spare.cost,
+        ];
+        for ((metric, _, money), value) in ESTATE_COUNTERS.iter().zip(values) {
+            let labels: Vec<&str> = if *money { vec![currency] } else { vec![] };
+            Self::raise(&self.estate[metric], &labels, value);
+        }
+        for agency in agencies {
+            self.publish_agency_month(agency, ledger, currency);
+        }
+        self.ledger_until.set(ledger.until as f64);
+    }
+
+    fn publish_agency_month(&self, agency: &Agency, ledger: &Ledger, currency: &str) {
+        let name = agency.metadata.name.as_deref().unwrap_or_default();
+        self.agency_info
+            .with_label_values(&[name, &agency.spec.cost_centre, &agency.spec.display_name])
+            .set(1.0);
+        let month = ledger.this_month.agencies.get(name);
+        let cost = month.map_or(0.0, |m| m.shared.cost);
+        self.month_cost
+            .with_label_values(&[name, currency])
+            .set(cents(cost));
+        self.month_standalone_cost
+            .with_label_values(&[name, currency])
+            .set(cents(month.map_or(0.0, |m| m.standalone.cost)));
+        if let Some(budget) = agency.spec.budget {
+            self.budget.with_label_values(&[name, currency]).set(budget);
+            self.over_budget
+                .with_label_values(&[name])
+                .set(if cost > budget { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_values_and_back_are_the_same_figures() {
+        let mut a = AgencyLedger {
+            cost_centre: "CC".into(),
+            ..Default::default()
+        };
+        a.shared.joules = 1.0;
+        a.shared.cost = 2.0;
+        a.shared.grams = 3.0;
+        a.standalone.joules = 4.0;
+        a.standalone.cost = 5.0;
+        a.standalone.grams = 6.0;
+        a.cpu_core_seconds = 7.0;
+        a.memory_gib_seconds = 8.0;
+        a.measured_seconds = 9.0;
+        a.modelled_seconds = 10.0;
+        let back = from_counter_values(counter_values(&a), "CC".into());
+        assert_eq!(back, a);
+    }
+
+    #[test]
+    fn every_metric_the_spec_names_is_served() {
+        let m = Metrics::new();
+        m.tenancies.with_label_values(&["Running"]).set(1);
+        m.reconcile_failures
+            .with_label_values(&["tenancy", "plan"])
+            .inc();
+        let mut ledger = Ledger::default();
+        ledger
+            .to_date
+            .agencies
+            .insert("a".into(), AgencyLedger::default());
+        m.publish_ledger(&ledger, &[], "GBP");
+        let text = m.text();
+        for name in AGENCY_COUNTERS.iter().map(|c| c.0).chain([
+            "colo_estate_cost_total",
+            "colo_tenancies",
+            "colo_reconcile_failures_total",
+            "colo_ledger_until_timestamp_seconds",
+        ]) {
+            assert!(text.contains(name), "{name} missing");
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Observing the live estate as an `EstateSnapshot`: SharedClusters and their nodes, what runs
+//! on them (pods of tenancies, other pods' measured use), and Colo's hub objects. The planner
+//! decides on it, the SharedCluster controller shows its health, accounting bills it, and
+//! `colo snapshot` writes it out.
+//!
+//! Each cluster is fetched (member caches or lists, and a Prometheus measurement taken at
+//! most every `measure_every`), then summarised by the pure `summarise`.
+
+pub mod cache;
+pub mod measure;
+pub mod summarise;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use colo_api::{Agency, Phase, Quantity, Resources, SharedCluster, Tenancy};
+use colo_engine::snapshot::{
+    API_VERSION, AgencyEntry, EstateSnapshot, KIND, Metadata, Observed, ObservedAssignment,
+    TenancyEntry,
+};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::ListParams;
+use kube::{Api, Client, ResourceExt};
+
+use crate::k8s::keys::TenancyKey;
+use crate::k8s::members::{Member, MemberError, Members};
+use cache::Cache;
+use measure::Measurement;
+pub use summarise::{ClusterHealth, ClusterView, WorkloadUsage};
+use summarise::{Fetched, summarise};
+
+/// What the planner and accounting decide on.
+pub struct LiveEstate {
+    pub snapshot: EstateSnapshot,
+    pub health: BTreeMap<String, ClusterHealth>,
+}
+
+/// How measurements are taken.
+#[derive(Clone, Debug)]
+pub struct Measuring {
+    /// `rate()` window of CPU counters.
+    pub rate_window: String,
+    /// How long one measurement of a cluster is used before it is taken again.
+    pub every: Duration,
+    /// The operator's own namespace (not an agency's, though it has the member prefix).
+    pub operator_namespace: String,
+}
+
+pub struct Observer {
+    hub: Client,
+    members: Arc<Members>,
+    /// Watch-fed caches (None: list on every observation, as `colo snapshot` does).
+    cache: Option<Cache>,
+    measuring: Measuring,
+    measurements: Mutex<HashMap<String, Measurement>>,
+    /// The latest measured usage of tenancy workloads per cluster (absent: not fresh).
+    usage: Mutex<HashMap<String, WorkloadUsage>>,
+}
+
+impl Observer {
+    pub fn new(
+        hub: Client,
+        members: Arc<Members>,
+        cache: Option<Cache>,
+        measuring: Measuring,
+    ) -> Self {
+        Observer {
+            hub,
+            members,
+            cache,
+            measuring,
+            measurements: Mutex::default(),
+            usage: Mutex::default(),
+        }
+    }
+
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_ref()
+    }
+
+    /// Connects to a member again (reading its kubeconfig Secret) and (re)starts its watches
+    /// when its client changed.
+    pub async fn connect(&self, cluster: &SharedCluster) -> Result<Member, MemberError> {
+        let member = self.members.connect(cluster).await;
+        if let Some(cache) = &self.cache {
+            match &member {
+                Ok(m) => cache.connect(&cluster.name_any(), m),
+                Err(_) => cache.disconnect(&cluster.name_any()),
+            }
+        }
+        member
+    }
+
+    /// Observes everything. Tenancies in `planning` are left without observed assignments
+    /// (they are about to be placed); others count where their pods run, or where `decided`
+    /// (the planner's earlier decisions, by engine name) put them until their pods exist.
+    pub async fn observe(
+        &self,
+        planning: &[TenancyKey],
+        decided: &HashMap<String, Vec<ObservedAssignment>>,
+    ) -> Result<LiveEstate, kube::Error> {
+        let (agencies, clusters, tenancies) = self.hub_objects().await?;
+        let mut snapshot = EstateSnapshot {
+            api_version: API_VERSION.into(),
+            kind: KIND.into(),
+            agencies: agencies.iter().map(agency_entry).collect(),
+            ..Default::default()
+        };
+        let mut health = BTreeMap::new();
+        let mut usage = WorkloadUsage::new();
+        let mut pods_of: BTreeMap<TenancyKey, Vec<ObservedAssignment>> = BTreeMap::new();
+        for cluster in &clusters {
+            let view = self.cluster(cluster).await;
+            for (k, u) in view.usage {
+                let e = usage.entry(k).or_default();
+                *e = (e.0.max(u.0), e.1.max(u.1));
+            }
+            for (key, mut a) in view.assignments {
+                pods_of.entry(key).or_default().append(&mut a);
+            }
+            snapshot.clusters.push(view.entry);
+            health.insert(cluster.name_any(), view.health);
+        }
+        for t in tenancies.iter().filter(|t| !is_rejected(t)) {
+            let key = TenancyKey::of(t);
+            let mut observed = Observed {
+                usage: measured_usage(t, &key, &usage),
+                assignments: Vec::new(),
+            };
+            if !planning.contains(&key) {
+                let pods = pods_of.remove(&key).unwrap_or_default();
+                observed.assignments = running_or_decided(t, pods, decided.get(&key.engine_name()));
+                // A snapshot only names nodes and workloads that exist.
+                observed.assignments.retain(|a| {
+                    t.spec.workloads.iter().any(|w| w.name == a.workload)
+                        && snapshot.clusters.iter().any(|c| {
+                            c.metadata.name == a.cluster && c.nodes.iter().any(|n| n.name == a.node)
+                        })
+                });
+            }
+            snapshot.tenancies.push(TenancyEntry {
+                metadata: Metadata {
+                    name: t.name_any(),
+                    namespace: t.namespace(),
+                },
+                spec: t.spec.clone(),
+                observed: Some(observed),
+            });
+        }
+        Ok(LiveEstate { snapshot, health })
+    }
+
+    async fn hub_objects(
+        &self,
+    ) -> Result<(Vec<Agency>, Vec<SharedCluster>, Vec<Tenancy>), kube::Error> {
+        if let Some(cache) = &self.cache {
+            return Ok(cache.hub_objects().await);
+        }
+        let lp = ListParams::default();
+        let (agencies, clusters, tenancies) = (
+            Api::<Agency>::all(self.hub.clone()),
+            Api::<SharedCluster>::all(self.hub.clone()),
+            Api::<Tenancy>::all(self.hub.clone()),
+        );
+        let (a, c, t) =
+            futures::try_join!(agencies.list(&lp), clusters.list(&lp), tenancies.list(&lp))?;
+        Ok((a.items, c.items, t.items))
+    }
+
+    /// One cluster as it is now.
+    pub async fn cluster(&self, cluster: &SharedCluster) -> ClusterView {
+        let fetched = self.fetch(cluster).await;
+        let view = summarise(cluster, &fetched);
+        let mut usage = self.usage.lock().expect("observer lock");
+        if view.health.metrics.is_ok() {
+            usage.insert(cluster.name_any(), view.usage.clone());
+        } else {
+            usage.remove(&cluster.name_any());
+        }
+        view
+    }
+
+    /// The latest measured usage of tenancy workloads in each of `clusters` (None where the
+    /// cluster's metrics are not fresh).
+    pub fn usage_in(&self, clusters: &[&str]) -> BTreeMap<String, Option<WorkloadUsage>> {
+        let usage = self.usage.lock().expect("observer lock");
+        clusters
+            .iter()
+            .map(|c| (c.to_string(), usage.get(*c).cloned()))
+            .collect()
+    }
+
+    async fn fetch(&self, cluster: &SharedCluster) -> Fetched {
+        let unreachable = |why: String| Fetched {
+            reachable: Err(why),
+            nodes: Vec::new(),
+            pods: Vec::new(),
+            measurement: Measurement::none(),
+        };
+        let member = match self.members.member(cluster).await {
+            Ok(member) => member,
+            Err(e) => return unreachable(e.to_string()),
+        };
+        let (nodes, pods) = match self.nodes_and_pods(cluster, &member).await {
+            Ok(np) => np,
+            Err(why) => return unreachable(why),
+        };
+        Fetched {
+            reachable: Ok(()),
+            nodes,
+            pods,
+            measurement: self.measurement(cluster).await,
+        }
+    }
+
+    async fn nodes_and_pods(
+        &self,
+        cluster: &SharedCluster,
+        member: &Member,
+    ) -> Result<(Vec<Node>, Vec<Pod>), String> {
+        if let Some(cache) = &self.cache {
+            return Ok(cache.member(&cluster.name_any(), member).await);
+        }
+        let live = ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed");
+        let all = ListParams::default();
+        let (nodes, pods) = (
+            Api::<Node>::all(member.client.clone()),
+            Api::<Pod>::all(member.client.clone()),
+        );
+        let (nodes, pods) = futures::try_join!(nodes.list(&all), pods.list(&live))
+            .map_err(|e| format!("cannot list nodes and pods: {e}"))?;
+        Ok((nodes.items, pods.items))
+    }
+
+    /// The cluster's measurement, taken again when older than `measure_every` or when its
+    /// Prometheus settings changed: measurements move over the window, not per request.
+    async fn measurement(&self, cluster: &SharedCluster) -> Measurement {
+        let name = cluster.name_any();
+        let cached = self
+            .measurements
+            .lock()
+            .expect("observer lock")
+            .get(&name)
+            .cloned();
+        if let Some(m) = cached.filter(|m| {
+            m.asked == cluster.spec.prometheus && m.taken.elapsed() < self.measuring.every
+        }) {
+            return m;
+        }
+        let m = &self.measuring;
+        let taken = measure::take(cluster, &m.rate_window, &m.operator_namespace).await;
+        self.measurements
+            .lock()
+            .expect("observer lock")
+            .insert(name, taken.clone());
+        taken
+    }
+}
+
+fn agency_entry(a: &Agency) -> AgencyEntry {
+    AgencyEntry {
+        metadata: Metadata {
+            name: a.name_any(),
+            namespace: None,
+        },
+        spec: a.spec.clone(),
+    }
+}
+
+fn is_rejected(t: &Tenancy) -> bool {
+    t.status.as_ref().and_then(|s| s.phase) == Some(Phase::Rejected)
+}
+
+/// The tenancy's measured p95 per replica, by workload, from every cluster it runs in.
+fn measured_usage(
+    t: &Tenancy,
+    key: &TenancyKey,
+    usage: &WorkloadUsage,
+) -> BTreeMap<String, Resources> {
+    t.spec
+        .workloads
+        .iter()
+        .filter_map(|w| {
+            let &(cpu, mem) = usage.get(&(key.clone(), w.name.clone()))?;
+            Some((
+                w.name.clone(),
+                Resources {
+                    cpu: Quantity::from_cpu_millis(cpu as u64),
+                    memory: Quantity::from_bytes(mem as u64),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Where a tenancy is: its pods when all of them run, else where it was decided to go.
+fn running_or_decided(
+    t: &Tenancy,
+    pods: Vec<ObservedAssignment>,
+    decided: Option<&Vec<ObservedAssignment>>,
+) -> Vec<ObservedAssignment> {
+    let asked: i32 = t.spec.workloads.iter().map(|w| w.replicas).sum();
+    let running: i32 = pods.iter().map(|a| a.replicas).sum();
+    if running >= asked {
+        pods
+    } else {
+        decided.cloned().unwrap_or(pods)
+    }
+}

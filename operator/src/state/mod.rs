@@ -1,0 +1,368 @@
+//! What this process knows and decided, with one owner and a small API (kueue's cache shape):
+//! the planner *assumes* a placement, the apply step *confirms* it once the member objects are
+//! applied or *forgets* it when that fails; quota sums, counts and the nodes the planner must
+//! count are queries on it. Also the phase of each tenancy, what was applied of each agency's
+//! member space, and the ledger as last persisted.
+//!
+//! Everything is behind one lock per piece, held only for the length of a query.
+
+pub mod figures;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use colo_api::{Phase, Placement};
+use colo_engine::ledger::Ledger;
+use colo_engine::snapshot::ObservedAssignment;
+
+use crate::k8s::keys::TenancyKey;
+use crate::metrics::Metrics;
+
+/// A placement decided by the planner: per workload and cluster, the nodes chosen, and why.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decided {
+    pub placements: Vec<Placement>,
+    /// The nodes the engine chose, counted by later plans until the pods run there.
+    pub nodes: Vec<ObservedAssignment>,
+    /// One sentence: why there, and why not the others.
+    pub explanation: String,
+}
+
+/// A placement whose member objects were applied: for which spec, and when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Confirmed {
+    pub decided: Decided,
+    pub generation: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+struct Record {
+    agency: String,
+    phase: Option<Phase>,
+    assumed: Option<Decided>,
+    confirmed: Option<Confirmed>,
+}
+
+impl Record {
+    /// What counts now: the newest decision, applied or not.
+    fn effective(&self) -> Option<&Decided> {
+        self.assumed
+            .as_ref()
+            .or(self.confirmed.as_ref().map(|c| &c.decided))
+    }
+}
+
+/// An agency's member space in one cluster: (cluster, agency).
+type SpaceKey = (String, String);
+
+/// What was last applied of a member space (its fingerprint), and when.
+type Applied = (u64, DateTime<Utc>);
+
+/// CPU (milli-cores) and memory (bytes) requested.
+pub type Requests = (i64, i64);
+
+pub struct State {
+    tenancies: Mutex<HashMap<TenancyKey, Record>>,
+    spaces: Mutex<HashMap<SpaceKey, Applied>>,
+    ledger: Mutex<Option<Ledger>>,
+    metrics: Arc<Metrics>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().expect("state lock")
+}
+
+impl State {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        State {
+            tenancies: Mutex::default(),
+            spaces: Mutex::default(),
+            ledger: Mutex::default(),
+            metrics,
+        }
+    }
+
+    /// Notes that `key` exists and belongs to `agency` (every reconcile says so).
+    pub fn track(&self, key: &TenancyKey, agency: &str) {
+        let mut tenancies = lock(&self.tenancies);
+        let record = tenancies.entry(key.clone()).or_default();
+        if record.agency != agency {
+            record.agency = agency.to_string();
+        }
+    }
+
+    /// Forgets a tenancy that is gone.
+    pub fn untrack(&self, key: &TenancyKey) {
+        lock(&self.tenancies).remove(key);
+        self.publish_phases();
+    }
+
+    /// What a restarted process learns from a tenancy's status, until it confirms its own.
+    pub fn seed(&self, key: &TenancyKey, agency: &str, phase: Option<Phase>, seen: Confirmed) {
+        let mut tenancies = lock(&self.tenancies);
+        let record = tenancies.entry(key.clone()).or_default();
+        record.agency = agency.to_string();
+        record.phase = phase;
+        if !seen.decided.placements.is_empty() {
+            record.confirmed = Some(seen);
+        }
+        drop(tenancies);
+        self.publish_phases();
+    }
+
+    /// The planner decided: counted from now on, until confirmed or forgotten.
+    pub fn assume(&self, key: &TenancyKey, decided: Decided) {
+        lock(&self.tenancies)
+            .entry(key.clone())
+            .or_default()
+            .assumed = Some(decided);
+    }
+
+    /// The member objects of `decided` were applied for `generation`.
+    pub fn confirm(
+        &self,
+        key: &TenancyKey,
+        decided: Decided,
+        generation: Option<i64>,
+        at: DateTime<Utc>,
+    ) {
+        let mut tenancies = lock(&self.tenancies);
+        let record = tenancies.entry(key.clone()).or_default();
+        record.assumed = None;
+        record.confirmed = Some(Confirmed {
+            decided,
+            generation,
+            at,
+        });
+    }
+
+    /// Applying the assumed placement failed: it no longer counts.
+    pub fn forget(&self, key: &TenancyKey) {
+        if let Some(record) = lock(&self.tenancies).get_mut(key) {
+            record.assumed = None;
+        }
+    }
+
+    /// Drops what was decided for `key` (it was rejected, or its placement is gone).
+    pub fn clear_placement(&self, key: &TenancyKey) {
+        if let Some(record) = lock(&self.tenancies).get_mut(key) {
+            record.assumed = None;
+            record.confirmed = None;
+        }
+    }
+
+    /// The placement confirmed for `key`, if any.
+    pub fn confirmed(&self, key: &TenancyKey) -> Option<Confirmed> {
+        lock(&self.tenancies)
+            .get(key)
+            .and_then(|r| r.confirmed.clone())
+    }
+
+    /// Records a tenancy's phase and refreshes `colo_tenancies{phase}`.
+    pub fn set_phase(&self, key: &TenancyKey, phase: Phase) {
+        let changed = lock(&self.tenancies)
+            .get_mut(key)
+            .map(|r| r.phase.replace(phase) != Some(phase))
+            .unwrap_or(false);
+        if changed {
+            self.publish_phases();
+        }
+    }
+
+    fn publish_phases(&self) {
+        let mut counts: BTreeMap<&'static str, i64> =
+            ["Pending", "Placed", "Running", "Degraded", "Rejected"]
+                .into_iter()
+                .map(|p| (p, 0))
+                .collect();
+        for phase in lock(&self.tenancies).values().filter_map(|r| r.phase) {
+            *counts.entry(phase_name(phase)).or_default() += 1;
+        }
+        self.metrics.set_tenancy_phases(&counts);
+    }
+
+    /// Per cluster, what the agency's tenancies request there (its quota).
+    pub fn quotas(&self, agency: &str) -> BTreeMap<String, Requests> {
+        let mut quotas: BTreeMap<String, Requests> = BTreeMap::new();
+        for record in lock(&self.tenancies)
+            .values()
+            .filter(|r| r.agency == agency)
+        {
+            for p in record.effective().map_or(&[][..], |d| &d.placements) {
+                let Some(r) = &p.requests else { continue };
+                let e = quotas.entry(p.cluster.clone()).or_default();
+                e.0 += r.cpu.cpu_millis().unwrap_or(0) as i64 * p.replicas as i64;
+                e.1 += r.memory.bytes().unwrap_or(0) as i64 * p.replicas as i64;
+            }
+        }
+        quotas
+    }
+
+    /// The tenancies of an agency.
+    pub fn tenancies_of(&self, agency: &str) -> Vec<TenancyKey> {
+        lock(&self.tenancies)
+            .iter()
+            .filter(|(_, r)| r.agency == agency)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// How many tenancies are placed on `cluster`.
+    pub fn tenancies_on(&self, cluster: &str) -> usize {
+        lock(&self.tenancies)
+            .values()
+            .filter_map(Record::effective)
+            .filter(|d| d.placements.iter().any(|p| p.cluster == cluster))
+            .count()
+    }
+
+    /// The nodes decided for each tenancy (by engine name), for the planner's snapshot.
+    pub fn decided_nodes(&self) -> HashMap<String, Vec<ObservedAssignment>> {
+        lock(&self.tenancies)
+            .iter()
+            .filter_map(|(k, r)| Some((k.engine_name(), r.effective()?.nodes.clone())))
+            .collect()
+    }
+
+    /// True when the agency's member space in `cluster` was applied as `fingerprint` less
+    /// than `within` ago (so it need not be applied again yet).
+    pub fn space_is_current(
+        &self,
+        cluster: &str,
+        agency: &str,
+        fingerprint: u64,
+        now: DateTime<Utc>,
+        within: Duration,
+    ) -> bool {
+        lock(&self.spaces)
+            .get(&(cluster.to_string(), agency.to_string()))
+            .is_some_and(|(f, at)| {
+                *f == fingerprint
+                    && now.signed_duration_since(*at).to_std().unwrap_or_default() < within
+            })
+    }
+
+    pub fn space_applied(&self, cluster: &str, agency: &str, fingerprint: u64, now: DateTime<Utc>) {
+        lock(&self.spaces).insert(
+            (cluster.to_string(), agency.to_string()),
+            (fingerprint, now),
+        );
+    }
+
+    /// The agency's member space in `cluster` must be applied again next time.
+    pub fn space_unknown(&self, cluster: &str, agency: &str) {
+        lock(&self.spaces).remove(&(cluster.to_string(), agency.to_string()));
+    }
+
+    pub fn set_ledger(&self, ledger: Ledger) {
+        *lock(&self.ledger) = Some(ledger);
+    }
+
+    /// The ledger as this process last persisted it (None: not leading, or not read yet).
+    pub fn ledger(&self) -> Option<Ledger> {
+        lock(&self.ledger).clone()
+    }
+}
+
+pub fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Pending => "Pending",
+        Phase::Placed => "Placed",
+        Phase::Running => "Running",
+        Phase::Degraded => "Degraded",
+        Phase::Rejected => "Rejected",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use colo_api::{Quantity, Resources};
+
+    fn placed(cluster: &str, replicas: i32, cpu: &str) -> Decided {
+        Decided {
+            placements: vec![Placement {
+                cluster: cluster.into(),
+                site: "s".into(),
+                workload: "w".into(),
+                replicas,
+                requests: Some(Resources {
+                    cpu: Quantity::new(cpu),
+                    memory: Quantity::new("1Mi"),
+                }),
+            }],
+            nodes: vec![],
+            explanation: String::new(),
+        }
+    }
+
+    fn state() -> State {
+        State::new(Arc::new(Metrics::new()))
+    }
+
+    #[test]
+    fn an_assumed_placement_counts_until_forgotten_and_a_confirmed_one_stays() {
+        let s = state();
+        let (a, b) = (TenancyKey::new("ns", "a"), TenancyKey::new("ns", "b"));
+        s.track(&a, "ag");
+        s.track(&b, "ag");
+        s.assume(&a, placed("north", 2, "100m"));
+        s.assume(&b, placed("north", 1, "300m"));
+        assert_eq!(s.quotas("ag")["north"], (500, 3 << 20));
+        s.forget(&b);
+        assert_eq!(s.quotas("ag")["north"], (200, 2 << 20));
+        s.confirm(&a, placed("north", 2, "100m"), Some(1), Utc::now());
+        s.forget(&a);
+        assert_eq!(s.quotas("ag")["north"], (200, 2 << 20), "confirmed stays");
+        assert_eq!(s.tenancies_on("north"), 1);
+        assert!(s.quotas("other").is_empty());
+    }
+
+    #[test]
+    fn a_new_assumption_replaces_the_confirmed_one_until_it_is_forgotten() {
+        let s = state();
+        let a = TenancyKey::new("ns", "a");
+        s.track(&a, "ag");
+        s.confirm(&a, placed("north", 1, "100m"), Some(1), Utc::now());
+        s.assume(&a, placed("south", 1, "100m"));
+        assert!(!s.quotas("ag").contains_key("north"));
+        assert_eq!(s.quotas("ag")["south"], (100, 1 << 20));
+        s.forget(&a);
+        assert_eq!(s.quotas("ag")["north"], (100, 1 << 20));
+    }
+
+    #[test]
+    fn phases_are_counted_for_the_metric() {
+        let s = state();
+        let a = TenancyKey::new("ns", "a");
+        s.track(&a, "ag");
+        s.set_phase(&a, Phase::Running);
+        let text = s.metrics.text();
+        assert!(
+            text.contains("colo_tenancies{phase=\"Running\"} 1"),
+            "{text}"
+        );
+        s.untrack(&a);
+        assert!(
+            s.metrics
+                .text()
+                .contains("colo_tenancies{phase=\"Running\"} 0")
+        );
+    }
+
+    #[test]
+    fn a_space_is_current_only_as_applied_and_within_the_window() {
+        let s = state();
+        let now = Utc::now();
+        let minute = Duration::from_secs(60);
+        s.space_applied("north", "ag", 7, now);
+        assert!(s.space_is_current("north", "ag", 7, now, minute));
+        assert!(!s.space_is_current("north", "ag", 8, now, minute));
+        assert!(!s.space_is_current("north", "ag", 7, now + chrono::Duration::minutes(2), minute));
+        s.space_unknown("north", "ag");
+        assert!(!s.space_is_current("north", "ag", 7, now, minute));
+    }
+}
