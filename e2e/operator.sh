@@ -9,6 +9,7 @@
 #   e2e/operator.sh restart
 #
 # Logs: $COLO_ESTATE_DIR/logs/colo-operator.log. `e2e/estate.sh down` stops it too.
+# COLO_BIN runs another build of colo (e.g. an older one, for e2e/load-compare.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -18,11 +19,14 @@ addr=${COLO_HTTP_ADDR:-127.0.0.1:8080}
 [[ -e $state/kubeconfig ]] || { echo "operator: no estate at $state; run e2e/estate.sh up" >&2; exit 1; }
 export KUBECONFIG=$state/kubeconfig
 kubectl() { "$state/bin/kubectl" --context hub "$@"; }
+colo=${COLO_BIN:-$repo/target/release/colo}
 
 install() {
   # Tests restart it while cargo holds the build lock: COLO_NO_BUILD=1 uses the binary as built.
-  [[ -n ${COLO_NO_BUILD:-} && -x $repo/target/release/colo ]] || cargo build --release --quiet -p colo-operator
-  "$repo/target/release/colo" crds | kubectl apply --server-side --force-conflicts -f - >/dev/null
+  if [[ -z ${COLO_BIN:-} ]]; then
+    [[ -n ${COLO_NO_BUILD:-} && -x $repo/target/release/colo ]] || cargo build --release --quiet -p colo-operator
+  fi
+  "$colo" crds | kubectl apply --server-side --force-conflicts -f - >/dev/null
   kubectl wait --for=condition=Established --timeout=60s -f "$repo/crds/colo.dev.yaml" >/dev/null
   kubectl create namespace colo-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   local member
@@ -42,7 +46,7 @@ start() {
   # start, so figures grow visibly in a test and carry on across restarts.
   local epoch
   epoch=$(date -u -r "$state/prometheus.yml" +%Y-%m-%dT%H:%M:%SZ)
-  COLO_HTTP_ADDR=$addr setsid "$repo/target/release/colo" operator --rate-window 20s \
+  COLO_HTTP_ADDR=$addr setsid "$colo" operator --rate-window 20s \
     --accounting-interval-seconds 5 --accounting-speed 60 --accounting-epoch "$epoch" \
     --history-prometheus-url "http://127.0.0.10:9090" \
     >>"$state/logs/colo-operator.log" 2>&1 < /dev/null &

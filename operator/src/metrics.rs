@@ -20,16 +20,26 @@ pub struct Metrics {
     pub reconcile_failures: IntCounterVec,
     agency: BTreeMap<&'static str, CounterVec>,
     estate: BTreeMap<&'static str, CounterVec>,
-    agency_info: GaugeVec,
-    budget: GaugeVec,
-    month_cost: GaugeVec,
-    month_standalone_cost: GaugeVec,
-    over_budget: GaugeVec,
+    month: MonthGauges,
     ledger_until: prometheus::Gauge,
-    pub cluster_cpu: GaugeVec,
-    pub cluster_requested_cpu: GaugeVec,
-    pub cluster_nodes: GaugeVec,
-    pub cluster_power: GaugeVec,
+    /// The platform dashboard's per-cluster gauges.
+    pub cluster: ClusterGauges,
+}
+
+/// Each agency's month beside its budget.
+struct MonthGauges {
+    info: GaugeVec,
+    budget: GaugeVec,
+    cost: GaugeVec,
+    standalone_cost: GaugeVec,
+    over_budget: GaugeVec,
+}
+
+pub struct ClusterGauges {
+    pub cpu: GaugeVec,
+    pub requested_cpu: GaugeVec,
+    pub nodes: GaugeVec,
+    pub power: GaugeVec,
 }
 
 /// Per-agency counters: (name, help, has a currency label), in the order of
@@ -234,36 +244,7 @@ impl Metrics {
             ),
             agency: counters(r, &AGENCY_COUNTERS, &["agency"]),
             estate: counters(r, &ESTATE_COUNTERS, &[]),
-            agency_info: gauge(
-                r,
-                "colo_agency_info",
-                "Each agency's cost centre and name (value 1), to join on agency",
-                &["agency", "cost_centre", "display_name"],
-            ),
-            budget: gauge(
-                r,
-                "colo_agency_budget",
-                "Monthly budget of the agency",
-                &["agency", "currency"],
-            ),
-            month_cost: gauge(
-                r,
-                "colo_agency_month_cost",
-                "Cost of the agency this month so far",
-                &["agency", "currency"],
-            ),
-            month_standalone_cost: gauge(
-                r,
-                "colo_agency_month_standalone_cost",
-                "What the agency would have paid alone this month so far",
-                &["agency", "currency"],
-            ),
-            over_budget: gauge(
-                r,
-                "colo_agency_over_budget",
-                "1 when this month's cost passed the agency's budget",
-                &["agency"],
-            ),
+            month: MonthGauges::new(r),
             ledger_until: register(
                 r,
                 prometheus::Gauge::new(
@@ -272,30 +253,7 @@ impl Metrics {
                 )
                 .expect("metric"),
             ),
-            cluster_cpu: gauge(
-                r,
-                "colo_cluster_cpu_utilisation_ratio",
-                "Measured CPU of active nodes over their capacity",
-                &["cluster", "site"],
-            ),
-            cluster_requested_cpu: gauge(
-                r,
-                "colo_cluster_requested_cpu_ratio",
-                "Requested CPU of active nodes over their capacity",
-                &["cluster", "site"],
-            ),
-            cluster_nodes: gauge(
-                r,
-                "colo_cluster_nodes",
-                "Nodes by state (active, standby)",
-                &["cluster", "state"],
-            ),
-            cluster_power: gauge(
-                r,
-                "colo_cluster_power_watts",
-                "IT power of the cluster's nodes now",
-                &["cluster", "site"],
-            ),
+            cluster: ClusterGauges::new(r),
             registry,
         }
     }
@@ -357,22 +315,90 @@ impl Metrics {
 
     fn publish_agency_month(&self, agency: &Agency, ledger: &Ledger, currency: &str) {
         let name = agency.metadata.name.as_deref().unwrap_or_default();
-        self.agency_info
+        let m = &self.month;
+        m.info
             .with_label_values(&[name, &agency.spec.cost_centre, &agency.spec.display_name])
             .set(1.0);
         let month = ledger.this_month.agencies.get(name);
         let cost = month.map_or(0.0, |m| m.shared.cost);
-        self.month_cost
-            .with_label_values(&[name, currency])
-            .set(cents(cost));
-        self.month_standalone_cost
+        m.cost.with_label_values(&[name, currency]).set(cents(cost));
+        m.standalone_cost
             .with_label_values(&[name, currency])
             .set(cents(month.map_or(0.0, |m| m.standalone.cost)));
         if let Some(budget) = agency.spec.budget {
-            self.budget.with_label_values(&[name, currency]).set(budget);
-            self.over_budget
+            m.budget.with_label_values(&[name, currency]).set(budget);
+            m.over_budget
                 .with_label_values(&[name])
                 .set(if cost > budget { 1.0 } else { 0.0 });
+        }
+    }
+}
+
+impl MonthGauges {
+    fn new(r: &Registry) -> Self {
+        let money = &["agency", "currency"];
+        MonthGauges {
+            info: gauge(
+                r,
+                "colo_agency_info",
+                "Each agency's cost centre and name (value 1), to join on agency",
+                &["agency", "cost_centre", "display_name"],
+            ),
+            budget: gauge(
+                r,
+                "colo_agency_budget",
+                "Monthly budget of the agency",
+                money,
+            ),
+            cost: gauge(
+                r,
+                "colo_agency_month_cost",
+                "Cost of the agency this month so far",
+                money,
+            ),
+            standalone_cost: gauge(
+                r,
+                "colo_agency_month_standalone_cost",
+                "What the agency would have paid alone this month so far",
+                money,
+            ),
+            over_budget: gauge(
+                r,
+                "colo_agency_over_budget",
+                "1 when this month's cost passed the agency's budget",
+                &["agency"],
+            ),
+        }
+    }
+}
+
+impl ClusterGauges {
+    fn new(r: &Registry) -> Self {
+        ClusterGauges {
+            cpu: gauge(
+                r,
+                "colo_cluster_cpu_utilisation_ratio",
+                "Measured CPU of active nodes over their capacity",
+                &["cluster", "site"],
+            ),
+            requested_cpu: gauge(
+                r,
+                "colo_cluster_requested_cpu_ratio",
+                "Requested CPU of active nodes over their capacity",
+                &["cluster", "site"],
+            ),
+            nodes: gauge(
+                r,
+                "colo_cluster_nodes",
+                "Nodes by state (active, standby)",
+                &["cluster", "state"],
+            ),
+            power: gauge(
+                r,
+                "colo_cluster_power_watts",
+                "IT power of the cluster's nodes now",
+                &["cluster", "site"],
+            ),
         }
     }
 }

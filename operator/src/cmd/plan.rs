@@ -88,6 +88,14 @@ pub fn run(args: &Args) -> Result<String, PlanError> {
 
 fn table(plan: &Plan) -> String {
     let mut out = String::new();
+    summary(&mut out, plan);
+    clusters(&mut out, plan);
+    agencies(&mut out, plan);
+    changes(&mut out, plan);
+    out
+}
+
+fn summary(out: &mut String, plan: &Plan) {
     let s = &plan.summary;
     let _ = writeln!(
         out,
@@ -101,6 +109,9 @@ fn table(plan: &Plan) -> String {
         s.replicas_placed,
         s.replicas_unplaced
     );
+}
+
+fn clusters(out: &mut String, plan: &Plan) {
     let _ = writeln!(
         out,
         "\n{:<20} {:<12} {:>13} {:>14} {:>13}",
@@ -117,6 +128,9 @@ fn table(plan: &Plan) -> String {
             c.measured_cpu_ratio * 100.0
         );
     }
+}
+
+fn agencies(out: &mut String, plan: &Plan) {
     let _ = writeln!(
         out,
         "\n{:<20} {:<14} {:>12} {:>12} {:>10} {:>10} {:>10} {:>8}",
@@ -148,6 +162,11 @@ fn table(plan: &Plan) -> String {
             pct
         );
     }
+    totals(out, plan);
+}
+
+fn totals(out: &mut String, plan: &Plan) {
+    let s = &plan.summary;
     let sum =
         |f: fn(&colo_engine::plan::AgencyFigures) -> f64| plan.agencies.iter().map(f).sum::<f64>();
     let (cost, standalone) = (
@@ -178,6 +197,10 @@ fn table(plan: &Plan) -> String {
         s.shared_k_wh_per_month,
         s.shared_cost_per_month
     );
+}
+
+/// What did not fit, the moves, and every decision with its reasons.
+fn changes(out: &mut String, plan: &Plan) {
     if !plan.unplaced.is_empty() {
         let _ = writeln!(out, "\nUNPLACED");
         for u in &plan.unplaced {
@@ -208,5 +231,4 @@ fn table(plan: &Plan) -> String {
             let _ = writeln!(out, "      not {}: {}", r.cluster, r.reason);
         }
     }
-    out
 }

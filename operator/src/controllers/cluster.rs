@@ -141,23 +141,23 @@ fn conditions_of(h: &ClusterHealth) -> [Health; 3] {
 /// Cluster gauges for the platform dashboard.
 fn publish_gauges(ctx: &Context, cluster: &SharedCluster, health: &ClusterHealth) {
     let (name, site) = (cluster.name_any(), cluster.spec.site.clone());
-    let m = &ctx.metrics;
+    let m = &ctx.metrics.cluster;
     let capacity = health.capacity.0.max(1) as f64;
     if health.metrics.is_ok() {
-        m.cluster_cpu
+        m.cpu
             .with_label_values(&[&name, &site])
             .set(health.measured.0 as f64 / capacity);
     }
-    m.cluster_requested_cpu
+    m.requested_cpu
         .with_label_values(&[&name, &site])
         .set(health.requested.0 as f64 / capacity);
-    m.cluster_nodes
+    m.nodes
         .with_label_values(&[&name, "active"])
         .set(health.nodes_active as f64);
-    m.cluster_nodes
+    m.nodes
         .with_label_values(&[&name, "standby"])
         .set(health.nodes_standby as f64);
     if let Some(w) = health.power_watts {
-        m.cluster_power.with_label_values(&[&name, &site]).set(w);
+        m.power.with_label_values(&[&name, &site]).set(w);
     }
 }

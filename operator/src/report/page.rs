@@ -58,13 +58,20 @@ fn chart(estate: &EstateNow) -> String {
     svg
 }
 
-/// The whole page.
-pub fn render(estate: &EstateNow) -> String {
-    let c = &estate.currency;
-    let as_of = estate
-        .as_of
-        .clone()
-        .unwrap_or_else(|| "not yet accounted".into());
+const STYLE: &str = r#"<style>
+body { font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 70rem; padding: 0 1rem; color: #0b0c0c; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; } .muted { color: #505a5f; }
+table { border-collapse: collapse; width: 100%; margin: 1rem 0; font-variant-numeric: tabular-nums; }
+th, td { border-bottom: 1px solid #b1b4b6; padding: .35rem .5rem; text-align: right; vertical-align: top; }
+th[scope=row], thead th:first-child { text-align: left; } small { color: #505a5f; font-weight: normal; }
+.summary { display: flex; gap: 1rem; flex-wrap: wrap; } .summary div { border-left: 4px solid #1d70b8; padding: .2rem .8rem; }
+svg .label, svg .value { font-size: 11px; fill: #0b0c0c; } svg .shared { fill: #1d70b8; } svg .alone { fill: #b1b4b6; }
+.scroll { overflow-x: auto; }
+@media print { body { margin: 0; max-width: none; font-size: 11px; } .noprint { display: none; } }
+</style>"#;
+
+/// One table row per agency.
+fn rows(estate: &EstateNow) -> String {
     let mut rows = String::new();
     for a in &estate.agencies {
         let r = &a.row;
@@ -88,38 +95,13 @@ pub fn render(estate: &EstateNow) -> String {
             quality = r.quality,
         ));
     }
-    let (cost, alone): (f64, f64) = estate
-        .agencies
-        .iter()
-        .map(|a| (a.row.cost, a.row.standalone_cost))
-        .fold((0.0, 0.0), |s, x| (s.0 + x.0, s.1 + x.1));
+    rows
+}
+
+/// The model's assumptions with their sources, in the currency `c`.
+fn assumptions(c: &str) -> String {
     format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Colo: shared hosting report</title>
-<style>
-body {{ font: 15px/1.45 system-ui, sans-serif; margin: 1.5rem auto; max-width: 70rem; padding: 0 1rem; color: #0b0c0c; }}
-h1 {{ font-size: 1.6rem; margin-bottom: .2rem; }} .muted {{ color: #505a5f; }}
-table {{ border-collapse: collapse; width: 100%; margin: 1rem 0; font-variant-numeric: tabular-nums; }}
-th, td {{ border-bottom: 1px solid #b1b4b6; padding: .35rem .5rem; text-align: right; vertical-align: top; }}
-th[scope=row], thead th:first-child {{ text-align: left; }} small {{ color: #505a5f; font-weight: normal; }}
-.summary {{ display: flex; gap: 1rem; flex-wrap: wrap; }} .summary div {{ border-left: 4px solid #1d70b8; padding: .2rem .8rem; }}
-svg .label, svg .value {{ font-size: 11px; fill: #0b0c0c; }} svg .shared {{ fill: #1d70b8; }} svg .alone {{ fill: #b1b4b6; }}
-.scroll {{ overflow-x: auto; }}
-@media print {{ body {{ margin: 0; max-width: none; font-size: 11px; }} .noprint {{ display: none; }} }}
-</style></head><body>
-<h1>Shared hosting: energy, cost and carbon</h1>
-<p class="muted">This month so far, up to <time id="as-of">{as_of}</time>. Money in {c}; energy in kWh at the facility (IT × PUE); carbon in kg CO2e.
-<span class="noprint">Data: <a href="/api/v1/agencies">/api/v1/agencies</a>, <a href="/api/v1/report?format=csv">CSV report</a>.</span></p>
-<div class="summary"><div>Shared cost<br><strong id="total-cost">{total_cost}</strong></div><div>Standalone equivalent<br><strong id="total-standalone">{total_alone}</strong></div><div>Saved<br><strong id="total-savings">{total_savings}</strong></div><div>Estate energy<br><strong>{total_kwh:.3} kWh</strong></div></div>
-<h2>Cost by agency: shared against standalone</h2>
-{chart}
-<div class="scroll"><table id="agencies">
-<thead><tr><th>Agency</th><th>kWh</th><th>Cost</th><th>Carbon kg</th><th>Standalone kWh</th><th>Standalone cost</th><th>Standalone carbon kg</th><th>Savings</th><th>Savings %</th><th>Budget (used)</th><th>Figures</th></tr></thead>
-<tbody>{rows}</tbody></table></div>
-<p class="muted">Spare capacity (nodes with no tenancy, the platform's own line): {spare_kwh:.3} kWh, {spare_cost}.
-Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "measured" figures come from Prometheus for the whole period; "modelled" ones used requests for some of it.</p>
-<h2>Assumptions and sources</h2>
+        r#"<h2>Assumptions and sources</h2>
 <ul id="assumptions">
 <li>Node power is linear in CPU use: P = idle + (max − idle) × u, with u the measured CPU over capacity (SPEC; Barroso &amp; Hölzle, <cite>The Datacenter as a Computer</cite>, 2007).</li>
 <li>Shared sites: PUE {shared_pue} unless the cluster says (US Data Center Optimization Initiative target for new data centres, OMB M-16-19); node idle {idle_frac}% of a {max_w} W maximum (modern two-socket servers); standby {standby} W.</li>
@@ -127,16 +109,7 @@ Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "mea
 <li>Energy price and grid carbon are each cluster's; the standalone room pays the same (like for like) unless the agency says otherwise. Defaults {price} {c}/kWh and {carbon} g CO2e/kWh (UK government GHG conversion factors 2024).</li>
 <li>Each agency pays the dynamic energy of its CPU use, and idle energy and node cost by its share of reservation max(request, use); what no one uses is spread pro rata. The method, with a worked month: docs/energy-model.md.</li>
 </ul>
-</body></html>
 "#,
-        total_cost = money(cost),
-        total_alone = money(alone),
-        total_savings = money(alone - cost),
-        total_kwh = estate.total_kwh,
-        chart = chart(estate),
-        spare_kwh = estate.spare_kwh,
-        spare_cost = money(estate.spare_cost),
-        unattributed = estate.unattributed_kwh,
         shared_pue = model::SHARED_PUE,
         idle_frac = model::SHARED_IDLE_FRACTION * 100.0,
         max_w = model::MAX_WATTS,
@@ -152,5 +125,49 @@ Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "mea
         life = model::LIFETIME_YEARS,
         price = model::ENERGY_PRICE_PER_KWH,
         carbon = model::CARBON_GRAMS_PER_KWH,
+    )
+}
+
+/// The whole page.
+pub fn render(estate: &EstateNow) -> String {
+    let c = &estate.currency;
+    let as_of = estate
+        .as_of
+        .clone()
+        .unwrap_or_else(|| "not yet accounted".into());
+    let rows = rows(estate);
+    let (cost, alone): (f64, f64) = estate
+        .agencies
+        .iter()
+        .map(|a| (a.row.cost, a.row.standalone_cost))
+        .fold((0.0, 0.0), |s, x| (s.0 + x.0, s.1 + x.1));
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Colo: shared hosting report</title>
+{style}</head><body>
+<h1>Shared hosting: energy, cost and carbon</h1>
+<p class="muted">This month so far, up to <time id="as-of">{as_of}</time>. Money in {c}; energy in kWh at the facility (IT × PUE); carbon in kg CO2e.
+<span class="noprint">Data: <a href="/api/v1/agencies">/api/v1/agencies</a>, <a href="/api/v1/report?format=csv">CSV report</a>.</span></p>
+<div class="summary"><div>Shared cost<br><strong id="total-cost">{total_cost}</strong></div><div>Standalone equivalent<br><strong id="total-standalone">{total_alone}</strong></div><div>Saved<br><strong id="total-savings">{total_savings}</strong></div><div>Estate energy<br><strong>{total_kwh:.3} kWh</strong></div></div>
+<h2>Cost by agency: shared against standalone</h2>
+{chart}
+<div class="scroll"><table id="agencies">
+<thead><tr><th>Agency</th><th>kWh</th><th>Cost</th><th>Carbon kg</th><th>Standalone kWh</th><th>Standalone cost</th><th>Standalone carbon kg</th><th>Savings</th><th>Savings %</th><th>Budget (used)</th><th>Figures</th></tr></thead>
+<tbody>{rows}</tbody></table></div>
+<p class="muted">Spare capacity (nodes with no tenancy, the platform's own line): {spare_kwh:.3} kWh, {spare_cost}.
+Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "measured" figures come from Prometheus for the whole period; "modelled" ones used requests for some of it.</p>
+{assumptions}</body></html>
+"#,
+        total_cost = money(cost),
+        total_alone = money(alone),
+        total_savings = money(alone - cost),
+        total_kwh = estate.total_kwh,
+        chart = chart(estate),
+        style = STYLE,
+        assumptions = assumptions(c),
+        spare_kwh = estate.spare_kwh,
+        spare_cost = money(estate.spare_cost),
+        unattributed = estate.unattributed_kwh,
     )
 }

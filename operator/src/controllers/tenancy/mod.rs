@@ -10,6 +10,8 @@ mod materialise;
 mod place;
 mod resize;
 mod status;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 use std::sync::Arc;
