@@ -46,8 +46,13 @@ start() {
   # start, so figures grow visibly in a test and carry on across restarts.
   local epoch
   epoch=$(date -u -r "$state/prometheus.yml" +%Y-%m-%dT%H:%M:%SZ)
+  # Revocations happen within seconds in tests (production waits 5 minutes). An older build
+  # run with COLO_BIN (e2e/load-compare.sh) may not know the flag.
+  local grace=(--revocation-grace-seconds 10)
+  [[ -z ${COLO_BIN:-} ]] || grace=()
   COLO_HTTP_ADDR=$addr setsid "$colo" operator --rate-window 20s \
     --accounting-interval-seconds 5 --accounting-speed 60 --accounting-epoch "$epoch" \
+    "${grace[@]}" \
     --history-prometheus-url "http://127.0.0.10:9090" \
     >>"$state/logs/colo-operator.log" 2>&1 < /dev/null &
   echo $! >"$pidfile"

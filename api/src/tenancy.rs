@@ -37,8 +37,10 @@ use crate::quantity::Quantity;
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TenancySpec {
-    /// The Agency this tenancy belongs to; it must own the Tenancy's namespace.
+    /// The Agency this tenancy belongs to; it must own the Tenancy's namespace. Fixed once
+    /// set: moving work between agencies is a new Tenancy.
     #[cfg_attr(feature = "crd", schemars(length(min = 1, max = 40)))]
+    #[cfg_attr(feature = "crd", x_kube(validation = Rule::new("self == oldSelf").message("spec.agency cannot be changed; create a new Tenancy for the other agency")))]
     pub agency: String,
     /// Classification of the data handled; only clusters accredited at least this high qualify.
     pub classification: Classification,
@@ -104,11 +106,17 @@ pub struct Workload {
     pub image: String,
     #[cfg_attr(feature = "crd", schemars(range(min = 1, max = 1000)))]
     pub replicas: i32,
-    /// CPU per replica.
-    #[cfg_attr(feature = "crd", x_kube(validation = Rule::new("!isQuantity(string(self)) || quantity(string(self)).isGreaterThan(quantity('0'))").message("cpu must be a positive quantity, e.g. 250m or 2")))]
+    /// CPU per replica: more than 0, at most 4096 cores.
+    #[cfg_attr(feature = "crd", x_kube(
+        validation = Rule::new("!isQuantity(string(self)) || quantity(string(self)).isGreaterThan(quantity('0'))").message("cpu must be a positive quantity, e.g. 250m or 2"),
+        validation = Rule::new("!isQuantity(string(self)) || quantity(string(self)).compareTo(quantity('4096')) <= 0").message("cpu must be at most 4096 (cores per replica)"),
+    ))]
     pub cpu: Quantity,
-    /// Memory per replica.
-    #[cfg_attr(feature = "crd", x_kube(validation = Rule::new("!isQuantity(string(self)) || quantity(string(self)).isGreaterThan(quantity('0'))").message("memory must be a positive quantity, e.g. 512Mi or 2Gi")))]
+    /// Memory per replica: more than 0, at most 64Ti.
+    #[cfg_attr(feature = "crd", x_kube(
+        validation = Rule::new("!isQuantity(string(self)) || quantity(string(self)).isGreaterThan(quantity('0'))").message("memory must be a positive quantity, e.g. 512Mi or 2Gi"),
+        validation = Rule::new("!isQuantity(string(self)) || quantity(string(self)).compareTo(quantity('64Ti')) <= 0").message("memory must be at most 64Ti per replica"),
+    ))]
     pub memory: Quantity,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[cfg_attr(feature = "crd", schemars(length(max = 16)))]

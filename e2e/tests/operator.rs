@@ -183,26 +183,10 @@ fn dual_site_spreads_replicas_over_two_sites() {
         per_site.values().all(|&n| (1..=2).contains(&n)),
         "no site above ceil(3/2): {per_site:?}"
     );
-    let mut running = 0;
-    for cluster in MEMBERS {
-        let out = kubectl_ok(
-            cluster,
-            &[
-                "-n",
-                &format!("colo-{agency}"),
-                "get",
-                "deployments",
-                "-l",
-                &selector(&ns, "ha"),
-                "-o",
-                "jsonpath={.items[*].status.availableReplicas}",
-            ],
-        );
-        running += out
-            .split_whitespace()
-            .map(|n| n.parse::<i64>().unwrap())
-            .sum::<i64>();
-    }
+    let running: i64 = available_by_cluster(&ns, "ha", &agency)
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
     assert_eq!(running, 3);
 }
 
@@ -244,7 +228,7 @@ fn a_tenancy_outside_its_agencys_namespaces_or_clearance_is_rejected_with_the_re
     let secret = wait_phase(&ns, "secret", "Rejected", Duration::from_secs(30));
     let why = secret["status"]["explanation"].as_str().unwrap();
     assert!(
-        why.contains("classification SECRET is above") && why.contains("clearance OFFICIAL"),
+        why.contains("spec.classification: SECRET is above") && why.contains("clearance OFFICIAL"),
         "{why}"
     );
     let accepted = secret["status"]["conditions"]
@@ -277,7 +261,9 @@ fn a_tenancy_outside_its_agencys_namespaces_or_clearance_is_rejected_with_the_re
                 "deployments",
                 "-A",
                 "-l",
-                "colo.dev/tenancy in (squat,secret)",
+                &format!(
+                    "colo.dev/tenancy in (squat,secret),colo.dev/tenancy-namespace in ({stranger},{ns})"
+                ),
                 "-o",
                 "name",
             ],
@@ -518,19 +504,53 @@ fn measured_sizing_lowers_requests_to_p95_after_the_window() {
             }
         },
     );
-    let quota = kubectl_ok(
-        cluster,
-        &[
-            "-n",
-            &member_ns,
-            "get",
-            "resourcequota",
-            "colo-quota",
-            "-o",
-            "jsonpath={.spec.hard.requests\\.memory}",
-        ],
+    // The running pods themselves carry the new size: the rollout was not held back by the
+    // quota (it holds old and new while the rollout runs).
+    wait_until(
+        "every running pod of lean asks the new size",
+        Duration::from_secs(120),
+        || {
+            let pods = kubectl_ok(
+                cluster,
+                &[
+                    "-n",
+                    &member_ns,
+                    "get",
+                    "pods",
+                    "-l",
+                    &selector(&ns, "lean"),
+                    "-o",
+                    "jsonpath={range .items[*]}{.status.phase}={.spec.containers[0].resources.requests.memory} {end}",
+                ],
+            );
+            let pods: Vec<&str> = pods.split_whitespace().collect();
+            if pods.len() == 2 && pods.iter().all(|p| *p == "Running=120Mi") {
+                Ok(())
+            } else {
+                Err(format!("{pods:?}"))
+            }
+        },
     );
-    assert_eq!(quota, "240Mi", "quota sums the applied size");
+    // Once the rollout has settled the quota holds the new size only.
+    wait_until(
+        "quota sums the applied size",
+        Duration::from_secs(60),
+        || {
+            let quota = kubectl_ok(
+                cluster,
+                &[
+                    "-n",
+                    &member_ns,
+                    "get",
+                    "resourcequota",
+                    "colo-quota",
+                    "-o",
+                    "jsonpath={.spec.hard.requests\\.memory}",
+                ],
+            );
+            if quota == "240Mi" { Ok(()) } else { Err(quota) }
+        },
+    );
     wait_phase(&ns, "lean", "Running", RUNNING);
     let events = kubectl_ok(
         HUB,
@@ -617,4 +637,128 @@ fn a_running_tenancy_that_loses_replicas_is_degraded_with_the_members_reason() {
     );
     assert!(message.contains(&format!("{cluster}: ")), "{message}");
     kubectl_ok(HUB, &["-n", &ns, "delete", "tenancy", "svc"]);
+}
+
+/// Available replicas of a tenancy's workload in each member cluster.
+fn available_by_cluster(ns: &str, name: &str, agency: &str) -> Vec<(String, i64)> {
+    MEMBERS
+        .iter()
+        .map(|cluster| {
+            let out = kubectl_ok(
+                cluster,
+                &[
+                    "-n",
+                    &format!("colo-{agency}"),
+                    "get",
+                    "deployments",
+                    "-l",
+                    &selector(ns, name),
+                    "-o",
+                    "jsonpath={.items[*].status.availableReplicas}",
+                ],
+            );
+            let n = out
+                .split_whitespace()
+                .filter_map(|n| n.parse::<i64>().ok())
+                .sum();
+            (cluster.to_string(), n)
+        })
+        .collect()
+}
+
+#[test]
+fn a_move_is_make_before_break_and_an_image_edit_keeps_the_placement() {
+    colo_is_running();
+    let (agency, ns) = new_agency("mbb", "OFFICIAL");
+    let pinned = |cluster: &str, image: &str| {
+        tenancy(
+            &ns,
+            "mover",
+            &agency,
+            &format!("  cluster: {cluster}\n"),
+            &format!("  - {{name: api, image: {image}, replicas: 2, cpu: 100m, memory: 64Mi}}\n"),
+        )
+    };
+    apply_yaml(HUB, &pinned("north-1", "app:1"));
+    wait_phase(&ns, "mover", "Running", RUNNING);
+
+    // An image edit changes nothing placement depends on: same cluster, rolled in place.
+    apply_yaml(HUB, &pinned("north-1", "app:2"));
+    wait_until("the new image in north-1", Duration::from_secs(60), || {
+        let image = kubectl_ok(
+            "north-1",
+            &[
+                "-n",
+                &format!("colo-{agency}"),
+                "get",
+                "deployment",
+                "mover-api",
+                "-o",
+                "jsonpath={.spec.template.spec.containers[0].image}",
+            ],
+        );
+        if image == "app:2" { Ok(()) } else { Err(image) }
+    });
+    let t = wait_phase(&ns, "mover", "Running", RUNNING);
+    assert_eq!(t["status"]["clusters"], "north-1");
+    let placed_events = kubectl_ok(
+        HUB,
+        &[
+            "-n",
+            &ns,
+            "get",
+            "events",
+            "--field-selector",
+            "reason=Placed,involvedObject.name=mover",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(
+        placed_events.lines().count(),
+        1,
+        "placed once: {placed_events}"
+    );
+
+    // A move: the new copies are available before the old ones go; at every moment at least
+    // the two replicas asked for are available somewhere.
+    apply_yaml(HUB, &pinned("south-1", "app:2"));
+    let started = std::time::Instant::now();
+    let mut lowest = i64::MAX;
+    loop {
+        let by_cluster = available_by_cluster(&ns, "mover", &agency);
+        let total: i64 = by_cluster.iter().map(|(_, n)| n).sum();
+        lowest = lowest.min(total);
+        let moved = by_cluster == [("north-1".to_string(), 0), ("south-1".to_string(), 2)];
+        let north_gone = kubectl_ok(
+            "north-1",
+            &[
+                "-n",
+                &format!("colo-{agency}"),
+                "get",
+                "deployments",
+                "-l",
+                &selector(&ns, "mover"),
+                "-o",
+                "name",
+            ],
+        )
+        .trim()
+        .is_empty();
+        if moved && north_gone {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "not moved after 2 minutes: {by_cluster:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        lowest >= 2,
+        "at some moment only {lowest} of 2 replicas were available"
+    );
+    let t = wait_phase(&ns, "mover", "Running", RUNNING);
+    assert_eq!(t["status"]["clusters"], "south-1");
+    kubectl_ok(HUB, &["-n", &ns, "delete", "tenancy", "mover"]);
 }

@@ -74,11 +74,11 @@ pub fn accounted(estate: &Estate, placed: &[Vec<Placed>], sized_for: Peak) -> Es
         let a = tenancy.agency;
         for p in &placed[t] {
             let w = &tenancy.workloads[p.workload];
-            let cpu_use = w.cpu_use() * p.replicas as i64;
+            let cpu_use = w.cpu_use().saturating_mul(p.replicas as i64);
             let reserved = w.demand.max(w.usage.unwrap_or(Res::ZERO)).times(p.replicas);
             match loads[p.node].iter_mut().find(|l| l.agency == a) {
                 Some(l) => {
-                    l.cpu_use += cpu_use;
+                    l.cpu_use = l.cpu_use.saturating_add(cpu_use);
                     l.reserved += reserved;
                 }
                 None => loads[p.node].push(Load {

@@ -6,13 +6,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Add, AddAssign, Sub, SubAssign};
 
+use colo_api::quantity::{MAX_CPU_MILLIS, MAX_MEMORY_BYTES};
 use colo_api::{Classification, Quantity, Resilience, Resources, Sizing};
 
 use crate::model::{PowerModel, StandaloneModel};
 use crate::snapshot::{EstateSnapshot, PowerState, SnapshotError};
 
 /// CPU in milli-cores and memory in bytes. Signed: a node's room can be overdrawn by what
-/// already runs there.
+/// already runs there. Arithmetic saturates: no snapshot, however large, overflows it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Res {
     pub cpu: i64,
@@ -28,8 +29,8 @@ impl Res {
 
     pub fn times(self, n: u32) -> Res {
         Res {
-            cpu: self.cpu * n as i64,
-            mem: self.mem * n as i64,
+            cpu: self.cpu.saturating_mul(n as i64),
+            mem: self.mem.saturating_mul(n as i64),
         }
     }
 
@@ -64,8 +65,8 @@ impl Add for Res {
     type Output = Res;
     fn add(self, o: Res) -> Res {
         Res {
-            cpu: self.cpu + o.cpu,
-            mem: self.mem + o.mem,
+            cpu: self.cpu.saturating_add(o.cpu),
+            mem: self.mem.saturating_add(o.mem),
         }
     }
 }
@@ -73,8 +74,8 @@ impl Sub for Res {
     type Output = Res;
     fn sub(self, o: Res) -> Res {
         Res {
-            cpu: self.cpu - o.cpu,
-            mem: self.mem - o.mem,
+            cpu: self.cpu.saturating_sub(o.cpu),
+            mem: self.mem.saturating_sub(o.mem),
         }
     }
 }
@@ -180,9 +181,21 @@ pub struct Placed {
 }
 
 impl Estate {
-    /// Checks a snapshot and resolves it; every problem names where it is.
+    /// Checks a snapshot and resolves it; every problem names where it is. Strict: the first
+    /// problem refuses the whole snapshot (what `colo plan` on a file wants).
     pub fn from_snapshot(snapshot: &EstateSnapshot) -> Result<Estate, SnapshotError> {
-        Builder::default().build(snapshot)
+        Builder::default()
+            .build(snapshot, false)
+            .map(|(estate, _)| estate)
+    }
+
+    /// Resolves what can be resolved: an agency, cluster, node or tenancy with a problem is
+    /// left out and named in the refusals, and everything else is planned as usual (what the
+    /// live operator wants: one bad object never stops the estate).
+    pub fn from_snapshot_lenient(snapshot: &EstateSnapshot) -> (Estate, Vec<Refusal>) {
+        Builder::default()
+            .build(snapshot, true)
+            .expect("a lenient build refuses objects, never the snapshot")
     }
 
     pub fn cluster_of(&self, node: usize) -> &Cluster {
@@ -198,6 +211,29 @@ impl Estate {
     }
 }
 
+/// An object a lenient build left out, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The tenancy (`namespace/name`) it concerns, when it is one.
+    pub tenancy: Option<String>,
+    /// Where in the snapshot (`tenancies[3] (ns/t)`, `clusters[0].nodes[2]`).
+    pub at: String,
+    /// The field, relative to the object (`spec.workloads[0].cpu`).
+    pub field: String,
+    pub problem: String,
+}
+
+impl Refusal {
+    fn to_error(&self) -> SnapshotError {
+        let at = if self.field.is_empty() {
+            self.at.clone()
+        } else {
+            format!("{}.{}", self.at, self.field)
+        };
+        invalid(at, self.problem.clone())
+    }
+}
+
 fn invalid(at: impl Into<String>, problem: impl Into<String>) -> SnapshotError {
     SnapshotError::Invalid {
         at: at.into(),
@@ -205,21 +241,72 @@ fn invalid(at: impl Into<String>, problem: impl Into<String>) -> SnapshotError {
     }
 }
 
-fn parse_res(r: &Resources, at: &str) -> Result<Res, SnapshotError> {
+/// A problem with a field of the object being built: (field, problem).
+type Problem = (String, String);
+
+fn problem(field: impl Into<String>, text: impl Into<String>) -> Problem {
+    (field.into(), text.into())
+}
+
+/// Milli-cores and bytes, within what the engine's integers hold.
+fn parse_res(r: &Resources, field: &str) -> Result<Res, Problem> {
+    let join = |name: &str| {
+        if field.is_empty() {
+            name.to_string()
+        } else {
+            format!("{field}.{name}")
+        }
+    };
     let cpu = r
         .cpu
         .cpu_millis()
-        .map_err(|e| invalid(format!("{at}.cpu"), e.to_string()))?;
+        .map_err(|e| problem(join("cpu"), e.to_string()))?;
     let mem = r
         .memory
         .bytes()
-        .map_err(|e| invalid(format!("{at}.memory"), e.to_string()))?;
-    Ok(Res::new(cpu as i64, mem as i64))
+        .map_err(|e| problem(join("memory"), e.to_string()))?;
+    let fits = |v: u64, name: &str, q: &Quantity| {
+        i64::try_from(v).map_err(|_| problem(join(name), format!("{q} is too large")))
+    };
+    Ok(Res::new(
+        fits(cpu, "cpu", &r.cpu)?,
+        fits(mem, "memory", &r.memory)?,
+    ))
 }
 
-fn check_name(name: &str, at: &str) -> Result<(), SnapshotError> {
+/// The per-replica request of a workload, checked against what one replica may ask for.
+pub fn workload_request(cpu: &Quantity, memory: &Quantity) -> Result<Res, Problem> {
+    let request = parse_res(
+        &Resources {
+            cpu: cpu.clone(),
+            memory: memory.clone(),
+        },
+        "",
+    )?;
+    if request.cpu <= 0 {
+        return Err(problem("cpu", format!("{cpu} is not positive")));
+    }
+    if request.mem <= 0 {
+        return Err(problem("memory", format!("{memory} is not positive")));
+    }
+    if request.cpu as u64 > MAX_CPU_MILLIS {
+        return Err(problem(
+            "cpu",
+            format!("{cpu} is more than one replica may ask for: at most 4096 cores"),
+        ));
+    }
+    if request.mem as u64 > MAX_MEMORY_BYTES {
+        return Err(problem(
+            "memory",
+            format!("{memory} is more than one replica may ask for: at most 64Ti"),
+        ));
+    }
+    Ok(request)
+}
+
+fn check_name(name: &str, field: &str) -> Result<(), Problem> {
     if name.is_empty() || name.len() > 253 {
-        return Err(invalid(at, "a name must have 1 to 253 characters"));
+        return Err(problem(field, "a name must have 1 to 253 characters"));
     }
     Ok(())
 }
@@ -230,10 +317,42 @@ struct Builder {
     clusters: BTreeMap<String, usize>,
     nodes: BTreeMap<(usize, String), usize>,
     sites: BTreeMap<String, usize>,
+    refused: Vec<Refusal>,
+    lenient: bool,
 }
 
 impl Builder {
-    fn build(mut self, s: &EstateSnapshot) -> Result<Estate, SnapshotError> {
+    /// Keeps `result`, or records its problem: refused (lenient) or the error (strict).
+    fn keep<T>(
+        &mut self,
+        result: Result<T, Problem>,
+        at: &str,
+        tenancy: Option<&str>,
+    ) -> Result<Option<T>, SnapshotError> {
+        match result {
+            Ok(v) => Ok(Some(v)),
+            Err((field, problem)) => {
+                let refusal = Refusal {
+                    tenancy: tenancy.map(str::to_string),
+                    at: at.to_string(),
+                    field,
+                    problem,
+                };
+                if !self.lenient {
+                    return Err(refusal.to_error());
+                }
+                self.refused.push(refusal);
+                Ok(None)
+            }
+        }
+    }
+
+    fn build(
+        mut self,
+        s: &EstateSnapshot,
+        lenient: bool,
+    ) -> Result<(Estate, Vec<Refusal>), SnapshotError> {
+        self.lenient = lenient;
         let mut estate = Estate {
             agencies: Vec::new(),
             clusters: Vec::new(),
@@ -243,167 +362,234 @@ impl Builder {
         };
         for (i, a) in s.agencies.iter().enumerate() {
             let at = format!("agencies[{i}]");
-            check_name(&a.metadata.name, &format!("{at}.metadata.name"))?;
-            if self.agencies.insert(a.metadata.name.clone(), i).is_some() {
-                return Err(invalid(
-                    &at,
-                    format!("a second agency named {:?}", a.metadata.name),
-                ));
+            let agency = self.agency(a, estate.agencies.len());
+            if let Some(agency) = self.keep(agency, &at, None)? {
+                estate.agencies.push(agency);
             }
-            estate.agencies.push(Agency {
-                name: a.metadata.name.clone(),
-                cost_centre: a.spec.cost_centre.clone(),
-                clearance: a.spec.max_classification,
-                standalone: StandaloneModel::from_spec(a.spec.standalone.as_ref()),
-            });
         }
-        let mut node_names = BTreeMap::new();
         for (i, c) in s.clusters.iter().enumerate() {
             let at = format!("clusters[{i}]");
-            check_name(&c.metadata.name, &format!("{at}.metadata.name"))?;
-            if self.clusters.insert(c.metadata.name.clone(), i).is_some() {
-                return Err(invalid(
-                    &at,
-                    format!("a second cluster named {:?}", c.metadata.name),
-                ));
+            let cluster = self.cluster(c, estate.clusters.len(), &mut estate);
+            if let Some(mut cluster) = self.keep(cluster, &at, None)? {
+                cluster.nodes = self.nodes(c, &at, cluster.headroom, &mut estate)?;
+                estate.clusters.push(cluster);
             }
-            let headroom = c.spec.headroom.unwrap_or(DEFAULT_HEADROOM);
-            if !(0.0..0.95).contains(&headroom) {
-                return Err(invalid(
-                    format!("{at}.spec.headroom"),
-                    format!("{headroom} is not in [0, 0.95)"),
-                ));
-            }
-            let next_site = self.sites.len();
-            let site = *self.sites.entry(c.spec.site.clone()).or_insert(next_site);
-            if site == estate.sites.len() {
-                estate.sites.push(c.spec.site.clone());
-            }
-            let power = PowerModel::from_spec(c.spec.power.as_ref());
-            let first = estate.nodes.len();
-            for (j, n) in c.nodes.iter().enumerate() {
-                let nat = format!("{at}.nodes[{j}]");
-                check_name(&n.name, &format!("{nat}.name"))?;
-                if let Some(other) = node_names.insert(n.name.clone(), c.metadata.name.clone()) {
-                    return Err(invalid(
-                        &nat,
-                        format!(
-                            "node {:?} is already in cluster {other:?}; node names must be unique across the estate",
-                            n.name
-                        ),
-                    ));
-                }
-                let capacity = parse_res(&n.capacity, &format!("{nat}.capacity"))?;
-                let system_usage = match &n.usage {
-                    Some(u) => parse_res(u, &format!("{nat}.usage"))?,
-                    None => Res::ZERO,
-                };
-                let plannable = Res::new(
-                    ((1.0 - headroom) * capacity.cpu as f64).floor() as i64,
-                    ((1.0 - headroom) * capacity.mem as f64).floor() as i64,
-                );
-                self.nodes.insert((i, n.name.clone()), estate.nodes.len());
-                estate.nodes.push(Node {
-                    name: n.name.clone(),
-                    cluster: i,
-                    capacity,
-                    system_usage,
-                    room: plannable - system_usage,
-                    standby: n.power_state == PowerState::Standby,
-                });
-            }
-            estate.clusters.push(Cluster {
-                name: c.metadata.name.clone(),
-                site,
-                region: c.spec.region.clone(),
-                classification: c.spec.classification,
-                cordoned: c.spec.cordoned,
-                headroom,
-                power,
-                node_cost_per_hour: crate::model::node_cost_per_hour(c.spec.cost.as_ref()),
-                nodes: first..estate.nodes.len(),
-            });
         }
         let mut keys = BTreeSet::new();
         for (i, t) in s.tenancies.iter().enumerate() {
-            let tenancy = self.tenancy(i, t, &mut keys)?;
-            estate.tenancies.push(tenancy);
+            let key = format!(
+                "{}/{}",
+                t.metadata.namespace.clone().unwrap_or_default(),
+                t.metadata.name
+            );
+            let at = format!("tenancies[{i}] ({key})");
+            let tenancy = self.tenancy(t, &key, &mut keys);
+            if let Some(tenancy) = self.keep(tenancy, &at, Some(&key))? {
+                estate.tenancies.push(tenancy);
+            }
         }
-        Ok(estate)
+        Ok((estate, self.refused))
+    }
+
+    fn agency(
+        &mut self,
+        a: &crate::snapshot::AgencyEntry,
+        index: usize,
+    ) -> Result<Agency, Problem> {
+        check_name(&a.metadata.name, "metadata.name")?;
+        if self.agencies.contains_key(&a.metadata.name) {
+            return Err(problem(
+                "",
+                format!("a second agency named {:?}", a.metadata.name),
+            ));
+        }
+        self.agencies.insert(a.metadata.name.clone(), index);
+        Ok(Agency {
+            name: a.metadata.name.clone(),
+            cost_centre: a.spec.cost_centre.clone(),
+            clearance: a.spec.max_classification,
+            standalone: StandaloneModel::from_spec(a.spec.standalone.as_ref()),
+        })
+    }
+
+    /// The cluster without its nodes (they follow, in `nodes`).
+    fn cluster(
+        &mut self,
+        c: &crate::snapshot::ClusterEntry,
+        index: usize,
+        estate: &mut Estate,
+    ) -> Result<Cluster, Problem> {
+        check_name(&c.metadata.name, "metadata.name")?;
+        if self.clusters.contains_key(&c.metadata.name) {
+            return Err(problem(
+                "",
+                format!("a second cluster named {:?}", c.metadata.name),
+            ));
+        }
+        let headroom = c.spec.headroom.unwrap_or(DEFAULT_HEADROOM);
+        if !(0.0..0.95).contains(&headroom) {
+            return Err(problem(
+                "spec.headroom",
+                format!("{headroom} is not in [0, 0.95)"),
+            ));
+        }
+        self.clusters.insert(c.metadata.name.clone(), index);
+        let next_site = self.sites.len();
+        let site = *self.sites.entry(c.spec.site.clone()).or_insert(next_site);
+        if site == estate.sites.len() {
+            estate.sites.push(c.spec.site.clone());
+        }
+        Ok(Cluster {
+            name: c.metadata.name.clone(),
+            site,
+            region: c.spec.region.clone(),
+            classification: c.spec.classification,
+            cordoned: c.spec.cordoned,
+            headroom,
+            power: PowerModel::from_spec(c.spec.power.as_ref()),
+            node_cost_per_hour: crate::model::node_cost_per_hour(c.spec.cost.as_ref()),
+            nodes: 0..0,
+        })
+    }
+
+    /// The nodes of the cluster about to be added, appended to the estate: which they are.
+    fn nodes(
+        &mut self,
+        c: &crate::snapshot::ClusterEntry,
+        at: &str,
+        headroom: f64,
+        estate: &mut Estate,
+    ) -> Result<std::ops::Range<usize>, SnapshotError> {
+        let index = estate.clusters.len();
+        let first = estate.nodes.len();
+        for (j, n) in c.nodes.iter().enumerate() {
+            let node = self.node(n, index, headroom);
+            if let Some(node) = self.keep(node, &format!("{at}.nodes[{j}]"), None)? {
+                self.nodes
+                    .insert((index, n.name.clone()), estate.nodes.len());
+                estate.nodes.push(node);
+            }
+        }
+        Ok(first..estate.nodes.len())
+    }
+
+    fn node(
+        &self,
+        n: &crate::snapshot::NodeEntry,
+        cluster: usize,
+        headroom: f64,
+    ) -> Result<Node, Problem> {
+        check_name(&n.name, "name")?;
+        // Node names are the member's own: unique within a cluster, not across the estate.
+        if self.nodes.contains_key(&(cluster, n.name.clone())) {
+            return Err(problem(
+                "name",
+                format!("a second node named {:?} in this cluster", n.name),
+            ));
+        }
+        let capacity = parse_res(&n.capacity, "capacity")?;
+        let system_usage = match &n.usage {
+            Some(u) => parse_res(u, "usage")?,
+            None => Res::ZERO,
+        };
+        let plannable = Res::new(
+            ((1.0 - headroom) * capacity.cpu as f64).floor() as i64,
+            ((1.0 - headroom) * capacity.mem as f64).floor() as i64,
+        );
+        Ok(Node {
+            name: n.name.clone(),
+            cluster,
+            capacity,
+            system_usage,
+            room: plannable - system_usage,
+            standby: n.power_state == PowerState::Standby,
+        })
     }
 
     fn tenancy(
         &self,
-        i: usize,
         t: &crate::snapshot::TenancyEntry,
+        key: &str,
         keys: &mut BTreeSet<String>,
-    ) -> Result<Tenancy, SnapshotError> {
-        let namespace = t.metadata.namespace.clone().unwrap_or_default();
-        let key = format!("{namespace}/{}", t.metadata.name);
-        let at = format!("tenancies[{i}] ({key})");
-        if namespace.is_empty() {
-            return Err(invalid(
-                format!("{at}.metadata.namespace"),
-                "a tenancy needs a namespace",
-            ));
+    ) -> Result<Tenancy, Problem> {
+        if t.metadata
+            .namespace
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        {
+            return Err(problem("metadata.namespace", "a tenancy needs a namespace"));
         }
-        check_name(&t.metadata.name, &format!("{at}.metadata.name"))?;
-        if !keys.insert(key.clone()) {
-            return Err(invalid(&at, format!("a second tenancy {key}")));
+        check_name(&t.metadata.name, "metadata.name")?;
+        if !keys.insert(key.to_string()) {
+            return Err(problem("", format!("a second tenancy {key}")));
         }
         let spec = &t.spec;
         let agency = *self.agencies.get(&spec.agency).ok_or_else(|| {
-            invalid(
-                format!("{at}.spec.agency"),
+            problem(
+                "spec.agency",
                 format!("no agency named {:?} in the snapshot", spec.agency),
             )
         })?;
         let pinned = match &spec.cluster {
             Some(name) => Some(*self.clusters.get(name).ok_or_else(|| {
-                invalid(
-                    format!("{at}.spec.cluster"),
+                problem(
+                    "spec.cluster",
                     format!("no cluster named {name:?} in the snapshot"),
                 )
             })?),
             None => None,
         };
+        let observed = t.observed.clone().unwrap_or_default();
+        let workloads = self.workloads(spec, &observed)?;
+        let placed = self.observed_assignments(spec, &observed)?;
+        Ok(Tenancy {
+            key: key.to_string(),
+            agency,
+            classification: spec.classification,
+            regions: spec.regions.clone(),
+            dual_site: spec.resilience == Resilience::DualSite,
+            pinned,
+            workloads,
+            observed: placed,
+        })
+    }
+
+    fn workloads(
+        &self,
+        spec: &colo_api::TenancySpec,
+        observed: &crate::snapshot::Observed,
+    ) -> Result<Vec<Workload>, Problem> {
         if spec.workloads.is_empty() {
-            return Err(invalid(
-                format!("{at}.spec.workloads"),
+            return Err(problem(
+                "spec.workloads",
                 "a tenancy needs at least one workload",
             ));
         }
         let dual_site = spec.resilience == Resilience::DualSite;
-        let observed = t.observed.clone().unwrap_or_default();
         let mut workloads = Vec::new();
         let mut names = BTreeSet::new();
         for (j, w) in spec.workloads.iter().enumerate() {
-            let wat = format!("{at}.spec.workloads[{j}]");
+            let wat = format!("spec.workloads[{j}]");
             if !names.insert(w.name.as_str()) {
-                return Err(invalid(
+                return Err(problem(
                     &wat,
                     format!("a second workload named {:?}", w.name),
                 ));
             }
             if w.replicas < 1 || (dual_site && w.replicas < 2) {
                 let least = if dual_site { "2 (DualSite)" } else { "1" };
-                return Err(invalid(
+                return Err(problem(
                     format!("{wat}.replicas"),
                     format!("{} is below {least}", w.replicas),
                 ));
             }
-            let request = parse_res(
-                &Resources {
-                    cpu: w.cpu.clone(),
-                    memory: w.memory.clone(),
-                },
-                &wat,
-            )?;
-            if request.cpu <= 0 || request.mem <= 0 {
-                return Err(invalid(&wat, "cpu and memory must be positive"));
-            }
+            let request = workload_request(&w.cpu, &w.memory)
+                .map_err(|(field, p)| problem(format!("{wat}.{field}"), p))?;
+            // Measured usage past what any replica may ask for is a broken measurement.
+            let most = Res::new(MAX_CPU_MILLIS as i64, MAX_MEMORY_BYTES as i64);
             let usage = match observed.usage.get(&w.name) {
-                Some(u) => Some(parse_res(u, &format!("{at}.observed.usage.{}", w.name))?),
+                Some(u) => Some(parse_res(u, &format!("observed.usage.{}", w.name))?.min(most)),
                 None => None,
             };
             let demand = match (spec.sizing, usage) {
@@ -422,41 +608,47 @@ impl Builder {
                 demand,
             });
         }
-        for name in observed.usage.keys() {
-            if !names.contains(name.as_str()) {
-                return Err(invalid(
-                    format!("{at}.observed.usage"),
-                    format!("no workload named {name:?}"),
-                ));
-            }
+        if let Some(name) = observed.usage.keys().find(|n| !names.contains(n.as_str())) {
+            return Err(problem(
+                "observed.usage",
+                format!("no workload named {name:?}"),
+            ));
         }
+        Ok(workloads)
+    }
+
+    fn observed_assignments(
+        &self,
+        spec: &colo_api::TenancySpec,
+        observed: &crate::snapshot::Observed,
+    ) -> Result<Vec<Placed>, Problem> {
         let mut placed = Vec::new();
         for (j, a) in observed.assignments.iter().enumerate() {
-            let aat = format!("{at}.observed.assignments[{j}]");
+            let aat = format!("observed.assignments[{j}]");
             let workload = spec
                 .workloads
                 .iter()
                 .position(|w| w.name == a.workload)
                 .ok_or_else(|| {
-                    invalid(
+                    problem(
                         format!("{aat}.workload"),
                         format!("no workload named {:?}", a.workload),
                     )
                 })?;
             let cluster = *self.clusters.get(&a.cluster).ok_or_else(|| {
-                invalid(
+                problem(
                     format!("{aat}.cluster"),
                     format!("no cluster named {:?}", a.cluster),
                 )
             })?;
             let node = *self.nodes.get(&(cluster, a.node.clone())).ok_or_else(|| {
-                invalid(
+                problem(
                     format!("{aat}.node"),
                     format!("no node {:?} in cluster {:?}", a.node, a.cluster),
                 )
             })?;
             if a.replicas < 1 {
-                return Err(invalid(
+                return Err(problem(
                     format!("{aat}.replicas"),
                     format!("{} is below 1", a.replicas),
                 ));
@@ -467,15 +659,6 @@ impl Builder {
                 replicas: a.replicas as u32,
             });
         }
-        Ok(Tenancy {
-            key,
-            agency,
-            classification: spec.classification,
-            regions: spec.regions.clone(),
-            dual_site,
-            pinned,
-            workloads,
-            observed: placed,
-        })
+        Ok(placed)
     }
 }

@@ -240,9 +240,9 @@ impl<'p, 'e> Placer<'p, 'e> {
             let (ka, kb) = (a.key(&self.preference), b.key(&self.preference));
             (
                 ka.0 + kb.0,
-                ka.1 + kb.1,
-                ka.2 + kb.2,
-                ka.3 + kb.3,
+                ka.1.saturating_add(kb.1),
+                ka.2.saturating_add(kb.2),
+                ka.3.saturating_add(kb.3),
                 ka.4.min(kb.4),
                 ka.4.max(kb.4),
             )

@@ -7,6 +7,7 @@ use colo_engine::estate::Res;
 use colo_engine::generate::{EstateShape, estate};
 use colo_engine::{Estate, EstateSnapshot, Heuristic, Plan, PlanOptions, plan};
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 
 fn shapes() -> impl Strategy<Value = EstateShape> {
     (
@@ -232,5 +233,110 @@ proptest! {
             bytes.truncate(cut.max(1).min(bytes.len()));
         }
         let _ = colo_engine::plan_yaml(&String::from_utf8_lossy(&bytes), PlanOptions::default());
+    }
+}
+
+/// A tenancy an agency could get past admission: names, replicas, classification and pins
+/// as the CRD allows, requests anywhere from 1m to the per-replica bounds (and past them,
+/// for the ones that slipped in before the bounds existed), pins to clusters that may not
+/// exist, measured usage of any size.
+fn admissible_tenancy(
+    agencies: Vec<String>,
+    clusters: Vec<String>,
+) -> impl Strategy<Value = colo_engine::snapshot::TenancyEntry> {
+    let quantity = prop_oneof![
+        (1u64..=4_096_000).prop_map(|m| format!("{m}m")),
+        (1u64..=64 << 40).prop_map(|b| b.to_string()),
+        Just("10P".to_string()),
+        Just("8Ei".to_string()),
+        Just("1e-9".to_string()),
+        Just("4097".to_string()),
+    ];
+    let workload = (
+        "[a-z]{1,8}",
+        1i32..=1000,
+        quantity.clone(),
+        quantity.clone(),
+        prop::option::of(quantity.clone()),
+    );
+    (
+        "[a-z]{1,12}",
+        prop::sample::select(agencies),
+        prop::option::of(prop::sample::select(
+            clusters
+                .into_iter()
+                .chain(["no-such-cluster".to_string()])
+                .collect::<Vec<_>>(),
+        )),
+        any::<bool>(),
+        any::<bool>(),
+        prop::collection::vec(workload, 1..5),
+    )
+        .prop_map(|(name, agency, cluster, dual, measured, workloads)| {
+            let mut usage = BTreeMap::new();
+            let workloads: Vec<serde_json::Value> = workloads
+                .into_iter()
+                .map(|(w, replicas, cpu, memory, used)| {
+                    if let Some(u) = used {
+                        usage.insert(w.clone(), serde_json::json!({"cpu": u, "memory": u}));
+                    }
+                    serde_json::json!({"name": w, "image": "i", "replicas": if dual { replicas.max(2) } else { replicas },
+                                       "cpu": cpu, "memory": memory})
+                })
+                .collect();
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": format!("ns-{agency}")},
+                "spec": {"agency": agency, "classification": "OFFICIAL",
+                         "resilience": if dual { "DualSite" } else { "SingleSite" },
+                         "sizing": if measured { "Measured" } else { "Requested" },
+                         "cluster": cluster, "workloads": workloads},
+                "observed": {"usage": usage}
+            }))
+            .unwrap()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// The live operator's promise: hostile or careless tenancies among good ones cause no
+    /// panic, and every good tenancy is still planned as if they were not there.
+    #[test]
+    fn hostile_tenancies_are_refused_alone(
+        seed in any::<u64>(),
+        extra in 1usize..8,
+    ) {
+        let mut snapshot = estate(EstateShape { seed, ..EstateShape::new(30, 12) });
+        let good = Estate::from_snapshot(&snapshot).unwrap();
+        let agencies: Vec<String> = snapshot.agencies.iter().map(|a| a.metadata.name.clone()).collect();
+        let clusters: Vec<String> = snapshot.clusters.iter().map(|c| c.metadata.name.clone()).collect();
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        let rng = proptest::test_runner::TestRng::from_seed(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+            &bytes,
+        );
+        let mut runner = proptest::test_runner::TestRunner::new_with_rng(ProptestConfig::default(), rng);
+        for n in 0..extra {
+            let mut t = admissible_tenancy(agencies.clone(), clusters.clone())
+                .new_tree(&mut runner)
+                .unwrap()
+                .current();
+            t.metadata.name = format!("hostile-{n}-{}", t.metadata.name);
+            snapshot.tenancies.push(t);
+        }
+        let (estate, refused) = Estate::from_snapshot_lenient(&snapshot);
+        for t in &good.tenancies {
+            prop_assert!(estate.tenancies.iter().any(|e| e.key == t.key), "{} left out", t.key);
+        }
+        for r in &refused {
+            let key = r.tenancy.as_deref().unwrap_or_default();
+            prop_assert!(key.contains("/hostile-"), "a good object refused: {r:?}");
+            prop_assert!(!r.field.is_empty() && !r.problem.is_empty(), "{r:?}");
+        }
+        let planned = plan(&estate, PlanOptions::default());
+        for t in &good.tenancies {
+            prop_assert!(planned.decisions.iter().any(|d| d.tenancy == t.key), "{} has no decision", t.key);
+        }
     }
 }

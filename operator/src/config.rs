@@ -56,6 +56,9 @@ pub struct Config {
     pub drift_repair: Duration,
     /// How often a tenancy that found no room is planned again.
     pub pending_retry: Duration,
+    /// How long a rejected tenancy keeps its copies in member clusters before they are
+    /// removed: time to undo a mistaken edit of its Agency.
+    pub revocation_grace: Duration,
     /// How often the accounting loop accounts the estate.
     pub accounting_interval: Duration,
     /// How much faster than the wall clock accounting time runs (1 but in demos and tests).
@@ -76,6 +79,7 @@ impl Default for Config {
             measure_every: Duration::from_secs(15),
             drift_repair: Duration::from_secs(300),
             pending_retry: Duration::from_secs(30),
+            revocation_grace: Duration::from_secs(300),
             accounting_interval: Duration::from_secs(60),
             accounting_speed: 1.0,
             currency: "GBP".into(),

@@ -77,15 +77,16 @@ impl Context {
 
     /// Every SharedCluster, from the hub's watch.
     pub fn hub_clusters(&self) -> Vec<colo_api::SharedCluster> {
-        let Some(hub) = &self.hub else {
-            return Vec::new();
-        };
-        hub.clusters
-            .store
-            .state()
-            .iter()
-            .map(|c| (**c).clone())
-            .collect()
+        self.hub
+            .as_ref()
+            .map_or_else(Vec::new, |h| cloned(&h.clusters.store))
+    }
+
+    /// Every Agency, from the hub's watch.
+    pub fn hub_agencies(&self) -> Vec<colo_api::Agency> {
+        self.hub
+            .as_ref()
+            .map_or_else(Vec::new, |h| cloned(&h.agencies.store))
     }
 
     /// The lock of an agency's member objects.
@@ -97,4 +98,8 @@ impl Context {
             .or_default()
             .clone()
     }
+}
+
+fn cloned<K: crate::k8s::watch::Watched>(store: &kube::runtime::reflector::Store<K>) -> Vec<K> {
+    store.state().iter().map(|o| (**o).clone()).collect()
 }

@@ -17,23 +17,31 @@ use tokio::sync::{mpsc, oneshot};
 use crate::k8s::keys::TenancyKey;
 use crate::metrics::Metrics;
 use crate::observe::{LiveEstate, Observer};
-use crate::state::{Decided, State};
+use crate::state::{Decided, State, placement_spec};
 
 /// What the planner decided for one tenancy.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Decision {
-    Placed { decided: Decided },
-    Unplaced { reason: String },
+    Placed {
+        decided: Decided,
+    },
+    Unplaced {
+        reason: String,
+    },
+    /// The engine cannot represent it (a field out of range): the field and the problem.
+    Refused {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PlannerError {
     #[error("cannot observe the estate: {0}")]
     Observe(String),
-    #[error("the live estate is not a valid snapshot: {0}")]
-    Snapshot(String),
     #[error("tenancy {0} is not on the hub any more")]
     Gone(TenancyKey),
+    #[error("the estate the planner saw does not know it yet ({0}); trying again")]
+    NotSeenYet(String),
     #[error("the planner stopped")]
     Stopped,
 }
@@ -47,6 +55,10 @@ struct Request {
 pub struct Planner {
     tx: mpsc::UnboundedSender<Request>,
 }
+
+/// Fields whose refusal means the planner's snapshot lags the hub (validation found the agency
+/// and the pinned cluster): retried, not held against the tenancy.
+const REFERENCES: [&str; 2] = ["spec.agency", "spec.cluster"];
 
 /// How long the planner waits for more requests before it observes and plans.
 const BATCH_WINDOW: Duration = Duration::from_millis(25);
@@ -106,10 +118,14 @@ async fn run(cycle: Cycle, mut rx: mpsc::UnboundedReceiver<Request>) {
         );
         for request in batch {
             let answer = match &decided {
-                Ok(decisions) => decisions
-                    .get(&request.key)
-                    .cloned()
-                    .ok_or_else(|| PlannerError::Gone(request.key.clone())),
+                Ok(planned) => match planned.lagging.get(&request.key) {
+                    Some(why) => Err(PlannerError::NotSeenYet(why.clone())),
+                    None => planned
+                        .decisions
+                        .get(&request.key)
+                        .cloned()
+                        .ok_or_else(|| PlannerError::Gone(request.key.clone())),
+                },
                 Err(e) => Err(e.clone()),
             };
             let _ = request.reply.send(answer);
@@ -119,23 +135,57 @@ async fn run(cycle: Cycle, mut rx: mpsc::UnboundedReceiver<Request>) {
 
 impl Cycle {
     /// Observes the estate, plans the batch, and assumes every placement decided.
-    async fn plan(
-        &self,
-        keys: &[TenancyKey],
-    ) -> Result<BTreeMap<TenancyKey, Decision>, PlannerError> {
+    async fn plan(&self, keys: &[TenancyKey]) -> Result<Planned, PlannerError> {
         let decided_nodes = self.state.decided_nodes();
         let live = self
             .observer
-            .observe(keys, &decided_nodes)
+            .observe(keys, &decided_nodes, &self.state.rejected())
             .await
             .map_err(|e| PlannerError::Observe(e.to_string()))?;
-        let estate = Estate::from_snapshot(&live.snapshot)
-            .map_err(|e| PlannerError::Snapshot(e.to_string()))?;
+        // One object the engine cannot represent is refused on its own; the rest is planned.
+        let (estate, refused) = Estate::from_snapshot_lenient(&live.snapshot);
         let plan = colo_engine::plan(&estate, PlanOptions::default());
         let context = Explaining::new(&live);
         let mut out = BTreeMap::new();
-        for key in keys {
-            let Some(decision) = decide(key, &plan, &context) else {
+        let mut lagging = BTreeMap::new();
+        for r in refused {
+            let key = r
+                .tenancy
+                .as_ref()
+                .and_then(|t| keys.iter().find(|k| k.engine_name() == *t));
+            match key {
+                Some(key) if REFERENCES.contains(&r.field.as_str()) => {
+                    lagging.insert(key.clone(), format!("{}: {}", r.field, r.problem));
+                }
+                Some(key) => {
+                    let reason = format!("{}: {}", r.field, r.problem);
+                    out.insert(key.clone(), Decision::Refused { reason });
+                }
+                None => {
+                    tracing::warn!(at = %r.at, field = %r.field, problem = %r.problem, "left out of the plan")
+                }
+            }
+        }
+        let specs: HashMap<String, String> = live
+            .snapshot
+            .tenancies
+            .iter()
+            .map(|t| {
+                let key = format!(
+                    "{}/{}",
+                    t.metadata.namespace.as_deref().unwrap_or_default(),
+                    t.metadata.name
+                );
+                (key, placement_spec(&t.spec))
+            })
+            .collect();
+        let undecided: Vec<&TenancyKey> = keys
+            .iter()
+            .filter(|k| !out.contains_key(*k) && !lagging.contains_key(*k))
+            .collect();
+        for key in undecided {
+            let spec = specs.get(&key.engine_name()).cloned().unwrap_or_default();
+            let Some(decision) = decide(key, &plan, &context, spec) else {
                 continue;
             };
             if let Decision::Placed { decided, .. } = &decision {
@@ -143,8 +193,17 @@ impl Cycle {
             }
             out.insert(key.clone(), decision);
         }
-        Ok(out)
+        Ok(Planned {
+            decisions: out,
+            lagging,
+        })
     }
+}
+
+/// A batch's answer: a decision per tenancy, or why the planner's view lags for it.
+struct Planned {
+    decisions: BTreeMap<TenancyKey, Decision>,
+    lagging: BTreeMap<TenancyKey, String>,
 }
 
 /// What explanations need from the observation: sites, and the clusters measured by requests.
@@ -179,7 +238,7 @@ impl Explaining {
 }
 
 /// The plan's decision for one tenancy, as placements with an explanation or a reason.
-fn decide(key: &TenancyKey, plan: &Plan, context: &Explaining) -> Option<Decision> {
+fn decide(key: &TenancyKey, plan: &Plan, context: &Explaining, spec: String) -> Option<Decision> {
     let name = key.engine_name();
     let decision = plan.decisions.iter().find(|d| d.tenancy == name)?;
     let why_not: Vec<String> = decision
@@ -204,7 +263,10 @@ fn decide(key: &TenancyKey, plan: &Plan, context: &Explaining) -> Option<Decisio
     explanation.push_str(&context.fallback);
     explanation.push('.');
     Some(Decision::Placed {
-        decided: decided(&name, plan, &context.sites, explanation),
+        decided: Decided {
+            spec,
+            ..decided(&name, plan, &context.sites, explanation)
+        },
     })
 }
 
@@ -247,5 +309,6 @@ fn decided(
         placements,
         nodes,
         explanation,
+        spec: String::new(),
     }
 }

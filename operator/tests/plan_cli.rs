@@ -197,3 +197,44 @@ fn bad_input_is_refused_with_exit_code_2_naming_where() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read /no/such/file.yaml"));
 }
+
+#[test]
+fn the_plan_asks_exactly_what_the_user_wrote() {
+    let snapshot = format!(
+        "{HEAD}agencies:\n- metadata: {{name: a}}\n  spec: {{displayName: A, costCentre: A, namespaces: [ns], maxClassification: OFFICIAL}}\nclusters:\n- metadata: {{name: c}}\n  spec: {{site: s, region: r, classification: OFFICIAL}}\n  nodes:\n  - {{name: n, capacity: {{cpu: 32, memory: 128Gi}}}}\ntenancies:\n- metadata: {{name: t, namespace: ns}}\n  spec:\n    agency: a\n    classification: OFFICIAL\n    workloads:\n    - {{name: w, image: i, replicas: 1, cpu: 1275m, memory: 0.1Gi}}\n"
+    );
+    let out = colo(
+        &["plan", "--snapshot", "-", "--output", "json"],
+        Some(&snapshot),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &plan["assignments"][0];
+    assert_eq!(a["cpuMillis"], 1275, "1275m, not 1276m: {a}");
+    assert_eq!(
+        a["memoryBytes"], 107_374_183,
+        "0.1Gi rounded up to a whole byte: {a}"
+    );
+}
+
+#[test]
+fn a_request_past_the_bounds_is_refused_with_the_range() {
+    let snapshot = format!(
+        "{HEAD}agencies:\n- metadata: {{name: a}}\n  spec: {{displayName: A, costCentre: A, namespaces: [ns], maxClassification: OFFICIAL}}\ntenancies:\n- metadata: {{name: t, namespace: ns}}\n  spec:\n    agency: a\n    classification: OFFICIAL\n    workloads:\n    - {{name: w, image: i, replicas: 1, cpu: 10P, memory: 1Gi}}\n"
+    );
+    refused(
+        &snapshot,
+        &[
+            "tenancies[0] (ns/t).spec.workloads[0].cpu",
+            "10P is too large",
+        ],
+    );
+    refused(
+        &snapshot.replace("10P", "5000"),
+        &["spec.workloads[0].cpu", "at most 4096 cores"],
+    );
+}

@@ -55,43 +55,17 @@ fn main() {
 
     // Watch the hub: first time each tenancy is seen Placed (or Running), and Running.
     let seen: Arc<Mutex<HashMap<String, Seen>>> = Arc::default();
-    let mut watch = Command::new(dir.join("bin/kubectl"))
-        .args([
-            "--kubeconfig",
-            dir.join("hub/kubeconfig").to_str().unwrap(),
-            "get",
-            "tenancies",
-            "-A",
-            "-w",
-            "--no-headers",
-        ])
-        .args([
-            "-o",
-            "custom-columns=NS:.metadata.namespace,NAME:.metadata.name,PHASE:.status.phase",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("kubectl watch");
-    let stdout = watch.stdout.take().unwrap();
-    let watched = seen.clone();
-    let prefix = run.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 3 || !f[0].starts_with(&prefix) {
-                continue;
+    // A watch the API server ends (or kubectl drops) is started again: it lists first, so a
+    // phase reached meanwhile is seen at the restart (late, never missed).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (seen, stop, prefix, dir) = (seen.clone(), stop.clone(), run.clone(), dir.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                watch_once(&dir, &prefix, &seen, &stop);
             }
-            let now = Instant::now();
-            let mut seen = watched.lock().unwrap();
-            let e = seen.entry(format!("{}/{}", f[0], f[1])).or_default();
-            if matches!(f[2], "Placed" | "Running") && e.0.is_none() {
-                e.0 = Some(now);
-            }
-            if f[2] == "Running" && e.1.is_none() {
-                e.1 = Some(now);
-            }
-        }
-    });
+        })
+    };
     let cpu_before = cpu_seconds(pid);
     let start = Instant::now();
     let mut apply = Command::new(dir.join("bin/kubectl"))
@@ -144,8 +118,11 @@ fn main() {
             all_running = Some(start.elapsed());
         }
     }
-    let _ = watch.kill();
-    let _ = watch.wait();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = Command::new("pkill")
+        .args(["-f", "get tenancies -A -w"])
+        .status();
+    let _ = watcher.join();
     let seen = seen.lock().unwrap();
     let mut latencies: Vec<f64> = accepted
         .iter()
@@ -191,6 +168,52 @@ fn main() {
 
 /// When a tenancy was first seen Placed (or Running), and first seen Running.
 type Seen = (Option<Instant>, Option<Instant>);
+
+/// One `kubectl get -w` of the hub's tenancies, until it ends or `stop` is set.
+fn watch_once(
+    dir: &std::path::Path,
+    prefix: &str,
+    seen: &Mutex<HashMap<String, Seen>>,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let mut watch = Command::new(dir.join("bin/kubectl"))
+        .args([
+            "--kubeconfig",
+            dir.join("hub/kubeconfig").to_str().unwrap(),
+            "get",
+            "tenancies",
+            "-A",
+            "-w",
+            "--no-headers",
+        ])
+        .args([
+            "-o",
+            "custom-columns=NS:.metadata.namespace,NAME:.metadata.name,PHASE:.status.phase",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("kubectl watch");
+    let stdout = watch.stdout.take().unwrap();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 3 || !f[0].starts_with(prefix) {
+            continue;
+        }
+        let now = Instant::now();
+        let mut seen = seen.lock().unwrap();
+        let e = seen.entry(format!("{}/{}", f[0], f[1])).or_default();
+        if matches!(f[2], "Placed" | "Running") && e.0.is_none() {
+            e.0 = Some(now);
+        }
+        if f[2] == "Running" && e.1.is_none() {
+            e.1 = Some(now);
+        }
+    }
+    let _ = watch.wait();
+    if !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("load: the watch of the hub ended; watching again");
+    }
+}
 
 fn proc_status(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

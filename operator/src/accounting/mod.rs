@@ -24,8 +24,6 @@ use crate::state::figures::{month_of, next_month, unix};
 pub enum AccountingError {
     #[error("observe: {0}")]
     Observe(#[source] kube::Error),
-    #[error("the live estate is not a valid snapshot: {0}")]
-    Snapshot(#[source] colo_engine::SnapshotError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("account: {0}")]
@@ -66,10 +64,14 @@ fn ledger_api(ctx: &Context) -> Api<ConfigMap> {
 pub async fn tick(ctx: &Context) -> Result<Ledger, AccountingError> {
     let live = ctx
         .observer
-        .observe(&[], &ctx.state.decided_nodes())
+        .observe(&[], &ctx.state.decided_nodes(), &ctx.state.rejected())
         .await
         .map_err(AccountingError::Observe)?;
-    let estate = Estate::from_snapshot(&live.snapshot).map_err(AccountingError::Snapshot)?;
+    // One object the engine cannot represent is left out; everything else is accounted.
+    let (estate, refused) = Estate::from_snapshot_lenient(&live.snapshot);
+    for r in refused {
+        tracing::debug!(at = %r.at, field = %r.field, problem = %r.problem, "not accounted");
+    }
     let measured: Vec<bool> = estate
         .clusters
         .iter()

@@ -35,6 +35,10 @@ pub struct Args {
     /// Seconds between accounting ticks (energy, cost and carbon per agency).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub accounting_interval_seconds: u64,
+    /// Seconds a rejected tenancy keeps its copies in member clusters before they are
+    /// removed (time to undo a mistaken edit of its Agency).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86400))]
+    pub revocation_grace_seconds: u64,
     /// Currency of every figure of money: ISO 4217 code.
     #[arg(long, default_value = "GBP", env = "COLO_CURRENCY", value_parser = currency_code)]
     pub currency: String,
@@ -125,6 +129,7 @@ fn config(args: &Args) -> Config {
         rate_window: args.rate_window.clone(),
         measure_every: Duration::from_secs(args.measure_every_seconds),
         accounting_interval: Duration::from_secs(args.accounting_interval_seconds),
+        revocation_grace: Duration::from_secs(args.revocation_grace_seconds),
         currency: args.currency.clone(),
         accounting_speed: args.accounting_speed,
         history_prometheus: args.history_prometheus_url.clone(),

@@ -28,7 +28,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let ctx = Context::new(client, config, wiring);
     let live = ctx
         .observer
-        .observe(&[], &Default::default())
+        .observe(&[], &Default::default(), &Default::default())
         .await
         .context("observing the estate")?;
     for (cluster, health) in &live.health {

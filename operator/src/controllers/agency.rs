@@ -1,25 +1,120 @@
 //! The Agency controller, the one writer of Agency status: its tenancies, this month's and
-//! to-date figures from the ledger the accounting loop keeps in the state, and `WithinBudget`
-//! (with an Event when it is first over). Woken by spec changes, by its tenancies, and by
-//! every accounting tick.
+//! to-date figures from the ledger the accounting loop keeps in the state, `WithinBudget`
+//! (with an Event when it is first over) and `NamespacesOwned`. Woken by spec changes (its
+//! own, and other Agencies'), by its tenancies, and by every accounting tick. A finalizer
+//! empties its member namespaces when it is deleted: revocation is immediate and complete.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use colo_api::{Agency, AgencyStatus};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::DeleteParams;
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, ResourceExt};
 
-use super::StatusError;
+use super::{ErrorKind, claims};
 use crate::context::Context;
 use crate::k8s::events::Kind;
+use crate::k8s::labels;
+use crate::k8s::members::MemberError;
 use crate::k8s::status::{Said, condition, set_condition};
 use crate::state::figures::{AgencyMonth, agency_month};
 
 const BUDGET: &str = "WithinBudget";
+const OWNED: &str = "NamespacesOwned";
 
-pub async fn reconcile(agency: Arc<Agency>, ctx: Arc<Context>) -> Result<Action, StatusError> {
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("write status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("connect to {cluster}: {source}")]
+    Connect {
+        cluster: String,
+        #[source]
+        source: MemberError,
+    },
+    #[error("remove its member namespace in {cluster}: {source}")]
+    Cleanup {
+        cluster: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<finalizer::Error<Error>>),
+}
+
+impl ErrorKind for Error {
+    fn kind(&self) -> &'static str {
+        match self {
+            Error::Status(_) => "status",
+            Error::Connect { .. } => "connect",
+            Error::Cleanup { .. } => "cleanup",
+            Error::Finalizer(e) => super::finalizer_kind(e),
+        }
+    }
+}
+
+pub async fn reconcile(agency: Arc<Agency>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api = Api::<Agency>::all(ctx.client.clone());
+    finalizer(&api, labels::FINALIZER, agency, |event| async {
+        match event {
+            finalizer::Event::Apply(a) => write_status(a, &ctx).await,
+            finalizer::Event::Cleanup(a) => empty_member_namespaces(a, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+/// Deletes the agency's namespace in every member cluster (its quota, limits, policy, role
+/// binding and whatever still runs there go with it).
+async fn empty_member_namespaces(agency: Arc<Agency>, ctx: &Context) -> Result<Action, Error> {
+    let name = agency.name_any();
+    let namespace = labels::member_namespace(&name);
+    let lock = ctx.agency_lock(&name);
+    let _held = lock.lock().await;
+    let mut emptied = Vec::new();
+    for cluster in ctx.hub_clusters() {
+        let cluster_name = cluster.name_any();
+        let client = ctx
+            .members
+            .client(&cluster)
+            .await
+            .map_err(|source| Error::Connect {
+                cluster: cluster_name.clone(),
+                source,
+            })?;
+        match Api::<Namespace>::all(client)
+            .delete(&namespace, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => emptied.push(cluster_name.clone()),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(source) => {
+                return Err(Error::Cleanup {
+                    cluster: cluster_name,
+                    source,
+                });
+            }
+        }
+        ctx.state.space_unknown(&cluster_name, &name);
+    }
+    if !emptied.is_empty() {
+        let note = format!(
+            "member namespace {namespace} removed from {}",
+            emptied.join(", ")
+        );
+        ctx.events
+            .publish(&*agency, Kind::Normal, "CleanedUp", &note)
+            .await;
+    }
+    Ok(Action::await_change())
+}
+
+async fn write_status(agency: Arc<Agency>, ctx: &Context) -> Result<Action, Error> {
     let name = agency.name_any();
     let currency = &ctx.config.currency;
     let month = ctx
@@ -27,7 +122,15 @@ pub async fn reconcile(agency: Arc<Agency>, ctx: Arc<Context>) -> Result<Action,
         .ledger()
         .and_then(|l| agency_month(&agency, &l, currency));
     let tenancies = ctx.state.tenancies_of(&name).len() as i32;
-    let status = status(&agency, tenancies, month, ctx.clock.now(), currency);
+    let now = ctx.clock.now();
+    let mut status = status(&agency, tenancies, month, now, currency);
+    let refused = claims::refused(&agency, &ctx.hub_agencies());
+    set_condition(
+        &mut status.conditions,
+        owned(&refused).said(),
+        now,
+        agency.metadata.generation,
+    );
     if went_over_budget(&agency, &status) {
         let note = condition(&status.conditions, BUDGET).map(|c| c.message.clone());
         let note = note.unwrap_or_default();
@@ -39,8 +142,48 @@ pub async fn reconcile(agency: Arc<Agency>, ctx: Arc<Context>) -> Result<Action,
     let manager = &ctx.config.field_manager;
     crate::k8s::status::write(&api, &*agency, agency.status.as_ref(), &status, manager)
         .await
-        .map_err(StatusError)?;
+        .map_err(Error::Status)?;
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+/// `NamespacesOwned`: False, naming the owner, when another Agency listed a namespace first.
+struct Owned {
+    ok: bool,
+    message: String,
+}
+
+impl Owned {
+    fn said(&self) -> Said<'_> {
+        Said {
+            type_: OWNED,
+            status: self.ok,
+            reason: if self.ok {
+                "NamespacesOwned"
+            } else {
+                "NamespaceConflict"
+            },
+            message: &self.message,
+        }
+    }
+}
+
+fn owned(refused: &[(String, String)]) -> Owned {
+    if refused.is_empty() {
+        return Owned {
+            ok: true,
+            message: "no other agency lists its namespaces".into(),
+        };
+    }
+    let each: Vec<String> = refused
+        .iter()
+        .map(|(ns, owner)| {
+            format!("namespace {ns} is owned by agency {owner}, which listed it first")
+        })
+        .collect();
+    Owned {
+        ok: false,
+        message: format!("{}; tenancies there are not this agency's", each.join("; ")),
+    }
 }
 
 fn went_over_budget(agency: &Agency, now: &AgencyStatus) -> bool {

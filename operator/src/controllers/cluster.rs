@@ -9,10 +9,21 @@ use colo_api::{Quantity, Resources, SharedCluster, SharedClusterStatus};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
-use super::StatusError;
+use super::ErrorKind;
 use crate::context::Context;
 use crate::k8s::status::{Said, set_condition};
 use crate::observe::ClusterHealth;
+
+/// The one way this reconcile fails: its status write.
+#[derive(Debug, thiserror::Error)]
+#[error("write status: {0}")]
+pub struct StatusError(#[source] kube::Error);
+
+impl ErrorKind for StatusError {
+    fn kind(&self) -> &'static str {
+        "status"
+    }
+}
 
 pub async fn reconcile(
     cluster: Arc<SharedCluster>,

@@ -5,14 +5,15 @@
 
 pub mod agency;
 mod backoff;
+pub mod claims;
 pub mod cluster;
+mod seed;
 pub mod tenancy;
 
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use colo_api::{Agency, SharedCluster, Tenancy};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -26,7 +27,6 @@ use crate::k8s::keys::TenancyKey;
 use crate::k8s::labels;
 use crate::k8s::watch::{Watched, spec_changes};
 use crate::observe::cache::Hub;
-use crate::state::Confirmed;
 use backoff::Backoff;
 
 /// What a controller's reconcile and error policy share.
@@ -34,26 +34,6 @@ struct Driven<K: Watched> {
     ctx: Arc<Context>,
     name: &'static str,
     backoff: Backoff<ObjectRef<K>>,
-}
-
-/// Seeds what this process knows from the tenancies' status (after a restart or a change of
-/// leader), so quotas sum every tenancy from the first reconcile on. Seeded placements count
-/// as applied long ago, so each is applied again on its first reconcile.
-pub fn seed(ctx: &Context, hub: &Hub) {
-    for t in hub.tenancies.store.state() {
-        let Some(status) = &t.status else { continue };
-        let seen = Confirmed {
-            decided: crate::state::Decided {
-                placements: status.placements.clone(),
-                nodes: Vec::new(),
-                explanation: status.explanation.clone().unwrap_or_default(),
-            },
-            generation: status.observed_generation,
-            at: DateTime::<Utc>::UNIX_EPOCH,
-        };
-        ctx.state
-            .seed(&TenancyKey::of(&t), &t.spec.agency, status.phase, seen);
-    }
 }
 
 /// Runs every controller until `shutdown` resolves. `agency_figures` ticks when the
@@ -67,7 +47,7 @@ pub async fn run(
     if let Some(cache) = ctx.observer.cache() {
         cache.hub_ready().await;
     }
-    seed(&ctx, &hub);
+    seed::from_members(&ctx).await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -138,14 +118,14 @@ pub trait ErrorKind {
     fn kind(&self) -> &'static str;
 }
 
-/// The one way the SharedCluster and Agency reconciles fail: their status write.
-#[derive(Debug, thiserror::Error)]
-#[error("write status: {0}")]
-pub struct StatusError(#[source] kube::Error);
-
-impl ErrorKind for StatusError {
-    fn kind(&self) -> &'static str {
-        "status"
+/// The step a reconcile behind a finalizer failed in: its own, or the finalizer's.
+pub fn finalizer_kind<E: ErrorKind + std::error::Error + 'static>(
+    e: &kube::runtime::finalizer::Error<E>,
+) -> &'static str {
+    use kube::runtime::finalizer::Error;
+    match e {
+        Error::ApplyFailed(e) | Error::CleanupFailed(e) => e.kind(),
+        _ => "finalizer",
     }
 }
 
@@ -155,8 +135,24 @@ async fn tenancies(
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let state = ctx.state.clone();
+    let tenancy_store = hub.tenancies.store.clone();
+    // Its own tenancies, every tenancy in a namespace it lists, and every rejected one: who
+    // owns a namespace, and so who is rejected, may have changed.
     let agency_changed = move |agency: Arc<Agency>| {
-        let keys = state.tenancies_of(&agency.name_any());
+        let mut keys = state.tenancies_of(&agency.name_any());
+        keys.extend(state.rejected());
+        keys.extend(
+            tenancy_store
+                .state()
+                .iter()
+                .filter(|t| {
+                    agency
+                        .spec
+                        .namespaces
+                        .contains(&t.namespace().unwrap_or_default())
+                })
+                .map(|t| TenancyKey::of(t)),
+        );
         keys.into_iter().map(|k| k.object_ref()).collect::<Vec<_>>()
     };
     let controller =
@@ -169,6 +165,20 @@ async fn tenancies(
             })
             .graceful_shutdown_on(stop);
     drive(controller, driven(ctx, "tenancy"), tenancy::reconcile).await;
+}
+
+/// The other Agencies that list a namespace `agency` lists.
+fn sharing_a_namespace(agency: &Agency, all: &[Arc<Agency>]) -> Vec<ObjectRef<Agency>> {
+    all.iter()
+        .filter(|a| a.name_any() != agency.name_any())
+        .filter(|a| {
+            a.spec
+                .namespaces
+                .iter()
+                .any(|n| agency.spec.namespaces.contains(n))
+        })
+        .map(|a| ObjectRef::from_obj(&**a))
+        .collect()
 }
 
 fn member_deployments(
@@ -206,6 +216,11 @@ async fn agencies(
     )
     .watches_shared_stream(hub.tenancies.subscribe(), |t: Arc<Tenancy>| {
         Some(ObjectRef::<Agency>::new(&t.spec.agency))
+    })
+    // Another Agency listing (or dropping) a namespace changes who owns it.
+    .watches_shared_stream(spec_changes(hub.agencies.subscribe()), {
+        let store = hub.agencies.store.clone();
+        move |changed: Arc<Agency>| sharing_a_namespace(&changed, &store.state())
     })
     .reconcile_all_on(figures)
     .graceful_shutdown_on(stop);

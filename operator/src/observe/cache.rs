@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use colo_api::{Agency, SharedCluster, Tenancy};
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, Node, NodeCondition, NodeSpec, NodeStatus, Pod, PodSpec, PodStatus,
+    Container, Node, NodeCondition, NodeSpec, NodeStatus, Pod, PodSpec, PodStatus, PodTemplateSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, Store};
@@ -178,6 +178,34 @@ impl Cache {
         }
     }
 
+    /// Colo's Deployments in a member, once its watch has synced (None: not within `wait`, or
+    /// not watched).
+    pub async fn deployments(
+        &self,
+        cluster: &str,
+        wait: std::time::Duration,
+    ) -> Option<Vec<Deployment>> {
+        let stores = self
+            .members
+            .lock()
+            .expect("cache lock")
+            .get(cluster)
+            .cloned()?;
+        let ready = {
+            let _one_waiter = stores.waiting.lock().await;
+            tokio::time::timeout(wait, stores.deployments.wait_until_ready()).await
+        };
+        ready.ok()?.ok()?;
+        Some(
+            stores
+                .deployments
+                .state()
+                .iter()
+                .map(|d| (**d).clone())
+                .collect(),
+        )
+    }
+
     /// The clusters where Colo's Deployments of a tenancy are seen.
     pub fn deployed_in(&self, key: &TenancyKey) -> Vec<String> {
         let members = self.members.lock().expect("cache lock");
@@ -212,6 +240,18 @@ fn cloned<K: Watched>(store: &Store<K>) -> Vec<K> {
     store.state().iter().map(|o| (**o).clone()).collect()
 }
 
+/// Containers with their names and resources only.
+fn names_and_resources(containers: Vec<Container>) -> Vec<Container> {
+    containers
+        .into_iter()
+        .map(|c| Container {
+            name: c.name,
+            resources: c.resources,
+            ..Default::default()
+        })
+        .collect()
+}
+
 /// A pod as the snapshot reads it: name, labels, node, container requests, phase.
 fn trim_pod(pod: &mut Pod) {
     let meta = std::mem::take(&mut pod.metadata);
@@ -223,15 +263,7 @@ fn trim_pod(pod: &mut Pod) {
     };
     pod.spec = pod.spec.take().map(|spec| PodSpec {
         node_name: spec.node_name,
-        containers: spec
-            .containers
-            .into_iter()
-            .map(|c| Container {
-                name: c.name,
-                resources: c.resources,
-                ..Default::default()
-            })
-            .collect(),
+        containers: names_and_resources(spec.containers),
         ..Default::default()
     });
     pod.status = pod.status.take().map(|s| PodStatus {
@@ -268,16 +300,33 @@ fn trim_node(node: &mut Node) {
     });
 }
 
-/// A Deployment as Colo reads it from the cache: who it belongs to (status is read fresh).
+/// A Deployment as Colo reads it from the cache: who it belongs to, what Colo stamped on it,
+/// its replicas and its containers' requests (its status is read fresh when needed).
 fn trim_deployment(d: &mut Deployment) {
     let meta = std::mem::take(&mut d.metadata);
+    let annotations = meta.annotations.map(|a| {
+        a.into_iter()
+            .filter(|(k, _)| k.starts_with("colo.dev/"))
+            .collect()
+    });
     d.metadata = ObjectMeta {
         name: meta.name,
         namespace: meta.namespace,
         labels: meta.labels,
+        annotations,
         generation: meta.generation,
         ..Default::default()
     };
-    d.spec = None;
+    d.spec = d.spec.take().map(|spec| DeploymentSpec {
+        replicas: spec.replicas,
+        template: PodTemplateSpec {
+            spec: spec.template.spec.map(|p| PodSpec {
+                containers: names_and_resources(p.containers),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
     d.status = None;
 }

@@ -10,11 +10,11 @@ pub mod cache;
 pub mod measure;
 pub mod summarise;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use colo_api::{Agency, Phase, Quantity, Resources, SharedCluster, Tenancy};
+use colo_api::{Agency, Quantity, Resources, SharedCluster, Tenancy};
 use colo_engine::snapshot::{
     API_VERSION, AgencyEntry, EstateSnapshot, KIND, Metadata, Observed, ObservedAssignment,
     TenancyEntry,
@@ -95,10 +95,12 @@ impl Observer {
     /// Observes everything. Tenancies in `planning` are left without observed assignments
     /// (they are about to be placed); others count where their pods run, or where `decided`
     /// (the planner's earlier decisions, by engine name) put them until their pods exist.
+    /// `rejected` tenancies count only where their pods still run (they are not placed).
     pub async fn observe(
         &self,
         planning: &[TenancyKey],
         decided: &HashMap<String, Vec<ObservedAssignment>>,
+        rejected: &HashSet<TenancyKey>,
     ) -> Result<LiveEstate, kube::Error> {
         let (agencies, clusters, tenancies) = self.hub_objects().await?;
         let mut snapshot = EstateSnapshot {
@@ -122,8 +124,11 @@ impl Observer {
             snapshot.clusters.push(view.entry);
             health.insert(cluster.name_any(), view.health);
         }
-        for t in tenancies.iter().filter(|t| !is_rejected(t)) {
+        for t in &tenancies {
             let key = TenancyKey::of(t);
+            if rejected.contains(&key) && !pods_of.contains_key(&key) {
+                continue;
+            }
             let mut observed = Observed {
                 usage: measured_usage(t, &key, &usage),
                 assignments: Vec::new(),
@@ -266,10 +271,6 @@ fn agency_entry(a: &Agency) -> AgencyEntry {
         },
         spec: a.spec.clone(),
     }
-}
-
-fn is_rejected(t: &Tenancy) -> bool {
-    t.status.as_ref().and_then(|s| s.phase) == Some(Phase::Rejected)
 }
 
 /// The tenancy's measured p95 per replica, by workload, from every cluster it runs in.

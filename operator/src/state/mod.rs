@@ -28,12 +28,16 @@ pub struct Decided {
     pub nodes: Vec<ObservedAssignment>,
     /// One sentence: why there, and why not the others.
     pub explanation: String,
+    /// The placement spec it was decided for ([`placement_spec`]): a spec edit that leaves
+    /// this alone (an image, an env var) keeps the placement.
+    pub spec: String,
 }
 
 /// A placement whose member objects were applied: for which spec, and when.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Confirmed {
     pub decided: Decided,
+    /// The generation of the Tenancy applied.
     pub generation: Option<i64>,
     pub at: DateTime<Utc>,
 }
@@ -44,6 +48,13 @@ struct Record {
     phase: Option<Phase>,
     assumed: Option<Decided>,
     confirmed: Option<Confirmed>,
+    /// What ran before the latest confirmed placement (other clusters, other sizes), until
+    /// the new copies have rolled out and the old are gone: quotas count both meanwhile.
+    previous: Option<Decided>,
+    /// When the tenancy was first rejected while it had copies in member clusters.
+    rejected_since: Option<DateTime<Utc>>,
+    /// The clusters its copies were removed from when it was rejected (until accepted again).
+    revoked: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Record {
@@ -53,6 +64,54 @@ impl Record {
             .as_ref()
             .or(self.confirmed.as_ref().map(|c| &c.decided))
     }
+
+    /// Every placement that may hold member pods now: the effective one and the previous.
+    fn holding(&self) -> impl Iterator<Item = &Placement> {
+        let effective = self.effective().map(|d| d.placements.iter());
+        let previous = self.previous.as_ref().map(|d| d.placements.iter());
+        effective
+            .into_iter()
+            .flatten()
+            .chain(previous.into_iter().flatten())
+    }
+}
+
+/// What a tenancy's placement depends on, as a short stable text: classification, regions,
+/// resilience, sizing, a pinned cluster, and each workload's name, replicas and requests.
+/// Stamped on member objects, so a restarted operator knows which spec they were made for.
+pub fn placement_spec(spec: &colo_api::TenancySpec) -> String {
+    let mut regions = spec.regions.clone();
+    regions.sort();
+    let mut workloads: Vec<String> = spec
+        .workloads
+        .iter()
+        .map(|w| {
+            let cpu = w
+                .cpu
+                .cpu_millis()
+                .map_or_else(|_| w.cpu.to_string(), |m| m.to_string());
+            let mem = w
+                .memory
+                .bytes()
+                .map_or_else(|_| w.memory.to_string(), |b| b.to_string());
+            format!("{}:{}:{cpu}:{mem}", w.name, w.replicas)
+        })
+        .collect();
+    workloads.sort();
+    let text = format!(
+        "{}|{}|{:?}|{:?}|{}|{}",
+        spec.classification.as_str(),
+        regions.join(","),
+        spec.resilience,
+        spec.sizing,
+        spec.cluster.as_deref().unwrap_or_default(),
+        workloads.join(",")
+    );
+    // FNV-1a, 64 bits: stable across builds and platforms, unlike the std hasher.
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("{hash:016x}")
 }
 
 /// An agency's member space in one cluster: (cluster, agency).
@@ -100,58 +159,116 @@ impl State {
         self.publish_phases();
     }
 
-    /// What a restarted process learns from a tenancy's status, until it confirms its own.
-    pub fn seed(&self, key: &TenancyKey, agency: &str, phase: Option<Phase>, seen: Confirmed) {
+    /// What a starting process learns from the member clusters, until it confirms its own.
+    pub fn seed(&self, key: &TenancyKey, agency: &str, seen: Confirmed) {
         let mut tenancies = lock(&self.tenancies);
         let record = tenancies.entry(key.clone()).or_default();
         record.agency = agency.to_string();
-        record.phase = phase;
         if !seen.decided.placements.is_empty() {
             record.confirmed = Some(seen);
         }
-        drop(tenancies);
-        self.publish_phases();
     }
 
-    /// The planner decided: counted from now on, until confirmed or forgotten.
+    /// A placement decided (by the planner, or re-sized): counted from now on, until
+    /// confirmed or forgotten. A confirmed placement it replaces keeps counting as the
+    /// previous one, since its pods run until the new ones have rolled out.
     pub fn assume(&self, key: &TenancyKey, decided: Decided) {
-        lock(&self.tenancies)
-            .entry(key.clone())
-            .or_default()
-            .assumed = Some(decided);
+        let mut tenancies = lock(&self.tenancies);
+        let record = tenancies.entry(key.clone()).or_default();
+        if let Some(old) = &record.confirmed
+            && old.decided.placements != decided.placements
+        {
+            let previous = record.previous.get_or_insert_with(Decided::default);
+            for p in &old.decided.placements {
+                if !previous.placements.contains(p) {
+                    previous.placements.push(p.clone());
+                }
+            }
+        }
+        record.assumed = Some(decided);
     }
 
-    /// The member objects of `decided` were applied for `generation`.
-    pub fn confirm(
-        &self,
-        key: &TenancyKey,
-        decided: Decided,
-        generation: Option<i64>,
-        at: DateTime<Utc>,
-    ) {
+    /// The member objects of `confirmed` were applied. The placement it replaced counts as
+    /// the previous one (noted when it was assumed) until [`State::settle`].
+    pub fn confirm(&self, key: &TenancyKey, confirmed: Confirmed) {
         let mut tenancies = lock(&self.tenancies);
         let record = tenancies.entry(key.clone()).or_default();
         record.assumed = None;
-        record.confirmed = Some(Confirmed {
-            decided,
-            generation,
-            at,
-        });
+        record.confirmed = Some(confirmed);
     }
 
-    /// Applying the assumed placement failed: it no longer counts.
-    pub fn forget(&self, key: &TenancyKey) {
+    /// The new copies have rolled out and the old are gone: the previous placement no longer
+    /// counts. Returns it (its clusters' quotas shrink), or None if there was none.
+    pub fn settle(&self, key: &TenancyKey) -> Option<Decided> {
+        lock(&self.tenancies).get_mut(key)?.previous.take()
+    }
+
+    /// The placement before the latest confirmed one, while it is still counted.
+    pub fn previous(&self, key: &TenancyKey) -> Option<Decided> {
+        lock(&self.tenancies).get(key)?.previous.clone()
+    }
+
+    /// When a tenancy with copies was first rejected (noted now if it was not).
+    pub fn rejected_since(&self, key: &TenancyKey, now: DateTime<Utc>) -> DateTime<Utc> {
+        let mut tenancies = lock(&self.tenancies);
+        let record = tenancies.entry(key.clone()).or_default();
+        *record.rejected_since.get_or_insert(now)
+    }
+
+    /// The tenancy is accepted again: no rejection runs, no revocation is remembered.
+    pub fn not_rejected(&self, key: &TenancyKey) {
         if let Some(record) = lock(&self.tenancies).get_mut(key) {
-            record.assumed = None;
+            record.rejected_since = None;
+            record.revoked = None;
         }
     }
 
-    /// Drops what was decided for `key` (it was rejected, or its placement is gone).
+    /// Its copies were removed from `clusters` because it was rejected.
+    pub fn revoked(&self, key: &TenancyKey, clusters: std::collections::BTreeSet<String>) {
+        lock(&self.tenancies)
+            .entry(key.clone())
+            .or_default()
+            .revoked = Some(clusters);
+    }
+
+    /// Where its copies were removed from when it was rejected, if they were.
+    pub fn was_revoked(&self, key: &TenancyKey) -> Option<std::collections::BTreeSet<String>> {
+        lock(&self.tenancies).get(key)?.revoked.clone()
+    }
+
+    /// Applying the assumed placement failed: it no longer counts, and the confirmed one is
+    /// current again (not also a previous one).
+    pub fn forget(&self, key: &TenancyKey) {
+        let mut tenancies = lock(&self.tenancies);
+        let Some(record) = tenancies.get_mut(key) else {
+            return;
+        };
+        record.assumed = None;
+        let current = record
+            .confirmed
+            .as_ref()
+            .map(|c| c.decided.placements.clone());
+        if let (Some(previous), Some(current)) = (record.previous.as_mut(), current) {
+            previous.placements.retain(|p| !current.contains(p));
+            if previous.placements.is_empty() {
+                record.previous = None;
+            }
+        }
+    }
+
+    /// Drops everything placed for `key` (its copies are gone).
     pub fn clear_placement(&self, key: &TenancyKey) {
         if let Some(record) = lock(&self.tenancies).get_mut(key) {
             record.assumed = None;
             record.confirmed = None;
+            record.previous = None;
+            record.rejected_since = None;
         }
+    }
+
+    /// The placement assumed for `key` (decided, not yet applied), if any.
+    pub fn assumed(&self, key: &TenancyKey) -> Option<Decided> {
+        lock(&self.tenancies).get(key)?.assumed.clone()
     }
 
     /// The placement confirmed for `key`, if any.
@@ -191,7 +308,7 @@ impl State {
             .values()
             .filter(|r| r.agency == agency)
         {
-            for p in record.effective().map_or(&[][..], |d| &d.placements) {
+            for p in record.holding() {
                 let Some(r) = &p.requests else { continue };
                 let e = quotas.entry(p.cluster.clone()).or_default();
                 e.0 += r.cpu.cpu_millis().unwrap_or(0) as i64 * p.replicas as i64;
@@ -206,6 +323,15 @@ impl State {
         lock(&self.tenancies)
             .iter()
             .filter(|(_, r)| r.agency == agency)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// The tenancies the state knows as Rejected.
+    pub fn rejected(&self) -> std::collections::HashSet<TenancyKey> {
+        lock(&self.tenancies)
+            .iter()
+            .filter(|(_, r)| r.phase == Some(Phase::Rejected))
             .map(|(k, _)| k.clone())
             .collect()
     }
@@ -296,6 +422,15 @@ mod tests {
             }],
             nodes: vec![],
             explanation: String::new(),
+            spec: String::new(),
+        }
+    }
+
+    fn confirmed(decided: Decided) -> Confirmed {
+        Confirmed {
+            decided,
+            generation: Some(1),
+            at: Utc::now(),
         }
     }
 
@@ -314,7 +449,7 @@ mod tests {
         assert_eq!(s.quotas("ag")["north"], (500, 3 << 20));
         s.forget(&b);
         assert_eq!(s.quotas("ag")["north"], (200, 2 << 20));
-        s.confirm(&a, placed("north", 2, "100m"), Some(1), Utc::now());
+        s.confirm(&a, confirmed(placed("north", 2, "100m")));
         s.forget(&a);
         assert_eq!(s.quotas("ag")["north"], (200, 2 << 20), "confirmed stays");
         assert_eq!(s.tenancies_on("north"), 1);
@@ -322,16 +457,45 @@ mod tests {
     }
 
     #[test]
-    fn a_new_assumption_replaces_the_confirmed_one_until_it_is_forgotten() {
+    fn a_move_holds_both_clusters_and_a_forgotten_one_only_the_old() {
         let s = state();
         let a = TenancyKey::new("ns", "a");
         s.track(&a, "ag");
-        s.confirm(&a, placed("north", 1, "100m"), Some(1), Utc::now());
+        s.confirm(&a, confirmed(placed("north", 1, "100m")));
         s.assume(&a, placed("south", 1, "100m"));
-        assert!(!s.quotas("ag").contains_key("north"));
+        assert_eq!(
+            s.quotas("ag")["north"],
+            (100, 1 << 20),
+            "old copies still run"
+        );
         assert_eq!(s.quotas("ag")["south"], (100, 1 << 20));
         s.forget(&a);
         assert_eq!(s.quotas("ag")["north"], (100, 1 << 20));
+        assert!(!s.quotas("ag").contains_key("south"));
+    }
+
+    #[test]
+    fn a_resize_holds_old_and_new_in_the_quota_until_it_settles() {
+        let s = state();
+        let a = TenancyKey::new("ns", "a");
+        s.track(&a, "ag");
+        s.confirm(&a, confirmed(placed("north", 2, "500m")));
+        s.assume(&a, placed("north", 2, "122m"));
+        assert_eq!(s.quotas("ag")["north"].0, 1244, "both while it rolls");
+        s.confirm(&a, confirmed(placed("north", 2, "122m")));
+        assert_eq!(s.quotas("ag")["north"].0, 1244, "until it settles");
+        let released = s.settle(&a).unwrap();
+        assert_eq!(
+            released.placements[0]
+                .requests
+                .as_ref()
+                .unwrap()
+                .cpu
+                .as_str(),
+            "500m"
+        );
+        assert_eq!(s.quotas("ag")["north"].0, 244);
+        assert!(s.settle(&a).is_none());
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The apply step: the tenancy's member objects where it is placed, and its copies removed
-//! from clusters it left (after the new ones are applied). The placement is assumed while
-//! this runs, confirmed when it succeeds and forgotten when it fails; unchanged member objects
-//! are applied again only every `drift_repair`, to repair drift.
+//! The apply step, make-before-break: the tenancy's member objects where it is placed now;
+//! copies elsewhere (a cluster it left, a crash's leftovers) are retired only once the new
+//! copies are available; and what a rollout held in quota is released once it has settled.
+//!
+//! The placement is assumed while this runs, confirmed when it succeeds and forgotten when it
+//! fails. Unchanged member objects are applied again only every `drift_repair`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,10 +12,10 @@ use colo_api::{Agency, Placement, SharedCluster, Tenancy};
 use kube::{Client, ResourceExt};
 
 use super::Error;
-use super::materialise::{self, Space};
+use super::materialise::{self, Space, Stamp};
 use crate::context::Context;
 use crate::k8s::keys::TenancyKey;
-use crate::state::Decided;
+use crate::state::{Confirmed, Decided, placement_spec};
 
 /// Applies `sized` (the decided placement with the sizes to apply); returns the client of
 /// each cluster the tenancy is placed in.
@@ -22,7 +24,6 @@ pub async fn apply(
     tenancy: &Tenancy,
     agency: &Agency,
     sized: &Decided,
-    clusters: &[SharedCluster],
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, Client)>, Error> {
     let key = TenancyKey::of(tenancy);
@@ -32,20 +33,31 @@ pub async fn apply(
             && c.decided.placements == sized.placements
             && (now - c.at).to_std().unwrap_or_default() < ctx.config.drift_repair
     });
+    let clusters = ctx.hub_clusters();
     let mut members = Vec::new();
     for name in by_cluster.keys() {
-        let cluster = find(clusters, name)?;
+        let cluster = find(&clusters, name)?;
         members.push((name.to_string(), connect(ctx, cluster).await?));
     }
     if current {
         return Ok(members);
     }
     ctx.state.assume(&key, sized.clone());
-    let written = write(ctx, tenancy, agency, &by_cluster, &members, clusters, now).await;
+    let stamp = Stamp {
+        placement_spec: placement_spec(&tenancy.spec),
+        generation: tenancy.metadata.generation,
+        explanation: sized.explanation.clone(),
+    };
+    let written = write(ctx, tenancy, agency, &by_cluster, &members, &stamp, now).await;
     match written {
-        Ok(()) => ctx
-            .state
-            .confirm(&key, sized.clone(), tenancy.metadata.generation, now),
+        Ok(()) => ctx.state.confirm(
+            &key,
+            Confirmed {
+                decided: sized.clone(),
+                generation: tenancy.metadata.generation,
+                at: now,
+            },
+        ),
         Err(_) => ctx.state.forget(&key),
     }
     written.map(|()| members)
@@ -57,13 +69,12 @@ async fn write(
     agency: &Agency,
     by_cluster: &BTreeMap<&str, Vec<&Placement>>,
     members: &[(String, Client)],
-    clusters: &[SharedCluster],
+    stamp: &Stamp,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     let lock = ctx.agency_lock(&agency.name_any());
     let _held = lock.lock().await;
     let quotas = ctx.state.quotas(&agency.name_any());
-    let manager = &ctx.config.field_manager;
     for (name, client) in members {
         let fail = |source| Error::Apply {
             cluster: name.clone(),
@@ -73,29 +84,98 @@ async fn write(
         apply_space(ctx, client, name, agency, quota, now)
             .await
             .map_err(fail)?;
-        materialise::workloads(client, manager, tenancy, &by_cluster[name.as_str()])
-            .await
-            .map_err(fail)?;
-    }
-    // Clusters it left: the new copies are applied first.
-    for name in stale_clusters(ctx, tenancy, by_cluster) {
-        let Ok(cluster) = find(clusters, &name) else {
-            continue;
-        };
-        let client = connect(ctx, cluster).await?;
-        let fail = |source| Error::Apply {
-            cluster: name.clone(),
-            source,
-        };
-        materialise::remove(&client, &TenancyKey::of(tenancy), &agency.name_any())
-            .await
-            .map_err(fail)?;
-        let quota = quotas.get(&name).copied().unwrap_or_default();
-        apply_space(ctx, &client, &name, agency, quota, now)
+        let here = &by_cluster[name.as_str()];
+        materialise::workloads(client, &ctx.config.field_manager, tenancy, here, stamp)
             .await
             .map_err(fail)?;
     }
     Ok(())
+}
+
+/// Once every replica of the new placement is available: copies elsewhere go, and when the
+/// rollout has settled too, the previous placement is released from the agency's quotas.
+pub async fn retire(
+    ctx: &Context,
+    tenancy: &Tenancy,
+    agency: &Agency,
+    placed: &[Placement],
+    settled: bool,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let key = TenancyKey::of(tenancy);
+    let here: BTreeSet<&str> = placed.iter().map(|p| p.cluster.as_str()).collect();
+    let stale: BTreeSet<String> = copies(ctx, &key)
+        .into_iter()
+        .filter(|c| !here.contains(c.as_str()))
+        .collect();
+    let lock = ctx.agency_lock(&agency.name_any());
+    let _held = lock.lock().await;
+    for name in &stale {
+        let Some(client) = client_of(ctx, name).await? else {
+            continue;
+        };
+        materialise::remove(&client, &key, &agency.name_any())
+            .await
+            .map_err(|source| Error::Apply {
+                cluster: name.clone(),
+                source,
+            })?;
+    }
+    let released = if settled {
+        ctx.state.settle(&key)
+    } else {
+        None
+    };
+    if stale.is_empty() && released.is_none() {
+        return Ok(());
+    }
+    // Quotas follow what is held now, in every cluster that changed.
+    let touched: BTreeSet<String> = released
+        .iter()
+        .flat_map(|d| d.placements.iter().map(|p| p.cluster.clone()))
+        .chain(stale)
+        .chain(here.iter().map(|c| c.to_string()))
+        .collect();
+    shrink_quotas(ctx, agency, &touched, now).await
+}
+
+/// Applies the agency's space, with its quota as the state holds it now, in `clusters`.
+pub async fn shrink_quotas(
+    ctx: &Context,
+    agency: &Agency,
+    clusters: &BTreeSet<String>,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    let quotas = ctx.state.quotas(&agency.name_any());
+    for name in clusters {
+        let Some(client) = client_of(ctx, name).await? else {
+            continue;
+        };
+        let quota = quotas.get(name).copied().unwrap_or_default();
+        apply_space(ctx, &client, name, agency, quota, now)
+            .await
+            .map_err(|source| Error::Apply {
+                cluster: name.clone(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Every cluster that may hold a copy of the tenancy: where the state placed it, where it
+/// was placed before, and where Colo's Deployments of it are seen. Never its status.
+pub fn copies(ctx: &Context, key: &TenancyKey) -> BTreeSet<String> {
+    let mut clusters = BTreeSet::new();
+    if let Some(c) = ctx.state.confirmed(key) {
+        clusters.extend(c.decided.placements.iter().map(|p| p.cluster.clone()));
+    }
+    if let Some(p) = ctx.state.previous(key) {
+        clusters.extend(p.placements.iter().map(|p| p.cluster.clone()));
+    }
+    if let Some(cache) = ctx.observer.cache() {
+        clusters.extend(cache.deployed_in(key));
+    }
+    clusters
 }
 
 /// The agency's member space in one cluster, unless it was applied as it is lately.
@@ -122,29 +202,6 @@ pub async fn apply_space(
     Ok(())
 }
 
-/// Clusters where the tenancy may still have copies but is no longer placed: where it was
-/// confirmed, where its status said it was, and where Colo's Deployments of it are seen.
-fn stale_clusters(
-    ctx: &Context,
-    tenancy: &Tenancy,
-    by_cluster: &BTreeMap<&str, Vec<&Placement>>,
-) -> BTreeSet<String> {
-    let key = TenancyKey::of(tenancy);
-    let mut was: BTreeSet<String> = tenancy
-        .status
-        .iter()
-        .flat_map(|s| s.placements.iter().map(|p| p.cluster.clone()))
-        .collect();
-    if let Some(c) = ctx.state.confirmed(&key) {
-        was.extend(c.decided.placements.iter().map(|p| p.cluster.clone()));
-    }
-    if let Some(cache) = ctx.observer.cache() {
-        was.extend(cache.deployed_in(&key));
-    }
-    was.retain(|c| !by_cluster.contains_key(c.as_str()));
-    was
-}
-
 fn by_cluster(placements: &[Placement]) -> BTreeMap<&str, Vec<&Placement>> {
     placements.iter().fold(BTreeMap::new(), |mut m, p| {
         m.entry(p.cluster.as_str()).or_default().push(p);
@@ -152,11 +209,20 @@ fn by_cluster(placements: &[Placement]) -> BTreeMap<&str, Vec<&Placement>> {
     })
 }
 
-pub fn find<'a>(clusters: &'a [SharedCluster], name: &str) -> Result<&'a SharedCluster, Error> {
+fn find<'a>(clusters: &'a [SharedCluster], name: &str) -> Result<&'a SharedCluster, Error> {
     clusters
         .iter()
         .find(|c| c.name_any() == name)
         .ok_or_else(|| Error::NoCluster(name.to_string()))
+}
+
+/// The client of a cluster by name (None: it is no longer a SharedCluster).
+pub async fn client_of(ctx: &Context, name: &str) -> Result<Option<Client>, Error> {
+    let clusters = ctx.hub_clusters();
+    match clusters.iter().find(|c| c.name_any() == name) {
+        Some(cluster) => Ok(Some(connect(ctx, cluster).await?)),
+        None => Ok(None),
+    }
 }
 
 pub async fn connect(ctx: &Context, cluster: &SharedCluster) -> Result<Client, Error> {

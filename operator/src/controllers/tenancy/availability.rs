@@ -20,6 +20,8 @@ pub struct Availability {
     pub ready: BTreeMap<String, i32>,
     /// Why replicas are missing, as "cluster: reason" (empty when none are, or not asked).
     pub reasons: Vec<String>,
+    /// Every Deployment has rolled out its latest spec: no pod of an older one is left.
+    pub settled: bool,
 }
 
 impl Availability {
@@ -43,6 +45,8 @@ struct Counted {
     workload: String,
     ready: i32,
     current: bool,
+    /// Rolled out: every pod is of the latest spec, and available.
+    settled: bool,
     /// Why the Deployment cannot create its pods, when it cannot.
     failure: Option<String>,
 }
@@ -62,14 +66,24 @@ fn count(d: &Deployment) -> Counted {
                 c.message.clone().unwrap_or_default()
             )
         });
+    let current = status.and_then(|s| s.observed_generation) == d.metadata.generation;
+    let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let count = |f: fn(&k8s_openapi::api::apps::v1::DeploymentStatus) -> Option<i32>| {
+        status.and_then(f).unwrap_or(0)
+    };
+    let settled = current
+        && count(|s| s.replicas) == wanted
+        && count(|s| s.updated_replicas) == wanted
+        && count(|s| s.available_replicas) == wanted;
     Counted {
         workload: d
             .labels()
             .get(labels::WORKLOAD_LABEL)
             .cloned()
             .unwrap_or_default(),
-        ready: status.and_then(|s| s.available_replicas).unwrap_or(0),
-        current: status.and_then(|s| s.observed_generation) == d.metadata.generation,
+        ready: count(|s| s.available_replicas),
+        current,
+        settled,
         failure,
     }
 }
@@ -89,7 +103,10 @@ pub async fn read(
     explain: bool,
 ) -> Result<Availability, (String, kube::Error)> {
     let ns = labels::member_namespace(&tenancy.spec.agency);
-    let mut seen = Availability::default();
+    let mut seen = Availability {
+        settled: true,
+        ..Default::default()
+    };
     let mut failures: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (cluster, client) in members {
         let deployments = Api::<Deployment>::namespaced(client.clone(), &ns)
@@ -97,6 +114,7 @@ pub async fn read(
             .await
             .map_err(|e| (cluster.clone(), e))?;
         for c in deployments.items.iter().map(count) {
+            seen.settled &= c.settled;
             let n = if c.current || in_place { c.ready } else { 0 };
             *seen.ready.entry(c.workload).or_default() += n;
             failures.entry(cluster).or_default().extend(c.failure);

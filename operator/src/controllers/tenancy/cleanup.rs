@@ -20,17 +20,7 @@ pub async fn cleanup(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Err
     let agency_name = tenancy.spec.agency.clone();
     let lock = ctx.agency_lock(&agency_name);
     let _held = lock.lock().await;
-    let was_in: Vec<String> = tenancy
-        .status
-        .iter()
-        .flat_map(|s| s.placements.iter().map(|p| p.cluster.clone()))
-        .chain(
-            ctx.observer
-                .cache()
-                .map(|c| c.deployed_in(&key))
-                .unwrap_or_default(),
-        )
-        .collect();
+    let was_in = super::apply::copies(ctx, &key);
     ctx.state.clear_placement(&key);
     let agency = Api::<Agency>::all(ctx.client.clone())
         .get_opt(&agency_name)

@@ -198,12 +198,20 @@ fn group(name: &str) -> Subject {
     }
 }
 
+/// What member Deployments carry of the spec they were applied for.
+pub struct Stamp {
+    pub placement_spec: String,
+    pub generation: Option<i64>,
+    pub explanation: String,
+}
+
 /// The Deployments (and Services) of the tenancy's workloads placed in this cluster.
 pub async fn workloads(
     client: &Client,
     manager: &str,
     tenancy: &Tenancy,
     here: &[&Placement],
+    stamp: &Stamp,
 ) -> Result<(), kube::Error> {
     for placement in here {
         let Some(workload) = tenancy
@@ -214,7 +222,12 @@ pub async fn workloads(
         else {
             continue;
         };
-        apply(client, manager, &deployment(tenancy, workload, placement)).await?;
+        apply(
+            client,
+            manager,
+            &deployment(tenancy, workload, placement, stamp),
+        )
+        .await?;
         if !workload.ports.is_empty() {
             apply(client, manager, &service(tenancy, workload)).await?;
         }
@@ -236,8 +249,25 @@ fn workload_meta(tenancy: &Tenancy, workload: &Workload) -> ObjectMeta {
     }
 }
 
-fn deployment(tenancy: &Tenancy, workload: &Workload, placement: &Placement) -> Deployment {
-    let meta = workload_meta(tenancy, workload);
+fn deployment(
+    tenancy: &Tenancy,
+    workload: &Workload,
+    placement: &Placement,
+    stamp: &Stamp,
+) -> Deployment {
+    let mut meta = workload_meta(tenancy, workload);
+    let generation = stamp.generation.unwrap_or_default().to_string();
+    meta.annotations = Some(BTreeMap::from([
+        (
+            labels::PLACEMENT_SPEC_ANNOTATION.to_string(),
+            stamp.placement_spec.clone(),
+        ),
+        (labels::GENERATION_ANNOTATION.to_string(), generation),
+        (
+            labels::EXPLANATION_ANNOTATION.to_string(),
+            stamp.explanation.chars().take(1024).collect(),
+        ),
+    ]));
     let selector = labels::workload_selector(&TenancyKey::of(tenancy), &workload.name);
     Deployment {
         spec: Some(DeploymentSpec {
@@ -418,7 +448,14 @@ mod tests {
                 memory: Quantity::new("200Mi"),
             }),
         };
-        let d = deployment(&tenancy, &tenancy.spec.workloads[0], &placement);
+        let stamp = Stamp {
+            placement_spec: "abc".into(),
+            generation: Some(4),
+            explanation: "Placed on north-1.".into(),
+        };
+        let d = deployment(&tenancy, &tenancy.spec.workloads[0], &placement, &stamp);
+        let annotations = d.metadata.annotations.clone().unwrap();
+        assert_eq!(annotations[labels::GENERATION_ANNOTATION], "4");
         assert_eq!(d.metadata.name.as_deref(), Some("shop-web"));
         assert_eq!(d.metadata.namespace.as_deref(), Some("colo-dvla"));
         let pod = d.spec.unwrap().template.spec.unwrap();

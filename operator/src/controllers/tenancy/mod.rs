@@ -9,6 +9,7 @@ mod cleanup;
 mod materialise;
 mod place;
 mod resize;
+mod revoke;
 mod status;
 #[cfg(test)]
 mod tests;
@@ -81,10 +82,7 @@ impl super::ErrorKind for Error {
             Error::Availability { .. } => "availability",
             Error::Status(_) => "status",
             Error::Cleanup { .. } => "cleanup",
-            Error::Finalizer(e) => match e.as_ref() {
-                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => e.kind(),
-                _ => "finalizer",
-            },
+            Error::Finalizer(e) => super::finalizer_kind(e),
         }
     }
 }
@@ -111,12 +109,15 @@ async fn apply(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Error> {
         .get_opt(&tenancy.spec.agency)
         .await
         .map_err(Error::Observe)?;
-    let outcome = match validate::validate(&tenancy, agency) {
-        Ok(agency) => place_and_run(&tenancy, &key, &agency, ctx, now).await?,
-        Err(rejection) => {
-            ctx.state.clear_placement(&key);
-            Outcome::Rejected(rejection)
-        }
+    let agencies = ctx.hub_agencies();
+    let known = validate::Known {
+        agency: agency.as_ref(),
+        agencies: &agencies,
+        operator_namespace: &ctx.config.namespace,
+    };
+    let outcome = match validate::validate(&tenancy, &known) {
+        Ok(agency) => place_and_run(&tenancy, &key, agency, ctx, now).await?,
+        Err(rejection) => rejected(ctx, &tenancy, agency.as_ref(), rejection, now).await?,
     };
     let status = status::compute(&tenancy, &outcome, now);
     announce(ctx, &tenancy, &outcome, &status).await;
@@ -126,10 +127,28 @@ async fn apply(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Error> {
         .await
         .map_err(Error::Status)?;
     ctx.state.set_phase(&key, status.phase.unwrap_or_default());
-    Ok(status::requeue(&tenancy, &status, &ctx.config))
+    Ok(status::requeue(
+        &tenancy,
+        &outcome,
+        &status,
+        &ctx.config,
+        now,
+    ))
 }
 
-/// Place (or keep), size, apply to members, and read availability.
+/// A rejection, and the revocation of whatever copies the tenancy has.
+async fn rejected(
+    ctx: &Context,
+    tenancy: &Tenancy,
+    agency: Option<&Agency>,
+    rejection: validate::Rejection,
+    now: DateTime<Utc>,
+) -> Result<Outcome, Error> {
+    let revocation = revoke::revoke(ctx, tenancy, agency, now).await?;
+    Ok(Outcome::Rejected(rejection, revocation))
+}
+
+/// Place (or keep), size, apply to members, read availability, retire what it replaced.
 async fn place_and_run(
     tenancy: &Tenancy,
     key: &TenancyKey,
@@ -137,38 +156,48 @@ async fn place_and_run(
     ctx: &Context,
     now: DateTime<Utc>,
 ) -> Result<Outcome, Error> {
-    let (decided, new) = match place::placement(tenancy, key, ctx)
+    ctx.state.not_rejected(key);
+    let decided = match place::placement(tenancy, key, ctx)
         .await
         .map_err(Error::Plan)?
     {
         Placing::Unplaced(reason) => return Ok(Outcome::Pending(reason)),
-        Placing::Kept(decided) => (decided, false),
-        Placing::New(decided) => (decided, true),
+        Placing::Refused(reason) => {
+            let rejection = validate::Rejection(reason);
+            return rejected(ctx, tenancy, Some(agency), rejection, now).await;
+        }
+        // A new decision is recorded first (status says where, at once), applied next time.
+        Placing::New(decided) => return Ok(Outcome::Decided(decided)),
+        Placing::Kept(decided) | Placing::Assumed(decided) => decided,
     };
-    let clusters = ctx.hub_clusters();
     let in_use: Vec<&str> = decided
         .placements
         .iter()
         .map(|p| p.cluster.as_str())
         .collect();
     let usage = ctx.observer.usage_in(&in_use);
+    let clusters = ctx.hub_clusters();
     let review = resize::review(tenancy, &clusters, &decided.placements, &usage, now);
     let sized = crate::state::Decided {
         placements: review.placements.clone(),
         ..decided
     };
-    let members = apply::apply(ctx, tenancy, agency, &sized, &clusters, now).await?;
-    let old = tenancy.status.clone().unwrap_or_default();
-    let in_place = old.observed_generation == tenancy.metadata.generation;
+    // Replicas of a spec not yet rolled out count while Colo rolls its own (a resize).
+    let confirmed = ctx.state.confirmed(key);
+    let in_place = confirmed.is_some_and(|c| c.generation == tenancy.metadata.generation);
+    let members = apply::apply(ctx, tenancy, agency, &sized, now).await?;
     let explain = status::explain_shortfall(tenancy, now);
     let availability = availability::read(tenancy, &members, in_place, explain)
         .await
         .map_err(|(cluster, source)| Error::Availability { cluster, source })?;
+    if availability.all_up(tenancy) {
+        let settled = availability.settled;
+        apply::retire(ctx, tenancy, agency, &sized.placements, settled, now).await?;
+    }
     Ok(Outcome::Placed(Placed {
         decided: sized,
         review,
         availability,
-        new,
     }))
 }
 
@@ -178,21 +207,29 @@ async fn announce(ctx: &Context, tenancy: &Tenancy, outcome: &Outcome, now: &Ten
     let changed = old.phase != now.phase || old.explanation != now.explanation;
     let events = &ctx.events;
     match outcome {
-        Outcome::Rejected(validate::Rejection(reason)) if changed => {
-            events
-                .publish(tenancy, Kind::Warning, "Rejected", reason)
-                .await
+        Outcome::Rejected(validate::Rejection(reason), revocation) => {
+            if let revoke::Revocation::Done { clusters } = revocation {
+                let clusters = clusters.iter().cloned().collect::<Vec<_>>().join(", ");
+                let note = format!("{reason}: its copies were removed from {clusters}");
+                events
+                    .publish(tenancy, Kind::Warning, "Revoked", &note)
+                    .await
+            } else if changed {
+                events
+                    .publish(tenancy, Kind::Warning, "Rejected", reason)
+                    .await
+            }
         }
         Outcome::Pending(reason) if changed => {
             events
                 .publish(tenancy, Kind::Warning, "Unplaced", reason)
                 .await
         }
+        Outcome::Decided(decided) => {
+            let why = &decided.explanation;
+            events.publish(tenancy, Kind::Normal, "Placed", why).await;
+        }
         Outcome::Placed(placed) => {
-            if placed.new {
-                let why = &placed.decided.explanation;
-                events.publish(tenancy, Kind::Normal, "Placed", why).await;
-            }
             if !placed.review.changes.is_empty() {
                 let note = format!(
                     "requests set to measured p95 × 1.2: {}",

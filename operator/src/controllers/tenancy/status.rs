@@ -10,6 +10,7 @@ use kube::runtime::controller::Action;
 
 use super::availability::Availability;
 use super::resize::Review;
+use super::revoke::Revocation;
 use super::validate::Rejection;
 use crate::config::Config;
 use crate::k8s::status::{Said, set_condition, true_since};
@@ -18,9 +19,12 @@ use crate::state::Decided;
 /// What one reconcile found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    Rejected(Rejection),
+    /// Rejected, and what becomes of its copies in member clusters.
+    Rejected(Rejection, Revocation),
     /// No room: the reason.
     Pending(String),
+    /// Just decided by the planner: recorded now, applied on the next reconcile.
+    Decided(Decided),
     Placed(Placed),
 }
 
@@ -30,8 +34,6 @@ pub struct Placed {
     pub decided: Decided,
     pub review: Review,
     pub availability: Availability,
-    /// Decided by this reconcile (not kept from before).
-    pub new: bool,
 }
 
 /// How long after a placement missing replicas are news (before, a rollout is just starting).
@@ -52,10 +54,10 @@ pub fn compute(tenancy: &Tenancy, outcome: &Outcome, now: DateTime<Utc>) -> Tena
     let mut conditions = old.conditions.clone();
     let mut set = |said: Said<'_>| set_condition(&mut conditions, said, now, generation);
     let mut status = match outcome {
-        Outcome::Rejected(Rejection(reason)) => {
+        Outcome::Rejected(Rejection(reason), revocation) => {
             set(rejected(reason));
             conditions.retain(|c| c.type_ == "Accepted");
-            unplaced(Phase::Rejected, format!("Rejected: {reason}."))
+            unplaced(Phase::Rejected, rejected_explanation(reason, revocation))
         }
         Outcome::Pending(reason) => {
             set(accepted());
@@ -66,6 +68,26 @@ pub fn compute(tenancy: &Tenancy, outcome: &Outcome, now: DateTime<Utc>) -> Tena
                 message: reason,
             });
             unplaced(Phase::Pending, format!("Not placed: {reason}."))
+        }
+        Outcome::Decided(decided) => {
+            set(accepted());
+            set(Said {
+                type_: "Placed",
+                status: true,
+                reason: "Placed",
+                message: &decided.explanation,
+            });
+            set(Said {
+                type_: "Available",
+                status: false,
+                reason: "Rolling",
+                message: "member Deployments are starting",
+            });
+            let review = Review {
+                placements: decided.placements.clone(),
+                ..Default::default()
+            };
+            placed_status(decided, &review, Phase::Placed)
         }
         Outcome::Placed(placed) => {
             set(accepted());
@@ -82,7 +104,11 @@ pub fn compute(tenancy: &Tenancy, outcome: &Outcome, now: DateTime<Utc>) -> Tena
                 reason: if up { "Available" } else { "Unavailable" },
                 message: &message,
             });
-            placed_status(placed, running_phase(up, old.phase))
+            placed_status(
+                &placed.decided,
+                &placed.review,
+                running_phase(up, old.phase),
+            )
         }
     };
     status.conditions = conditions;
@@ -105,6 +131,24 @@ fn rejected(reason: &str) -> Said<'_> {
         status: false,
         reason: "Rejected",
         message: reason,
+    }
+}
+
+fn rejected_explanation(reason: &str, revocation: &Revocation) -> String {
+    let list = |clusters: &std::collections::BTreeSet<String>| {
+        clusters.iter().cloned().collect::<Vec<_>>().join(", ")
+    };
+    match revocation {
+        Revocation::Nothing => format!("Rejected: {reason}."),
+        Revocation::Due { at, clusters } => format!(
+            "Rejected: {reason}. Its copies in {} are removed at {} unless this is corrected.",
+            list(clusters),
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        Revocation::Done { clusters } => format!(
+            "Rejected: {reason}. Its copies were removed from {}.",
+            list(clusters)
+        ),
     }
 }
 
@@ -136,25 +180,40 @@ fn available(tenancy: &Tenancy, seen: &Availability) -> (bool, String) {
     (up, message)
 }
 
-fn placed_status(placed: &Placed, phase: Phase) -> TenancyStatus {
-    let placements = placed.review.placements.clone();
+fn placed_status(decided: &Decided, review: &Review, phase: Phase) -> TenancyStatus {
+    let placements = review.placements.clone();
     let clusters: BTreeSet<&str> = placements.iter().map(|p| p.cluster.as_str()).collect();
     TenancyStatus {
         phase: Some(phase),
         clusters: Some(clusters.into_iter().collect::<Vec<_>>().join(",")),
-        explanation: Some(placed.decided.explanation.clone()),
-        measured: placed.review.measured.clone(),
-        sizing: placed.review.sizing.clone(),
+        explanation: Some(decided.explanation.clone()),
+        measured: review.measured.clone(),
+        sizing: review.sizing.clone(),
         placements,
         ..Default::default()
     }
 }
 
 /// When to look at a tenancy again. Member Deployments are watched, so a change wakes it; the
-/// requeue is a fallback, and the cadence of measured re-sizing.
-pub fn requeue(tenancy: &Tenancy, status: &TenancyStatus, config: &Config) -> Action {
+/// requeue is a fallback, the cadence of measured re-sizing, and the end of a revocation's grace.
+pub fn requeue(
+    tenancy: &Tenancy,
+    outcome: &Outcome,
+    status: &TenancyStatus,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Action {
+    match outcome {
+        Outcome::Rejected(_, Revocation::Due { at, .. }) => {
+            let left = (*at - now).to_std().unwrap_or_default();
+            return Action::requeue(left + Duration::from_secs(1));
+        }
+        Outcome::Decided(_) => return Action::requeue(Duration::ZERO),
+        _ => {}
+    }
     match status.phase {
-        Some(Phase::Rejected) => Action::await_change(),
+        // Looked at again now and then: an Agency deleted elsewhere may lift the rejection.
+        Some(Phase::Rejected) => Action::requeue(config.resync * 4),
         Some(Phase::Pending) => Action::requeue(config.pending_retry),
         Some(Phase::Running) if tenancy.spec.sizing == Sizing::Measured => {
             Action::requeue(config.resync)
@@ -204,6 +263,7 @@ mod tests {
                 placements: vec![placement.clone()],
                 nodes: vec![],
                 explanation: "Placed on north-1.".into(),
+                spec: String::new(),
             },
             review: Review {
                 placements: vec![placement],
@@ -212,8 +272,8 @@ mod tests {
             availability: Availability {
                 ready: BTreeMap::from([("api".to_string(), ready)]),
                 reasons: reasons.iter().map(|r| r.to_string()).collect(),
+                settled: true,
             },
-            new: true,
         })
     }
 
@@ -221,11 +281,8 @@ mod tests {
     fn a_rejection_keeps_only_the_accepted_condition() {
         let old = serde_json::json!({"phase": "Running", "conditions": [
             {"type": "Available", "status": "True", "reason": "Available", "message": "2 of 2"}]});
-        let s = compute(
-            &tenancy(old),
-            &Outcome::Rejected(Rejection("no agency".into())),
-            now(),
-        );
+        let outcome = Outcome::Rejected(Rejection("no agency".into()), Revocation::Nothing);
+        let s = compute(&tenancy(old), &outcome, now());
         assert_eq!(s.phase, Some(Phase::Rejected));
         assert_eq!(s.explanation.as_deref(), Some("Rejected: no agency."));
         assert_eq!(s.conditions.len(), 1);
@@ -296,17 +353,49 @@ mod tests {
             phase: Some(phase),
             ..Default::default()
         };
+        let rejected = Outcome::Rejected(Rejection("r".into()), Revocation::Nothing);
+        let pending = Outcome::Pending("full".into());
+        let again = |o: &Outcome, p| requeue(&t, o, &status(p), &config, now());
         assert_eq!(
-            requeue(&t, &status(Phase::Rejected), &config),
-            Action::await_change()
+            again(&rejected, Phase::Rejected),
+            Action::requeue(config.resync * 4)
         );
         assert_eq!(
-            requeue(&t, &status(Phase::Pending), &config),
+            again(&pending, Phase::Pending),
             Action::requeue(config.pending_retry)
         );
         assert_eq!(
-            requeue(&t, &status(Phase::Running), &config),
+            again(&placed(2, &[]), Phase::Running),
             Action::requeue(config.resync * 4)
+        );
+        let due = Outcome::Rejected(
+            Rejection("r".into()),
+            Revocation::Due {
+                at: now() + chrono::Duration::seconds(9),
+                clusters: ["north-1".to_string()].into(),
+            },
+        );
+        assert_eq!(
+            again(&due, Phase::Rejected),
+            Action::requeue(Duration::from_secs(10))
+        );
+    }
+
+    #[test]
+    fn a_revocation_says_where_and_when() {
+        let due = Outcome::Rejected(
+            Rejection("namespace dvla is not owned by agency dvla".into()),
+            Revocation::Due {
+                at: now() + chrono::Duration::minutes(5),
+                clusters: ["north-1".to_string(), "south-1".to_string()].into(),
+            },
+        );
+        let s = compute(&tenancy(serde_json::json!({})), &due, now());
+        assert_eq!(
+            s.explanation.as_deref(),
+            Some(
+                "Rejected: namespace dvla is not owned by agency dvla. Its copies in north-1, south-1 are removed at 2026-11-27T12:05:00Z unless this is corrected."
+            )
         );
     }
 }

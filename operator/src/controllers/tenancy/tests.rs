@@ -113,13 +113,18 @@ async fn a_tenancy_of_a_missing_agency_is_rejected_once_with_one_event() {
     let (client, seen) = MockApi::new()
         .answer(Method::GET, AGENCY, 404, not_found())
         .answer(Method::POST, EVENTS, 201, json!({}))
-        .answer(Method::PATCH, STATUS, 200, serde_json::to_value(&t).unwrap())
+        .answer(
+            Method::PATCH,
+            STATUS,
+            200,
+            serde_json::to_value(&t).unwrap(),
+        )
         .client();
     let ctx = context(client);
     let action = super::reconcile(Arc::new(t), ctx.clone()).await;
     assert_eq!(
         action.unwrap(),
-        kube::runtime::controller::Action::await_change()
+        kube::runtime::controller::Action::requeue(ctx.config.resync * 4)
     );
     let seen = seen.lock().unwrap().clone();
     let patches = requests_to(&seen, &Method::PATCH, STATUS);
@@ -128,7 +133,7 @@ async fn a_tenancy_of_a_missing_agency_is_rejected_once_with_one_event() {
     assert_eq!(status["phase"], "Rejected");
     assert_eq!(
         status["explanation"],
-        "Rejected: agency \"dvla\" does not exist."
+        "Rejected: spec.agency: agency \"dvla\" does not exist."
     );
     assert_eq!(status["conditions"][0]["type"], "Accepted");
     assert_eq!(status["conditions"][0]["status"], "False");
@@ -184,7 +189,12 @@ async fn with_no_cluster_to_place_on_a_tenancy_is_pending_with_the_engines_reaso
             list("TenancyList", vec![serde_json::to_value(&t).unwrap()]),
         )
         .answer(Method::POST, EVENTS, 201, json!({}))
-        .answer(Method::PATCH, STATUS, 200, serde_json::to_value(&t).unwrap())
+        .answer(
+            Method::PATCH,
+            STATUS,
+            200,
+            serde_json::to_value(&t).unwrap(),
+        )
         .client();
     let ctx = context(client);
     let action = super::reconcile(Arc::new(t), ctx.clone()).await.unwrap();

@@ -1,36 +1,67 @@
 //! Validation against other objects (what admission cannot check): the Agency exists, owns
-//! the Tenancy's namespace and is cleared for its classification. A rejection waits for a
-//! change; it is not an error and does not loop.
+//! the Tenancy's namespace (and listed it first) and is cleared for its classification, and
+//! every workload's request is one Colo can place. A rejection is not an error: it is looked
+//! at again now and then, never in a loop.
 
 use colo_api::{Agency, Tenancy};
 use kube::ResourceExt;
 
-/// Why a tenancy is rejected, as a sentence for its status.
+use crate::controllers::claims;
+use crate::k8s::labels;
+
+/// Why a tenancy is rejected, as a sentence for its status, naming the field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection(pub String);
 
-pub fn validate(tenancy: &Tenancy, agency: Option<Agency>) -> Result<Agency, Rejection> {
+/// What validation reads besides the tenancy.
+pub struct Known<'a> {
+    pub agency: Option<&'a Agency>,
+    /// Every Agency, for who owns a namespace.
+    pub agencies: &'a [Agency],
+    /// The operator's own namespace (no agency may have it as its member namespace).
+    pub operator_namespace: &'a str,
+}
+
+pub fn validate<'a>(tenancy: &Tenancy, known: &Known<'a>) -> Result<&'a Agency, Rejection> {
     let namespace = tenancy.namespace().unwrap_or_default();
-    let Some(agency) = agency else {
+    let name = &tenancy.spec.agency;
+    let Some(agency) = known.agency else {
         return Err(Rejection(format!(
-            "agency {:?} does not exist",
-            tenancy.spec.agency
+            "spec.agency: agency {name:?} does not exist"
         )));
     };
+    if labels::member_namespace(name) == known.operator_namespace {
+        return Err(Rejection(format!(
+            "spec.agency: the agency name {name:?} is reserved (its member namespace would be the operator's own, {})",
+            known.operator_namespace
+        )));
+    }
     if !agency.spec.namespaces.contains(&namespace) {
         return Err(Rejection(format!(
-            "namespace {namespace} is not owned by agency {} (it owns {})",
-            agency.name_any(),
+            "namespace {namespace} is not owned by agency {name} (it owns {})",
             agency.spec.namespaces.join(", ")
         )));
     }
+    match claims::owner(&namespace, known.agencies) {
+        Some(owner) if owner.name_any() != *name => {
+            return Err(Rejection(format!(
+                "namespace {namespace} is owned by agency {}, which listed it first; agency {name}'s claim to it is refused",
+                owner.name_any()
+            )));
+        }
+        _ => {}
+    }
     if tenancy.spec.classification > agency.spec.max_classification {
         return Err(Rejection(format!(
-            "classification {} is above agency {}'s clearance {}",
+            "spec.classification: {} is above agency {name}'s clearance {}",
             tenancy.spec.classification.as_str(),
-            agency.name_any(),
             agency.spec.max_classification.as_str()
         )));
+    }
+    for (j, w) in tenancy.spec.workloads.iter().enumerate() {
+        if let Err((field, problem)) = colo_engine::estate::workload_request(&w.cpu, &w.memory) {
+            return Err(Rejection(format!("spec.workloads[{j}].{field}: {problem}")));
+        }
     }
     Ok(agency)
 }
@@ -39,52 +70,111 @@ pub fn validate(tenancy: &Tenancy, agency: Option<Agency>) -> Result<Agency, Rej
 mod tests {
     use super::*;
 
-    fn tenancy(namespace: &str, classification: &str) -> Tenancy {
+    fn tenancy(namespace: &str, classification: &str, cpu: &str) -> Tenancy {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "colo.dev/v1alpha1", "kind": "Tenancy",
             "metadata": {"name": "t", "namespace": namespace},
             "spec": {"agency": "dvla", "classification": classification, "workloads": [
-                {"name": "api", "image": "i", "replicas": 1, "cpu": "1", "memory": "1Gi"}]}
+                {"name": "api", "image": "i", "replicas": 1, "cpu": cpu, "memory": "1Gi"}]}
         }))
         .unwrap()
     }
 
-    fn agency(clearance: &str) -> Agency {
-        let spec = serde_json::from_value(serde_json::json!({
-            "displayName": "DVLA", "costCentre": "C", "namespaces": ["dvla", "dvla-test"],
-            "maxClassification": clearance
+    fn agency(name: &str, clearance: &str, created: &str) -> Agency {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "colo.dev/v1alpha1", "kind": "Agency",
+            "metadata": {"name": name, "creationTimestamp": created},
+            "spec": {"displayName": "DVLA", "costCentre": "C", "namespaces": ["dvla", "dvla-test"],
+                     "maxClassification": clearance}
         }))
-        .unwrap();
-        Agency::new("dvla", spec)
+        .unwrap()
+    }
+
+    fn check(t: &Tenancy, agency: Option<&Agency>, others: &[Agency]) -> Result<String, String> {
+        let known = Known {
+            agency,
+            agencies: others,
+            operator_namespace: "colo-system",
+        };
+        validate(t, &known).map(|a| a.name_any()).map_err(|r| r.0)
     }
 
     #[test]
     fn an_agency_that_owns_the_namespace_and_is_cleared_accepts() {
-        let accepted = validate(&tenancy("dvla-test", "OFFICIAL"), Some(agency("OFFICIAL")));
-        assert_eq!(accepted.unwrap().name_any(), "dvla");
+        let dvla = agency("dvla", "OFFICIAL", "2026-11-01T00:00:00Z");
+        let t = tenancy("dvla-test", "OFFICIAL", "1275m");
+        assert_eq!(
+            check(&t, Some(&dvla), std::slice::from_ref(&dvla)),
+            Ok("dvla".into())
+        );
     }
 
     #[test]
-    fn each_rejection_says_why() {
+    fn each_rejection_says_why_and_names_the_field() {
+        let dvla = agency("dvla", "OFFICIAL-SENSITIVE", "2026-11-01T00:00:00Z");
+        let first = agency("early", "OFFICIAL", "2026-10-01T00:00:00Z");
+        let all = [dvla.clone()];
         let cases = [
             (
-                tenancy("dvla", "OFFICIAL"),
+                tenancy("dvla", "OFFICIAL", "1"),
                 None,
-                "agency \"dvla\" does not exist",
+                &all[..],
+                "spec.agency: agency \"dvla\" does not exist",
             ),
             (
-                tenancy("hmrc", "OFFICIAL"),
-                Some(agency("OFFICIAL")),
+                tenancy("hmrc", "OFFICIAL", "1"),
+                Some(&dvla),
+                &all[..],
                 "namespace hmrc is not owned by agency dvla (it owns dvla, dvla-test)",
             ),
             (
-                tenancy("dvla", "SECRET"),
-                Some(agency("OFFICIAL-SENSITIVE")),
-                "classification SECRET is above agency dvla's clearance OFFICIAL-SENSITIVE",
+                tenancy("dvla", "SECRET", "1"),
+                Some(&dvla),
+                &all[..],
+                "spec.classification: SECRET is above agency dvla's clearance OFFICIAL-SENSITIVE",
+            ),
+            (
+                tenancy("dvla", "OFFICIAL", "10P"),
+                Some(&dvla),
+                &all[..],
+                "spec.workloads[0].cpu: 10P is too large",
+            ),
+            (
+                tenancy("dvla", "OFFICIAL", "5000"),
+                Some(&dvla),
+                &all[..],
+                "spec.workloads[0].cpu: 5000 is more than one replica may ask for: at most 4096 cores",
             ),
         ];
-        for (t, a, want) in cases {
-            assert_eq!(validate(&t, a).unwrap_err(), Rejection(want.into()));
+        for (t, a, agencies, want) in cases {
+            let got = check(&t, a, agencies).unwrap_err();
+            assert!(got.starts_with(want), "{got}");
         }
+        let both = [dvla.clone(), first];
+        let both_listing = {
+            let mut b = both.clone();
+            b[1].spec.namespaces = vec!["dvla".into()];
+            b
+        };
+        let got = check(
+            &tenancy("dvla", "OFFICIAL", "1"),
+            Some(&dvla),
+            &both_listing,
+        )
+        .unwrap_err();
+        assert_eq!(
+            got,
+            "namespace dvla is owned by agency early, which listed it first; agency dvla's claim to it is refused"
+        );
+    }
+
+    #[test]
+    fn an_agency_whose_member_namespace_is_the_operators_is_refused() {
+        let mut system = agency("system", "OFFICIAL", "2026-11-01T00:00:00Z");
+        system.spec.namespaces = vec!["dvla".into()];
+        let mut t = tenancy("dvla", "OFFICIAL", "1");
+        t.spec.agency = "system".into();
+        let got = check(&t, Some(&system), std::slice::from_ref(&system)).unwrap_err();
+        assert!(got.contains("is reserved"), "{got}");
     }
 }
