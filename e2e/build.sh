@@ -9,6 +9,13 @@ source "$here/versions.env"
 cache=${COLO_CACHE:-$HOME/.cache/colo}
 export GOFLAGS=-mod=mod CGO_ENABLED=0
 log() { echo "build: $*" >&2; }
+# Runs a build step, saying when it starts and how long it took.
+timed() {
+  local what=$1 started=$SECONDS; shift
+  log "$what: building"
+  "$@"
+  log "$what: built in $(( (SECONDS - started) / 60 ))m $(( (SECONDS - started) % 60 ))s"
+}
 
 build_kubernetes() {
   local out=$cache/bin/kubernetes-$K8S_VERSION
@@ -53,16 +60,17 @@ GO
     ld+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ld+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  (cd "$work" && go mod tidy && go build -trimpath -ldflags "-s -w $ld" -o "$out/" \
-     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+  timed "kubernetes $K8S_VERSION" bash -c "cd '$work' && go mod tidy && go build -trimpath \
+    -ldflags '-s -w $ld' -o '$out/' k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubectl"
   echo "$out"
 }
 
 build_etcd() {
   local out=$cache/bin/etcd-$ETCD_VERSION
   if [[ -x $out/etcd ]]; then echo "$out"; return; fi
-  log "etcd $ETCD_VERSION: building"
+
   local work=$cache/src/etcd-$ETCD_VERSION
   mkdir -p "$work" "$out"
   cat >"$work/go.mod" <<GO
@@ -84,25 +92,23 @@ import (
 
 func main() { etcdmain.Main(os.Args) }
 GO
-  (cd "$work" && go mod tidy >/dev/null && go build -trimpath -ldflags "-s -w" -o "$out/etcd" .)
+  timed "etcd $ETCD_VERSION" bash -c "cd '$work' && go mod tidy >/dev/null && go build -trimpath -ldflags '-s -w' -o '$out/etcd' ."
   echo "$out"
 }
 
 build_kwok() {
   local out=$cache/bin/kwok-$KWOK_VERSION
   if [[ -x $out/kwok ]]; then echo "$out"; return; fi
-  log "kwok $KWOK_VERSION: building"
   mkdir -p "$out"
-  GOBIN=$out go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  timed "kwok $KWOK_VERSION" env GOBIN="$out" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
   echo "$out"
 }
 
 build_helm() {
   local out=$cache/bin/helm-$HELM_VERSION
   if [[ -x $out/helm ]]; then echo "$out"; return; fi
-  log "helm $HELM_VERSION: building"
   mkdir -p "$out"
-  GOBIN=$out go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  timed "helm $HELM_VERSION" env GOBIN="$out" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   echo "$out"
 }
 

@@ -20,7 +20,9 @@ step "Colo's operator on the hub: CRDs (colo crds | kubectl apply), member kubec
 colo=$repo/target/release/colo
 
 step "Applying examples/ as agencies and the platform team would (namespaces, agencies, clusters, tenancies)"
-kubectl --context hub apply -f examples/
+# examples/40-consolidation-plan.yaml waits for the consolidation controller; not applied here.
+kubectl --context hub apply -f examples/00-namespaces.yaml -f examples/10-agencies.yaml \
+  -f examples/20-shared-clusters.yaml -f examples/30-tenancies.yaml
 
 step "Waiting until every tenancy runs in its member clusters"
 kubectl --context hub wait tenancy --all -A --for=jsonpath='{.status.phase}'=Running --timeout=120s

@@ -24,7 +24,8 @@ colo=${COLO_BIN:-$repo/target/release/colo}
 install() {
   # Tests restart it while cargo holds the build lock: COLO_NO_BUILD=1 uses the binary as built.
   if [[ -z ${COLO_BIN:-} ]]; then
-    [[ -n ${COLO_NO_BUILD:-} && -x $repo/target/release/colo ]] || cargo build --release --quiet -p colo-operator
+    # Cargo shows its progress (a cold build takes minutes).
+    [[ -n ${COLO_NO_BUILD:-} && -x $repo/target/release/colo ]] || cargo build --release -p colo-operator
   fi
   "$colo" crds | kubectl apply --server-side --force-conflicts -f - >/dev/null
   kubectl wait --for=condition=Established --timeout=60s -f "$repo/crds/colo.dev.yaml" >/dev/null
@@ -42,16 +43,14 @@ start() {
   if running; then echo "operator: already running (pid $(cat "$pidfile"))" >&2; return; fi
   install
   mkdir -p "$state/pids" "$state/logs"
-  # Accounting runs 60 times faster than the wall clock (an hour a minute) from the estate's
-  # start, so figures grow visibly in a test and carry on across restarts.
-  local epoch
-  epoch=$(date -u -r "$state/prometheus.yml" +%Y-%m-%dT%H:%M:%SZ)
+  # Each minute accounts an hour of use, so figures grow visibly in a test (times stay the
+  # wall clock's).
   # Revocations happen within seconds in tests (production waits 5 minutes). An older build
   # run with COLO_BIN (e2e/load-compare.sh) may not know the flag.
   local grace=(--revocation-grace-seconds 10)
   [[ -z ${COLO_BIN:-} ]] || grace=()
   COLO_HTTP_ADDR=$addr setsid "$colo" operator --rate-window 20s \
-    --accounting-interval-seconds 5 --accounting-speed 60 --accounting-epoch "$epoch" \
+    --accounting-interval-seconds 5 --accounting-speed 60 \
     "${grace[@]}" \
     --history-prometheus-url "http://127.0.0.10:9090" \
     >>"$state/logs/colo-operator.log" 2>&1 < /dev/null &

@@ -23,8 +23,8 @@ use crate::report::ReportRow;
         printcolumn = r#"{"name":"Cost Centre","type":"string","jsonPath":".spec.costCentre"}"#,
         printcolumn = r#"{"name":"Clearance","type":"string","jsonPath":".spec.maxClassification"}"#,
         printcolumn = r#"{"name":"Tenancies","type":"integer","jsonPath":".status.tenancies"}"#,
-        printcolumn = r#"{"name":"Month Cost","type":"number","jsonPath":".status.thisMonth.cost"}"#,
-        printcolumn = r#"{"name":"Savings","type":"number","jsonPath":".status.thisMonth.savings"}"#,
+        printcolumn = r#"{"name":"Month Cost","type":"string","jsonPath":".status.monthCost"}"#,
+        printcolumn = r#"{"name":"Savings","type":"string","jsonPath":".status.monthSavings"}"#,
         printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     )
 )]
@@ -136,9 +136,15 @@ pub struct AgencyUsage {
 #[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AgencyStatus {
-    /// Number of Tenancies the agency has.
+    /// Its accepted tenancies (not those rejected, e.g. in a namespace it does not own).
     #[serde(default)]
     pub tenancies: i32,
+    /// This month's shared cost, for people: two decimals and the currency ("0.38 GBP").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month_cost: Option<String>,
+    /// This month's savings against standalone, for people ("1.96 GBP").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month_savings: Option<String>,
     /// `WithinBudget` (False, reason `OverBudget`, when this month's cost passed the budget).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,

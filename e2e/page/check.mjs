@@ -22,6 +22,7 @@ try {
     return {
       title: document.title,
       asOf: document.querySelector('#as-of')?.textContent,
+      demo: document.querySelector('#demo')?.textContent ?? null,
       rows,
       chartBars: document.querySelectorAll('svg rect.shared').length,
       assumptions: [...document.querySelectorAll('#assumptions li')].map((li) => li.textContent),

@@ -200,6 +200,23 @@ fn status_api_csv_and_page_agree_to_the_cent() {
         },
     );
     assert_eq!(page["status"], 200);
+    // One clock, named: the operator runs at 60× here, and each output says so; its times
+    // are the wall clock's, never ahead of it.
+    let speed = csv_accounting_speed();
+    assert_eq!(speed, "60", "the CSV names its accounting speed");
+    for a in api.as_array().unwrap() {
+        assert_eq!(a["accountingSpeed"], 60.0, "{a}");
+        let to = chrono::DateTime::parse_from_rfc3339(a["to"].as_str().unwrap()).unwrap();
+        assert!(
+            to <= chrono::Utc::now(),
+            "a time ahead of the wall clock: {a}"
+        );
+    }
+    let demo = page["demo"].as_str().unwrap_or_default();
+    assert!(
+        demo.contains("accounts 60 seconds") && demo.contains("wall clock"),
+        "the page says it is on demo time: {page}"
+    );
     assert_eq!(
         page["externalRequests"], 0,
         "nothing fetched from elsewhere"
@@ -390,4 +407,21 @@ fn bad_report_parameters_get_a_400_naming_them() {
         rows.iter()
             .all(|r| r["from"].as_str().unwrap().starts_with(&today))
     );
+}
+
+/// The `X-Colo-Accounting-Speed` header of the CSV report.
+fn csv_accounting_speed() -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20", "-o", "/dev/null", "-D", "-"])
+        .arg(format!("{COLO_HTTP}/api/v1/report?format=csv"))
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("x-colo-accounting-speed")
+                .then(|| value.trim().to_string())
+        })
+        .unwrap_or_else(|| "no X-Colo-Accounting-Speed header".into())
 }

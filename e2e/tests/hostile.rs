@@ -203,7 +203,12 @@ fn no_single_object_stops_the_estate() {
     wait_phase(&c_ns, "revoked", "Running", RUNNING);
     wait_phase(&b_ns, "moved", "Running", RUNNING);
     wait_explained(&a_ns, "pinned", "Pending", &["spec.cluster", "west-9"]);
-    wait_explained(&a_ns, "giant", "Pending", &["no node has room"]);
+    wait_explained(
+        &a_ns,
+        "giant",
+        "Pending",
+        &["asks 4096 cores", "more than any node it may use"],
+    );
 
     // A forged status is not honoured: it is rewritten, and nothing goes to the forged cluster.
     let real = cluster_of(&b_ns, "plain");

@@ -11,6 +11,9 @@ pub fn refusal(estate: &Estate, tenancy: &Tenancy, cluster_index: usize) -> Opti
             estate.clusters[pinned].name
         ));
     }
+    if let Some(why) = &cluster.unavailable {
+        return Some(why.clone());
+    }
     if cluster.classification < tenancy.classification {
         return Some(format!(
             "accredited to {} only, the tenancy is {}",

@@ -121,6 +121,8 @@ pub struct Cluster {
     pub classification: Classification,
     pub cordoned: bool,
     pub headroom: f64,
+    /// Why it takes no placement now, when it does not (unreachable, no Ready node).
+    pub unavailable: Option<String>,
     pub power: PowerModel,
     /// Node cost per hour, whether rented or capital spread over its lifetime.
     pub node_cost_per_hour: f64,
@@ -446,6 +448,7 @@ impl Builder {
             classification: c.spec.classification,
             cordoned: c.spec.cordoned,
             headroom,
+            unavailable: c.unavailable.clone(),
             power: PowerModel::from_spec(c.spec.power.as_ref()),
             node_cost_per_hour: crate::model::node_cost_per_hour(c.spec.cost.as_ref()),
             nodes: 0..0,

@@ -151,6 +151,7 @@ fn clusters(rng: &mut Rng, shape: EstateShape) -> Vec<ClusterEntry> {
                 cordoned: false,
             },
             nodes,
+            unavailable: None,
         });
     }
     out

@@ -206,6 +206,20 @@ impl Ledger {
         month: &str,
         max_gap: i64,
     ) -> Result<Lines, TickError> {
+        self.tick_scaled(estate, measured, now, month, max_gap, 1.0)
+    }
+
+    /// As [`Ledger::tick`], with each second of the clock accounting `speed` seconds of use
+    /// (demos and tests: the figures grow faster, the times stay the clock's).
+    pub fn tick_scaled(
+        &mut self,
+        estate: &Estate,
+        measured: &[bool],
+        now: i64,
+        month: &str,
+        max_gap: i64,
+        speed: f64,
+    ) -> Result<Lines, TickError> {
         if self.until == 0 {
             self.since = now;
             self.until = now;
@@ -238,7 +252,7 @@ impl Ledger {
                     .unwrap_or_default()
             })
             .collect();
-        let lines = interval(estate, seconds as f64, measured, &peaks);
+        let lines = interval(estate, seconds as f64 * speed, measured, &peaks);
         self.to_date.add(&lines);
         self.this_month.add(&lines);
         self.until = now;

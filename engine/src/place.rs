@@ -53,6 +53,9 @@ pub enum Outcome {
     Unplaced {
         reason: String,
         rejected: Vec<(usize, String)>,
+        /// A replica is larger than every node the tenancy may use: it never fits until its
+        /// spec or the estate's nodes change (not merely until room is freed).
+        too_large: bool,
     },
 }
 
@@ -122,6 +125,7 @@ impl<'p, 'e> Placer<'p, 'e> {
             return Outcome::Unplaced {
                 reason,
                 rejected: Vec::new(),
+                too_large: false,
             };
         }
         let mut rejected = Vec::new();
@@ -136,6 +140,14 @@ impl<'p, 'e> Placer<'p, 'e> {
             return Outcome::Unplaced {
                 reason: "no cluster meets the tenancy's constraints".into(),
                 rejected,
+                too_large: false,
+            };
+        }
+        if let Some(reason) = too_large(estate, tenancy, &eligible) {
+            return Outcome::Unplaced {
+                reason,
+                rejected,
+                too_large: true,
             };
         }
         if tenancy.dual_site {
@@ -182,6 +194,7 @@ impl<'p, 'e> Placer<'p, 'e> {
             return Outcome::Unplaced {
                 reason: "no eligible cluster has room".into(),
                 rejected,
+                too_large: false,
             };
         };
         for other in tried {
@@ -223,6 +236,7 @@ impl<'p, 'e> Placer<'p, 'e> {
                     "DualSite needs clusters in two sites; the eligible ones are all in {only}"
                 ),
                 rejected,
+                too_large: false,
             };
         }
         // The larger half (ceil) at one site, the rest at another: no site above ceil(r/2).
@@ -261,6 +275,7 @@ impl<'p, 'e> Placer<'p, 'e> {
             return Outcome::Unplaced {
                 reason: "DualSite needs room in two sites; only one site has room".into(),
                 rejected,
+                too_large: false,
             };
         };
         let (big, small) = (big.clone(), small.clone());
@@ -321,7 +336,7 @@ impl<'p, 'e> Placer<'p, 'e> {
                 };
                 let Some(node) = found else {
                     self.packing.refresh_most_free(c);
-                    failure = Some(no_room(workload.demand, &workload.name));
+                    failure = Some(self.no_room(c, workload.demand, &workload.name));
                     break 'workloads;
                 };
                 if self.packing.replicas_on(node) == 0 {
@@ -388,12 +403,80 @@ fn opened_phrase(opened: usize) -> String {
     }
 }
 
-fn no_room(demand: Res, workload: &str) -> String {
-    format!(
-        "no node has room for a replica of {workload} ({}m cpu, {} MiB) within headroom",
-        demand.cpu,
-        demand.mem >> 20
-    )
+impl Placer<'_, '_> {
+    /// No node of cluster `c` has room for `demand` now: and the most any node has, where.
+    fn no_room(&self, c: usize, demand: Res, workload: &str) -> String {
+        let estate = self.packing.estate;
+        let most = estate.clusters[c]
+            .nodes
+            .clone()
+            .filter(|&n| !estate.nodes[n].standby)
+            .max_by_key(|&n| size_key(self.reference, self.packing.free(n).max(Res::ZERO)));
+        let mut text = format!(
+            "no node has room for a replica of {workload} ({}) within headroom",
+            amount(demand)
+        );
+        if let Some(n) = most {
+            let free = self.packing.free(n).max(Res::ZERO);
+            text.push_str(&format!(
+                "; the most free is {} on {}",
+                amount(free),
+                estate.nodes[n].name
+            ));
+        }
+        text
+    }
+}
+
+/// When a replica of some workload is larger than every node the tenancy may use (even an
+/// empty one): what it asks and what the largest node has.
+fn too_large(
+    estate: &Estate,
+    tenancy: &crate::estate::Tenancy,
+    eligible: &[usize],
+) -> Option<String> {
+    let nodes: Vec<usize> = eligible
+        .iter()
+        .flat_map(|&c| estate.clusters[c].nodes.clone())
+        .collect();
+    let reference = reference_capacity(estate);
+    let w = tenancy
+        .workloads
+        .iter()
+        .find(|w| !nodes.iter().any(|&n| estate.nodes[n].room.holds(w.demand)))?;
+    let largest = nodes
+        .iter()
+        .copied()
+        .max_by_key(|&n| size_key(reference, estate.nodes[n].capacity))?;
+    let node = &estate.nodes[largest];
+    Some(format!(
+        "a replica of {} asks {}, more than any node it may use can hold: the largest, {}/{}, has {} allocatable ({} after headroom and system use)",
+        w.name,
+        amount(w.demand),
+        estate.clusters[node.cluster].name,
+        node.name,
+        amount(node.capacity),
+        amount(node.room.max(Res::ZERO))
+    ))
+}
+
+/// `2 cores, 1 GiB`, `1.25 cores, 512 MiB`: sizes as people read them.
+pub fn amount(r: Res) -> String {
+    let cores = if r.cpu % 1000 == 0 {
+        format!("{}", r.cpu / 1000)
+    } else {
+        let text = format!("{:.3}", r.cpu as f64 / 1000.0);
+        text.trim_end_matches('0').to_string()
+    };
+    let unit = if r.cpu == 1000 { "core" } else { "cores" };
+    const GIB: i64 = 1 << 30;
+    let memory = if r.mem >= GIB {
+        let text = format!("{:.1}", r.mem as f64 / GIB as f64);
+        format!("{} GiB", text.trim_end_matches(".0"))
+    } else {
+        format!("{} MiB", (r.mem.max(0) as u64).div_ceil(1 << 20))
+    };
+    format!("{cores} {unit}, {memory}")
 }
 
 /// The estate's biggest node in each resource: what sizes are measured against.

@@ -155,8 +155,11 @@ pub enum DecisionOutcome {
     /// Already running, kept where it is.
     #[default]
     Running,
-    /// No room that its constraints allow.
+    /// No room that its constraints allow, now.
     Unplaced,
+    /// A replica is larger than every node it may use: no room will ever be freed for it.
+    #[serde(rename = "tooLarge")]
+    TooLarge,
 }
 
 impl std::fmt::Display for DecisionOutcome {
@@ -165,6 +168,7 @@ impl std::fmt::Display for DecisionOutcome {
             DecisionOutcome::Placed => "placed",
             DecisionOutcome::Running => "running",
             DecisionOutcome::Unplaced => "unplaced",
+            DecisionOutcome::TooLarge => "too large",
         })
     }
 }
@@ -435,7 +439,11 @@ fn decision(estate: &Estate, t: usize, outcome: Outcome, unplaced: &mut Vec<Unpl
             reason: why,
             rejected: rejections(rejected),
         },
-        Outcome::Unplaced { reason, rejected } => {
+        Outcome::Unplaced {
+            reason,
+            rejected,
+            too_large,
+        } => {
             let rejected = rejections(rejected);
             let detail = rejected
                 .iter()
@@ -457,7 +465,11 @@ fn decision(estate: &Estate, t: usize, outcome: Outcome, unplaced: &mut Vec<Unpl
             }
             Decision {
                 tenancy: tenancy.key.clone(),
-                outcome: DecisionOutcome::Unplaced,
+                outcome: if too_large {
+                    DecisionOutcome::TooLarge
+                } else {
+                    DecisionOutcome::Unplaced
+                },
                 clusters: Vec::new(),
                 reason,
                 rejected,

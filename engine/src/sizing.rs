@@ -26,10 +26,16 @@ pub struct Sizing {
     pub changed: bool,
 }
 
+/// The least a replica is ever sized to, whatever was measured: 50 milli-cores, 64 MiB.
+pub const DEFAULT_FLOOR: Size = Size {
+    cpu_millis: 50,
+    memory_bytes: 64 << 20,
+};
+
 /// The size of one workload with `sizing: Measured` once its window has passed.
 /// `measured` is the p95 per replica (None, or zero in a dimension: nothing was seen, so that
-/// dimension keeps what was asked).
-pub fn measured_size(asked: Size, measured: Option<Size>, applied: Size) -> Sizing {
+/// dimension keeps what was asked); no dimension goes below `floor` (or above what was asked).
+pub fn measured_size(asked: Size, measured: Option<Size>, applied: Size, floor: Size) -> Sizing {
     let Some(measured) = measured else {
         return Sizing {
             size: asked,
@@ -38,20 +44,34 @@ pub fn measured_size(asked: Size, measured: Option<Size>, applied: Size) -> Sizi
         };
     };
     // Rounded up to whole milli-cores and MiB, so requests read well in kubectl.
-    let lower = |asked: u64, p95: u64, unit: u64| {
+    let mut floored = false;
+    let mut lower = |asked: u64, p95: u64, unit: u64, least: u64| {
         if p95 == 0 {
-            asked
-        } else {
-            let sized = (p95 as f64 * MEASURED_SIZING_MARGIN / unit as f64).ceil() as u64 * unit;
-            sized.clamp(1, asked.max(1))
+            return asked;
         }
+        let sized = (p95 as f64 * MEASURED_SIZING_MARGIN / unit as f64).ceil() as u64 * unit;
+        if sized < least && least < asked {
+            floored = true;
+        }
+        sized.max(least).clamp(1, asked.max(1))
     };
     let size = Size {
-        cpu_millis: lower(asked.cpu_millis, measured.cpu_millis, 1),
-        memory_bytes: lower(asked.memory_bytes, measured.memory_bytes, 1 << 20),
+        cpu_millis: lower(asked.cpu_millis, measured.cpu_millis, 1, floor.cpu_millis),
+        memory_bytes: lower(
+            asked.memory_bytes,
+            measured.memory_bytes,
+            1 << 20,
+            floor.memory_bytes,
+        ),
     };
     let basis = if size == asked {
         "as asked: measured p95 × 1.2 is not below it".to_string()
+    } else if floored {
+        format!(
+            "measured p95 × 1.2, held at the floor of {}m cpu and {} MiB per replica",
+            floor.cpu_millis,
+            floor.memory_bytes >> 20
+        )
     } else {
         "measured p95 × 1.2, below what was asked".to_string()
     };
@@ -74,6 +94,10 @@ mod tests {
     use super::*;
 
     const MI: u64 = 1 << 20;
+    const NONE: Size = Size {
+        cpu_millis: 0,
+        memory_bytes: 0,
+    };
     fn size(cpu_millis: u64, memory_mib: u64) -> Size {
         Size {
             cpu_millis,
@@ -83,7 +107,7 @@ mod tests {
 
     #[test]
     fn lowers_to_measured_p95_with_margin() {
-        let s = measured_size(size(500, 1024), Some(size(120, 400)), size(500, 1024));
+        let s = measured_size(size(500, 1024), Some(size(120, 400)), size(500, 1024), NONE);
         assert_eq!(s.size, size(144, 480));
         assert!(s.changed);
     }
@@ -97,34 +121,60 @@ mod tests {
                 memory_bytes: 100 * MI + 1,
             }),
             size(500, 1024),
+            NONE,
         );
         assert_eq!(s.size, size(120, 121));
     }
 
     #[test]
     fn never_above_what_was_asked() {
-        let s = measured_size(size(500, 1024), Some(size(900, 2048)), size(500, 1024));
+        let s = measured_size(
+            size(500, 1024),
+            Some(size(900, 2048)),
+            size(500, 1024),
+            NONE,
+        );
         assert_eq!(s.size, size(500, 1024));
         assert!(!s.changed);
     }
 
     #[test]
     fn a_dimension_with_no_usage_keeps_what_was_asked() {
-        let s = measured_size(size(1000, 2048), Some(size(100, 0)), size(1000, 2048));
+        let s = measured_size(size(1000, 2048), Some(size(100, 0)), size(1000, 2048), NONE);
         assert_eq!(s.size, size(120, 2048));
-        let s = measured_size(size(1000, 2048), None, size(1000, 2048));
+        let s = measured_size(size(1000, 2048), None, size(1000, 2048), NONE);
         assert_eq!(s.size, size(1000, 2048));
         assert!(!s.changed);
     }
 
     #[test]
+    fn nothing_goes_below_the_floor() {
+        // Nothing used: 1 / 2Gi asked came out 3m / 2Mi; the floor holds it at 50m / 64Mi.
+        let s = measured_size(
+            size(1000, 2048),
+            Some(size(2, 1)),
+            size(1000, 2048),
+            DEFAULT_FLOOR,
+        );
+        assert_eq!(s.size, size(50, 64));
+        assert!(
+            s.basis.contains("floor of 50m cpu and 64 MiB"),
+            "{}",
+            s.basis
+        );
+        // Asked below the floor: what was asked stands.
+        let s = measured_size(size(20, 32), Some(size(2, 1)), size(20, 32), DEFAULT_FLOOR);
+        assert_eq!(s.size, size(20, 32));
+    }
+
+    #[test]
     fn small_moves_do_not_roll_the_workload() {
         // Applied 144m; measured now says 150m: 4% more, left alone.
-        let s = measured_size(size(500, 1024), Some(size(125, 400)), size(144, 480));
+        let s = measured_size(size(500, 1024), Some(size(125, 400)), size(144, 480), NONE);
         assert_eq!(s.size, size(150, 480));
         assert!(!s.changed);
         // Usage grew: 300m → 360m, a rollout back up (still under what was asked).
-        let s = measured_size(size(500, 1024), Some(size(300, 400)), size(144, 480));
+        let s = measured_size(size(500, 1024), Some(size(300, 400)), size(144, 480), NONE);
         assert_eq!(s.size, size(360, 480));
         assert!(s.changed);
     }

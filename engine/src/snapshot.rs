@@ -43,6 +43,10 @@ pub struct ClusterEntry {
     pub spec: SharedClusterSpec,
     #[serde(default)]
     pub nodes: Vec<NodeEntry>,
+    /// Why it takes no placement now (`unreachable (…)`, `has no Ready node`); absent when
+    /// it does. Explanations say this rather than guessing from an empty node list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

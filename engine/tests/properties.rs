@@ -340,3 +340,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// A decision's explanation agrees with itself: the clusters it chose are never among
+    /// those it says it did not choose, and a tenancy it could not place names no cluster.
+    #[test]
+    fn explanations_never_contradict_the_decision(shape in shapes(), h in heuristics()) {
+        let estate = Estate::from_snapshot(&estate(shape)).unwrap();
+        let plan = plan(&estate, options(h, false));
+        for d in &plan.decisions {
+            for r in &d.rejected {
+                prop_assert!(!d.clusters.contains(&r.cluster), "{} chosen and rejected: {d:?}", r.cluster);
+            }
+            use colo_engine::plan::DecisionOutcome::*;
+            match d.outcome {
+                Placed => for c in &d.clusters {
+                    prop_assert!(d.reason.contains(c.as_str()), "{c} chosen but not named: {}", d.reason);
+                },
+                Running => {}
+                Unplaced | TooLarge => {
+                    prop_assert!(d.clusters.is_empty(), "unplaced but placed on {:?}", d.clusters);
+                }
+            }
+        }
+    }
+}

@@ -18,27 +18,6 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that runs `speed` times faster than the wall clock from `start` on: for demos and
-/// tests of accounting, where a day should pass in minutes. The same `start` after a restart
-/// gives the same time, so the ledger carries on.
-pub struct FastClock {
-    start: DateTime<Utc>,
-    speed: f64,
-}
-
-impl FastClock {
-    pub fn new(start: DateTime<Utc>, speed: f64) -> Self {
-        FastClock { start, speed }
-    }
-}
-
-impl Clock for FastClock {
-    fn now(&self) -> DateTime<Utc> {
-        let real = (Utc::now() - self.start).num_milliseconds() as f64;
-        self.start + chrono::Duration::milliseconds((real * self.speed) as i64)
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Namespace of member kubeconfig Secrets that do not name one, of the leader Lease and
@@ -56,12 +35,17 @@ pub struct Config {
     pub drift_repair: Duration,
     /// How often a tenancy that found no room is planned again.
     pub pending_retry: Duration,
+    /// `sizing: Measured`: the least a replica is sized to (milli-cores, bytes).
+    pub sizing_floor: (u64, u64),
+    /// `sizing: Measured`: samples of usage a window needs before a request is lowered.
+    pub sizing_min_samples: u32,
     /// How long a rejected tenancy keeps its copies in member clusters before they are
     /// removed: time to undo a mistaken edit of its Agency.
     pub revocation_grace: Duration,
     /// How often the accounting loop accounts the estate.
     pub accounting_interval: Duration,
-    /// How much faster than the wall clock accounting time runs (1 but in demos and tests).
+    /// Seconds of use each second accounts (1 but in demos and tests, where figures should
+    /// grow visibly; times stay the clock's).
     pub accounting_speed: f64,
     /// The currency of every figure of money (a label on money metrics, a report column).
     pub currency: String,
@@ -80,6 +64,8 @@ impl Default for Config {
             drift_repair: Duration::from_secs(300),
             pending_retry: Duration::from_secs(30),
             revocation_grace: Duration::from_secs(300),
+            sizing_floor: (50, 64 << 20),
+            sizing_min_samples: 20,
             accounting_interval: Duration::from_secs(60),
             accounting_speed: 1.0,
             currency: "GBP".into(),

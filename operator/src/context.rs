@@ -16,10 +16,8 @@ use crate::state::State;
 pub struct Context {
     pub client: kube::Client,
     pub config: Config,
-    /// The clock of reconciles (conditions, windows).
+    /// The one clock: of reconciles, windows and the ledger.
     pub clock: Arc<dyn Clock>,
-    /// The clock accounting windows are measured with (the wall clock, unless sped up).
-    pub accounting_clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub state: Arc<State>,
     pub members: Arc<Members>,
@@ -31,6 +29,9 @@ pub struct Context {
     /// Per agency: held while its member objects are written, so that its quota in each
     /// member sums every placement.
     agency_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Tenancies to look at again now (others' reconciles found a reason, e.g. new nodes).
+    wake: tokio::sync::mpsc::UnboundedSender<crate::k8s::keys::TenancyKey>,
+    woken: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<crate::k8s::keys::TenancyKey>>>,
 }
 
 /// What differs between the operator and a one-shot command.
@@ -38,7 +39,6 @@ pub struct Wiring {
     pub identity: String,
     /// Watch the hub (the operator) or list it on every observation (`colo snapshot`).
     pub watch_hub: bool,
-    pub accounting_clock: Option<Arc<dyn Clock>>,
 }
 
 impl Context {
@@ -59,10 +59,12 @@ impl Context {
             measuring,
         ));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (wake, woken) = tokio::sync::mpsc::unbounded_channel();
         Context {
+            wake,
+            woken: Mutex::new(Some(woken)),
             planner: Planner::start(observer.clone(), state.clone(), metrics.clone()),
             events: Events::new(client.clone(), &wiring.identity),
-            accounting_clock: wiring.accounting_clock.unwrap_or_else(|| clock.clone()),
             clock,
             client,
             config,
@@ -75,18 +77,41 @@ impl Context {
         }
     }
 
-    /// Every SharedCluster, from the hub's watch.
-    pub fn hub_clusters(&self) -> Vec<colo_api::SharedCluster> {
+    /// Every SharedCluster, from the hub's watch (shared, not copied).
+    pub fn hub_clusters(&self) -> Vec<Arc<colo_api::SharedCluster>> {
         self.hub
             .as_ref()
-            .map_or_else(Vec::new, |h| cloned(&h.clusters.store))
+            .map_or_else(Vec::new, |h| h.clusters.store.state())
     }
 
-    /// Every Agency, from the hub's watch.
-    pub fn hub_agencies(&self) -> Vec<colo_api::Agency> {
+    /// One SharedCluster by name, from the hub's watch.
+    pub fn hub_cluster(&self, name: &str) -> Option<Arc<colo_api::SharedCluster>> {
+        let hub = self.hub.as_ref()?;
+        hub.clusters
+            .store
+            .get(&kube::runtime::reflector::ObjectRef::new(name))
+    }
+
+    /// Every Agency, from the hub's watch (shared, not copied).
+    pub fn hub_agencies(&self) -> Vec<Arc<colo_api::Agency>> {
         self.hub
             .as_ref()
-            .map_or_else(Vec::new, |h| cloned(&h.agencies.store))
+            .map_or_else(Vec::new, |h| h.agencies.store.state())
+    }
+
+    /// Asks the Tenancy controller to look at `key` again now.
+    pub fn wake(&self, key: crate::k8s::keys::TenancyKey) {
+        let _ = self.wake.send(key);
+    }
+
+    /// The tenancies woken, for whoever asks first (the Tenancy controller).
+    pub fn woken(
+        &self,
+    ) -> Option<impl futures::Stream<Item = crate::k8s::keys::TenancyKey> + Send + 'static> {
+        let rx = self.woken.lock().expect("wake lock").take()?;
+        Some(futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|k| (k, rx))
+        }))
     }
 
     /// The lock of an agency's member objects.
@@ -98,8 +123,4 @@ impl Context {
             .or_default()
             .clone()
     }
-}
-
-fn cloned<K: crate::k8s::watch::Watched>(store: &kube::runtime::reflector::Store<K>) -> Vec<K> {
-    store.state().iter().map(|o| (**o).clone()).collect()
 }

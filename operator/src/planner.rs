@@ -32,6 +32,11 @@ pub enum Decision {
     Refused {
         reason: String,
     },
+    /// A replica is larger than every node it may use: it waits for its spec or the
+    /// estate's nodes to change.
+    TooLarge {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -206,34 +211,43 @@ struct Planned {
     lagging: BTreeMap<TenancyKey, String>,
 }
 
-/// What explanations need from the observation: sites, and the clusters measured by requests.
+/// What explanations need from the observation: sites, and why a cluster has no fresh
+/// measurements (so a tenancy placed there was placed by its requests).
 struct Explaining {
     sites: HashMap<String, String>,
-    fallback: String,
+    unmeasured: BTreeMap<String, String>,
 }
 
 impl Explaining {
     fn new(live: &LiveEstate) -> Self {
-        let unmeasured: Vec<String> = live
+        let unmeasured = live
             .health
             .iter()
-            .filter_map(|(c, h)| h.metrics.as_ref().err().map(|e| format!("{c} ({e})")))
+            .filter(|(_, h)| h.reachable.is_ok())
+            .filter_map(|(c, h)| h.metrics.as_ref().err().map(|e| (c.clone(), e.clone())))
             .collect();
-        let fallback = if unmeasured.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; measured usage unavailable for {}, so placed there by requests",
-                unmeasured.join(", ")
-            )
-        };
         let sites = live
             .snapshot
             .clusters
             .iter()
             .map(|c| (c.metadata.name.clone(), c.spec.site.clone()))
             .collect();
-        Explaining { sites, fallback }
+        Explaining { sites, unmeasured }
+    }
+
+    /// The basis of a placement on `clusters`, said once, for those of them not measured.
+    fn basis(&self, clusters: &[String]) -> String {
+        let by_requests: Vec<String> = clusters
+            .iter()
+            .filter_map(|c| self.unmeasured.get(c).map(|why| format!("{c} ({why})")))
+            .collect();
+        if by_requests.is_empty() {
+            return String::new();
+        }
+        format!(
+            "; measured usage unavailable for {}, so placed there by requests",
+            by_requests.join(", ")
+        )
     }
 }
 
@@ -252,15 +266,16 @@ fn decide(key: &TenancyKey, plan: &Plan, context: &Explaining, spec: String) -> 
         } else {
             format!("{} ({})", decision.reason, why_not.join("; "))
         };
-        return Some(Decision::Unplaced {
-            reason: reason + &context.fallback,
+        return Some(match decision.outcome {
+            DecisionOutcome::TooLarge => Decision::TooLarge { reason },
+            _ => Decision::Unplaced { reason },
         });
     }
     let mut explanation = format!("Placed {}", decision.reason);
     for r in &decision.rejected {
         explanation.push_str(&format!("; not {}: {}", r.cluster, r.reason));
     }
-    explanation.push_str(&context.fallback);
+    explanation.push_str(&context.basis(&decision.clusters));
     explanation.push('.');
     Some(Decision::Placed {
         decided: Decided {

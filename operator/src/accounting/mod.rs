@@ -79,13 +79,7 @@ pub async fn tick(ctx: &Context) -> Result<Ledger, AccountingError> {
         .collect();
     let api = ledger_api(ctx);
     let (mut ledger, version) = load(&api).await?;
-    account(
-        ctx,
-        &mut ledger,
-        &estate,
-        &measured,
-        ctx.accounting_clock.now(),
-    )?;
+    account(ctx, &mut ledger, &estate, &measured, ctx.clock.now())?;
     // Persist before publishing: what was published is always in the ledger.
     persist(&api, &ledger, version, &ctx.config.field_manager).await?;
     Ok(ledger)
@@ -99,19 +93,20 @@ fn account(
     measured: &[bool],
     now: DateTime<Utc>,
 ) -> Result<(), TickError> {
-    // At most two intervals (of accounting time) per tick: a longer gap is not guessed at.
-    let max_gap = (2.0
-        * ctx.config.accounting_interval.as_secs_f64().max(1.0)
-        * ctx.config.accounting_speed) as i64;
+    // At most two intervals per tick: a longer gap is not guessed at. Times are the clock's;
+    // in demos each second accounts `accounting_speed` seconds of use.
+    let max_gap = (2.0 * ctx.config.accounting_interval.as_secs_f64().max(1.0)) as i64;
+    let speed = ctx.config.accounting_speed;
     if ledger.until > 0 {
         let (month, start) = month_of(unix(ledger.until));
         let boundary = next_month(start);
         if now > boundary && unix(ledger.until) < boundary {
-            ledger.tick(estate, measured, boundary.timestamp(), &month, max_gap)?;
+            let end = boundary.timestamp();
+            ledger.tick_scaled(estate, measured, end, &month, max_gap, speed)?;
         }
     }
     let (month, _) = month_of(now);
-    ledger.tick(estate, measured, now.timestamp(), &month, max_gap)?;
+    ledger.tick_scaled(estate, measured, now.timestamp(), &month, max_gap, speed)?;
     Ok(())
 }
 

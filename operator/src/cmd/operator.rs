@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use kube_lease_manager::LeaseManagerBuilder;
 
 use crate::accounting;
-use crate::config::{Clock, Config, FastClock};
+use crate::config::Config;
 use crate::context::{Context, Wiring};
 use crate::controllers;
 use crate::k8s::labels;
@@ -39,19 +39,25 @@ pub struct Args {
     /// removed (time to undo a mistaken edit of its Agency).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86400))]
     pub revocation_grace_seconds: u64,
+    /// `sizing: Measured` never sizes a replica below this cpu (milli-cores)…
+    #[arg(long, default_value_t = 50)]
+    pub sizing_floor_millicores: u64,
+    /// …or this memory (MiB).
+    #[arg(long, default_value_t = 64)]
+    pub sizing_floor_mib: u64,
+    /// `sizing: Measured` lowers a request only on usage with this many samples in the window.
+    #[arg(long, default_value_t = 20)]
+    pub sizing_min_samples: u32,
     /// Currency of every figure of money: ISO 4217 code.
     #[arg(long, default_value = "GBP", env = "COLO_CURRENCY", value_parser = currency_code)]
     pub currency: String,
     /// The Prometheus that scrapes Colo's /metrics: /api/v1/report reads past windows there.
     #[arg(long, env = "COLO_HISTORY_PROMETHEUS_URL")]
     pub history_prometheus_url: Option<String>,
-    /// Accounting time runs this many times faster than the wall clock (demos and tests only:
-    /// 60 accounts an hour a minute).
+    /// Each second accounts this many seconds of use (demos and tests only: 60 accounts an
+    /// hour of use a minute). Times stay the wall clock's; outputs say the speed.
     #[arg(long, default_value_t = 1.0, value_parser = speed)]
     pub accounting_speed: f64,
-    /// Wall-clock moment (RFC 3339) from which sped-up accounting time runs (default: start).
-    #[arg(long)]
-    pub accounting_epoch: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn speed(text: &str) -> Result<f64, String> {
@@ -85,7 +91,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Wiring {
             identity: identity.clone(),
             watch_hub: true,
-            accounting_clock: accounting_clock(&args),
         },
     ));
     let ready = Arc::new(AtomicBool::new(false));
@@ -130,23 +135,13 @@ fn config(args: &Args) -> Config {
         measure_every: Duration::from_secs(args.measure_every_seconds),
         accounting_interval: Duration::from_secs(args.accounting_interval_seconds),
         revocation_grace: Duration::from_secs(args.revocation_grace_seconds),
+        sizing_floor: (args.sizing_floor_millicores, args.sizing_floor_mib << 20),
+        sizing_min_samples: args.sizing_min_samples,
         currency: args.currency.clone(),
         accounting_speed: args.accounting_speed,
         history_prometheus: args.history_prometheus_url.clone(),
         ..Config::default()
     }
-}
-
-fn accounting_clock(args: &Args) -> Option<Arc<dyn Clock>> {
-    if args.accounting_speed == 1.0 {
-        return None;
-    }
-    tracing::warn!(
-        speed = args.accounting_speed,
-        "accounting time is sped up: figures are not real"
-    );
-    let epoch = args.accounting_epoch.unwrap_or_else(chrono::Utc::now);
-    Some(Arc::new(FastClock::new(epoch, args.accounting_speed)))
 }
 
 /// Runs the controllers and the accounting loop until stopped or the lease is lost: losing

@@ -23,7 +23,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let wiring = Wiring {
         identity: "colo-snapshot".into(),
         watch_hub: false,
-        accounting_clock: None,
     };
     let ctx = Context::new(client, config, wiring);
     let live = ctx

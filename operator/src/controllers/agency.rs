@@ -121,7 +121,7 @@ async fn write_status(agency: Arc<Agency>, ctx: &Context) -> Result<Action, Erro
         .state
         .ledger()
         .and_then(|l| agency_month(&agency, &l, currency));
-    let tenancies = ctx.state.tenancies_of(&name).len() as i32;
+    let tenancies = ctx.state.accepted_of(&name) as i32;
     let now = ctx.clock.now();
     let mut status = status(&agency, tenancies, month, now, currency);
     let refused = claims::refused(&agency, &ctx.hub_agencies());
@@ -233,6 +233,8 @@ pub fn status(
         );
     }
     status.usage = Some(month.usage);
+    status.month_cost = Some(format!("{:.2} {currency}", month.this_month.cost));
+    status.month_savings = Some(format!("{:.2} {currency}", month.this_month.savings));
     status.this_month = Some(month.this_month);
     status.to_date = Some(month.to_date);
     status

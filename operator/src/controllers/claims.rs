@@ -1,19 +1,22 @@
 //! Who owns a hub namespace: of the Agencies that list it, the one that listed it first
 //! (created first; by name when created in the same second). A later claim is refused.
 
+use std::sync::Arc;
+
 use colo_api::Agency;
 use kube::ResourceExt;
 
 /// The Agency that owns `namespace`, if any lists it.
-pub fn owner<'a>(namespace: &str, agencies: &'a [Agency]) -> Option<&'a Agency> {
+pub fn owner<'a>(namespace: &str, agencies: &'a [Arc<Agency>]) -> Option<&'a Agency> {
     agencies
         .iter()
         .filter(|a| a.spec.namespaces.iter().any(|n| n == namespace))
         .min_by_key(|a| (a.metadata.creation_timestamp.clone(), a.name_any()))
+        .map(|a| &**a)
 }
 
 /// The namespaces `agency` lists that another Agency owns, with their owners.
-pub fn refused(agency: &Agency, agencies: &[Agency]) -> Vec<(String, String)> {
+pub fn refused(agency: &Agency, agencies: &[Arc<Agency>]) -> Vec<(String, String)> {
     agency
         .spec
         .namespaces
@@ -29,14 +32,16 @@ pub fn refused(agency: &Agency, agencies: &[Agency]) -> Vec<(String, String)> {
 mod tests {
     use super::*;
 
-    fn agency(name: &str, created: &str, namespaces: &[&str]) -> Agency {
-        serde_json::from_value(serde_json::json!({
-            "apiVersion": "colo.dev/v1alpha1", "kind": "Agency",
-            "metadata": {"name": name, "creationTimestamp": created},
-            "spec": {"displayName": name, "costCentre": "C", "namespaces": namespaces,
-                     "maxClassification": "OFFICIAL"}
-        }))
-        .unwrap()
+    fn agency(name: &str, created: &str, namespaces: &[&str]) -> Arc<Agency> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "colo.dev/v1alpha1", "kind": "Agency",
+                "metadata": {"name": name, "creationTimestamp": created},
+                "spec": {"displayName": name, "costCentre": "C", "namespaces": namespaces,
+                         "maxClassification": "OFFICIAL"}
+            }))
+            .unwrap(),
+        )
     }
 
     #[test]

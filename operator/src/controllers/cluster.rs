@@ -34,6 +34,13 @@ pub async fn reconcile(
         tracing::warn!(cluster = %cluster.name_any(), error = %e, "cannot connect");
     }
     let view = ctx.observer.cluster(&cluster).await;
+    // New or bigger nodes may take a tenancy that was too large for every node before.
+    for key in ctx
+        .state
+        .nodes_seen(&cluster.name_any(), nodes_print(&view.entry))
+    {
+        ctx.wake(key);
+    }
     let tenancies = ctx.state.tenancies_on(&cluster.name_any());
     let status = status(&cluster, &view.health, tenancies as i32, ctx.clock.now());
     publish_gauges(&ctx, &cluster, &view.health);
@@ -43,6 +50,18 @@ pub async fn reconcile(
         .await
         .map_err(StatusError)?;
     Ok(Action::requeue(ctx.config.resync))
+}
+
+/// What a cluster's nodes offer, as one number: their names, capacity and power state.
+fn nodes_print(entry: &colo_engine::snapshot::ClusterEntry) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for n in &entry.nodes {
+        (&n.name, n.capacity.cpu.as_str(), n.capacity.memory.as_str()).hash(&mut hasher);
+        (n.power_state == colo_engine::snapshot::PowerState::On).hash(&mut hasher);
+    }
+    entry.unavailable.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn resources((cpu, mem): (i64, i64)) -> Resources {

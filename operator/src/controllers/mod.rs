@@ -159,12 +159,21 @@ async fn tenancies(
         Controller::for_shared_stream(hub.tenancies.subscribe(), hub.tenancies.store.clone())
             // A new Agency, or a changed spec, may accept (or reject) its tenancies.
             .watches_shared_stream(spec_changes(hub.agencies.subscribe()), agency_changed)
+            // Tenancies another reconcile woke (new nodes for one too large before).
+            .reconcile_on(woken(ctx))
             // Deployments in member clusters: availability changes wake their tenancy.
             .watches_stream(member_deployments(ctx), |d: Deployment| {
                 labels::workload_of(d.labels()).map(|(key, _)| key.object_ref())
             })
             .graceful_shutdown_on(stop);
     drive(controller, driven(ctx, "tenancy"), tenancy::reconcile).await;
+}
+
+fn woken(ctx: &Context) -> impl Stream<Item = ObjectRef<Tenancy>> + Send + 'static {
+    match ctx.woken() {
+        Some(s) => s.map(|k| k.object_ref()).boxed(),
+        None => futures::stream::empty().boxed(),
+    }
 }
 
 /// The other Agencies that list a namespace `agency` lists.

@@ -12,16 +12,39 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config, ResourceExt};
 
+use super::plain;
+
+/// Why a member cannot be reached through its kubeconfig Secret: each a sentence that says
+/// what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum MemberError {
-    #[error("kubeconfig Secret {namespace}/{name} of cluster {cluster}: {problem}")]
-    Secret {
-        cluster: String,
+    #[error(
+        "kubeconfig Secret {namespace}/{name} not found: create it, or correct spec.kubeconfigSecretRef"
+    )]
+    SecretMissing { namespace: String, name: String },
+    #[error("kubeconfig Secret {namespace}/{name} cannot be read: {problem}")]
+    SecretUnreadable {
         namespace: String,
         name: String,
         problem: String,
     },
-    #[error("cluster {cluster}: {problem}")]
+    #[error(
+        "kubeconfig Secret {namespace}/{name} has no key {key:?}: add it, or set spec.kubeconfigSecretRef.key"
+    )]
+    NoKey {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+    #[error(
+        "kubeconfig Secret {namespace}/{name} does not hold a usable kubeconfig ({problem}): correct it"
+    )]
+    BadKubeconfig {
+        namespace: String,
+        name: String,
+        problem: String,
+    },
+    #[error("cannot make a client for cluster {cluster} from its kubeconfig ({problem})")]
     Client { cluster: String, problem: String },
 }
 
@@ -79,7 +102,7 @@ impl Members {
             Ok(Read::Secret { version, config }) => {
                 let client = Client::try_from(*config).map_err(|e| MemberError::Client {
                     cluster: name.clone(),
-                    problem: e.to_string(),
+                    problem: plain::root_cause(&e),
                 })?;
                 Ok(self.remember(&mut connected, name, client, &version))
             }
@@ -117,28 +140,44 @@ impl Members {
             .namespace
             .clone()
             .unwrap_or_else(|| self.namespace.clone());
-        let secret_error = |problem: String| MemberError::Secret {
-            cluster: cluster.name_any(),
+        let name = reference.name.clone();
+        let secret = match Api::<Secret>::namespaced(self.hub.clone(), &namespace)
+            .get(&name)
+            .await
+        {
+            Ok(secret) => secret,
+            Err(e) if plain::is_not_found(&e) => {
+                return Err(MemberError::SecretMissing { namespace, name });
+            }
+            Err(e) => {
+                tracing::warn!(cluster = %cluster.name_any(), error = %e, "cannot read its kubeconfig Secret");
+                let problem = plain::kube_error(&e);
+                return Err(MemberError::SecretUnreadable {
+                    namespace,
+                    name,
+                    problem,
+                });
+            }
+        };
+        let key = reference.key.clone().unwrap_or_else(|| "kubeconfig".into());
+        let Some(bytes) = secret.data.as_ref().and_then(|d| d.get(&key)) else {
+            return Err(MemberError::NoKey {
+                namespace,
+                name,
+                key,
+            });
+        };
+        let unusable = |problem: String| MemberError::BadKubeconfig {
             namespace: namespace.clone(),
-            name: reference.name.clone(),
+            name: name.clone(),
             problem,
         };
-        let secret = Api::<Secret>::namespaced(self.hub.clone(), &namespace)
-            .get(&reference.name)
-            .await
-            .map_err(|e| secret_error(e.to_string()))?;
-        let key = reference.key.clone().unwrap_or_else(|| "kubeconfig".into());
-        let bytes = secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(&key))
-            .ok_or_else(|| secret_error(format!("has no key {key:?}")))?;
-        let text =
-            String::from_utf8(bytes.0.clone()).map_err(|_| secret_error("is not UTF-8".into()))?;
-        let kubeconfig = Kubeconfig::from_yaml(&text).map_err(|e| secret_error(e.to_string()))?;
+        let text = String::from_utf8(bytes.0.clone()).map_err(|_| unusable("not UTF-8".into()))?;
+        let kubeconfig =
+            Kubeconfig::from_yaml(&text).map_err(|e| unusable(plain::root_cause(&e)))?;
         let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
             .await
-            .map_err(|e| secret_error(e.to_string()))?;
+            .map_err(|e| unusable(plain::root_cause(&e)))?;
         Ok(Read::Secret {
             version: secret.resource_version().unwrap_or_default(),
             config: Box::new(config),

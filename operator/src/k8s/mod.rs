@@ -6,6 +6,7 @@ pub mod keys;
 pub mod labels;
 pub mod ledger;
 pub mod members;
+pub mod plain;
 pub mod prom;
 pub mod status;
 pub mod watch;

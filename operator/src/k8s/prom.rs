@@ -5,9 +5,9 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromError {
-    #[error("prometheus at {url} unreachable: {source}")]
+    #[error("Prometheus at {url} is unreachable ({})", super::plain::root_cause(.source))]
     Unreachable { url: String, source: reqwest::Error },
-    #[error("prometheus at {url} refused the query {query:?}: {message}")]
+    #[error("Prometheus at {url} refused the query {query:?}: {message}")]
     Query {
         url: String,
         query: String,

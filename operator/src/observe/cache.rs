@@ -223,7 +223,9 @@ impl Cache {
     }
 
     /// Nodes and live pods of a member cluster, once its watches have synced.
-    pub async fn member(&self, cluster: &str, member: &Member) -> (Vec<Node>, Vec<Pod>) {
+    /// A member's nodes and pods, shared with the cache (not copied: a large member holds
+    /// thousands of pods, observed every few seconds).
+    pub async fn member(&self, cluster: &str, member: &Member) -> (Vec<Arc<Node>>, Vec<Arc<Pod>>) {
         let stores = self.stores(cluster, member);
         {
             let _one_waiter = stores.waiting.lock().await;
@@ -232,7 +234,7 @@ impl Cache {
                 stores.pods.store.wait_until_ready()
             );
         }
-        (cloned(&stores.nodes.store), cloned(&stores.pods.store))
+        (stores.nodes.store.state(), stores.pods.store.state())
     }
 }
 

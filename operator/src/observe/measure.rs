@@ -27,6 +27,8 @@ pub struct Measurement {
     /// The Prometheus settings it was taken with (a change of them measures again).
     pub asked: Option<PrometheusSpec>,
     pub pods: PodUsage,
+    /// Per pod: how many samples of its usage the window holds.
+    pub samples: HashMap<(String, String), u32>,
     pub nodes: NodeUsage,
     /// Why there is no measurement, when there is none.
     pub result: Result<(), String>,
@@ -38,6 +40,7 @@ impl Measurement {
             taken: Instant::now(),
             asked,
             pods: HashMap::new(),
+            samples: HashMap::new(),
             nodes: HashMap::new(),
             result: Err(why),
         }
@@ -49,8 +52,9 @@ impl Measurement {
     }
 }
 
-/// The PromQL of one measurement: `up`, then pod cpu and memory, then node cpu and memory.
-fn queries(spec: &PrometheusSpec, cluster: &str, rate: &str, operator_ns: &str) -> [String; 5] {
+/// The PromQL of one measurement: `up`, then pod cpu and memory, then node cpu and memory,
+/// then how many samples of each pod's cpu the window holds.
+fn queries(spec: &PrometheusSpec, cluster: &str, rate: &str, operator_ns: &str) -> [String; 6] {
     let window = spec.window.clone().unwrap_or_else(|| "1h".into());
     let q = spec.percentile.unwrap_or(0.95);
     let s = prom_selectors(cluster, operator_ns);
@@ -67,6 +71,10 @@ fn queries(spec: &PrometheusSpec, cluster: &str, rate: &str, operator_ns: &str) 
         p95("namespace, pod", mem(&s.tenancy)),
         p95("node", other(&cpu)),
         p95("node", other(&mem)),
+        format!(
+            "count_over_time(sum by (namespace, pod) ({})[{window}:])",
+            cpu(&s.tenancy)
+        ),
     ]
 }
 
@@ -85,8 +93,9 @@ pub async fn take(cluster: &SharedCluster, rate: &str, operator_ns: &str) -> Mea
         prom.query(&texts[2]),
         prom.query(&texts[3]),
         prom.query(&texts[4]),
+        prom.query(&texts[5]),
     );
-    let (up, pod_cpu, pod_mem, node_cpu, node_mem) = match answers {
+    let (up, pod_cpu, pod_mem, node_cpu, node_mem, counts) = match answers {
         Ok(a) => a,
         Err(e) => return Measurement::failed(asked, e.to_string()),
     };
@@ -101,6 +110,7 @@ pub async fn take(cluster: &SharedCluster, rate: &str, operator_ns: &str) -> Mea
     let node = |s: &Sample| s.labels.get("node").cloned().unwrap_or_default();
     Measurement {
         taken: Instant::now(),
+        samples: counts.iter().map(|s| (pod(s), s.value as u32)).collect(),
         pods: gather(&pod_cpu, &pod_mem, pod),
         nodes: gather(&node_cpu, &node_mem, node),
         asked,
@@ -163,5 +173,10 @@ mod tests {
         assert!(q[1].starts_with("quantile_over_time(0.9, sum by (namespace, pod) (rate("));
         assert!(q[1].ends_with("[20s]))[2m:])"), "{}", q[1]);
         assert!(q[3].contains(" or "), "{}", q[3]);
+        assert!(
+            q[5].starts_with("count_over_time(sum by (namespace, pod) (rate("),
+            "{}",
+            q[5]
+        );
     }
 }

@@ -55,7 +55,7 @@ pub struct Observer {
     measuring: Measuring,
     measurements: Mutex<HashMap<String, Measurement>>,
     /// The latest measured usage of tenancy workloads per cluster (absent: not fresh).
-    usage: Mutex<HashMap<String, WorkloadUsage>>,
+    usage: Mutex<HashMap<String, Arc<WorkloadUsage>>>,
 }
 
 impl Observer {
@@ -110,13 +110,13 @@ impl Observer {
             ..Default::default()
         };
         let mut health = BTreeMap::new();
-        let mut usage = WorkloadUsage::new();
+        let mut usage: BTreeMap<(TenancyKey, String), (i64, i64)> = BTreeMap::new();
         let mut pods_of: BTreeMap<TenancyKey, Vec<ObservedAssignment>> = BTreeMap::new();
         for cluster in &clusters {
             let view = self.cluster(cluster).await;
-            for (k, u) in view.usage {
+            for (k, m) in view.usage {
                 let e = usage.entry(k).or_default();
-                *e = (e.0.max(u.0), e.1.max(u.1));
+                *e = (e.0.max(m.usage.0), e.1.max(m.usage.1));
             }
             for (key, mut a) in view.assignments {
                 pods_of.entry(key).or_default().append(&mut a);
@@ -179,7 +179,7 @@ impl Observer {
         let view = summarise(cluster, &fetched);
         let mut usage = self.usage.lock().expect("observer lock");
         if view.health.metrics.is_ok() {
-            usage.insert(cluster.name_any(), view.usage.clone());
+            usage.insert(cluster.name_any(), Arc::new(view.usage.clone()));
         } else {
             usage.remove(&cluster.name_any());
         }
@@ -188,7 +188,7 @@ impl Observer {
 
     /// The latest measured usage of tenancy workloads in each of `clusters` (None where the
     /// cluster's metrics are not fresh).
-    pub fn usage_in(&self, clusters: &[&str]) -> BTreeMap<String, Option<WorkloadUsage>> {
+    pub fn usage_in(&self, clusters: &[&str]) -> BTreeMap<String, Option<Arc<WorkloadUsage>>> {
         let usage = self.usage.lock().expect("observer lock");
         clusters
             .iter()
@@ -223,7 +223,7 @@ impl Observer {
         &self,
         cluster: &SharedCluster,
         member: &Member,
-    ) -> Result<(Vec<Node>, Vec<Pod>), String> {
+    ) -> Result<(Vec<Arc<Node>>, Vec<Arc<Pod>>), String> {
         if let Some(cache) = &self.cache {
             return Ok(cache.member(&cluster.name_any(), member).await);
         }
@@ -233,9 +233,14 @@ impl Observer {
             Api::<Node>::all(member.client.clone()),
             Api::<Pod>::all(member.client.clone()),
         );
-        let (nodes, pods) = futures::try_join!(nodes.list(&all), pods.list(&live))
-            .map_err(|e| format!("cannot list nodes and pods: {e}"))?;
-        Ok((nodes.items, pods.items))
+        let (nodes, pods) =
+            futures::try_join!(nodes.list(&all), pods.list(&live)).map_err(|e| {
+                format!(
+                    "cannot list nodes and pods: {}",
+                    crate::k8s::plain::kube_error(&e)
+                )
+            })?;
+        Ok((shared(nodes.items), shared(pods.items)))
     }
 
     /// The cluster's measurement, taken again when older than `measure_every` or when its
@@ -277,7 +282,7 @@ fn agency_entry(a: &Agency) -> AgencyEntry {
 fn measured_usage(
     t: &Tenancy,
     key: &TenancyKey,
-    usage: &WorkloadUsage,
+    usage: &BTreeMap<(TenancyKey, String), (i64, i64)>,
 ) -> BTreeMap<String, Resources> {
     t.spec
         .workloads
@@ -308,4 +313,8 @@ fn running_or_decided(
     } else {
         decided.cloned().unwrap_or(pods)
     }
+}
+
+fn shared<K>(items: Vec<K>) -> Vec<Arc<K>> {
+    items.into_iter().map(Arc::new).collect()
 }

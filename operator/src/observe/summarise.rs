@@ -3,6 +3,7 @@
 //! where each tenancy's pods run. Pure: the fetching is done before, in `observe`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use colo_api::{Quantity, Resources, SharedCluster};
 use colo_engine::model::PowerModel;
@@ -17,8 +18,8 @@ use crate::k8s::labels;
 /// A member as fetched: reachable or not, its nodes and live pods, its latest measurement.
 pub struct Fetched {
     pub reachable: Result<(), String>,
-    pub nodes: Vec<Node>,
-    pub pods: Vec<Pod>,
+    pub nodes: Vec<Arc<Node>>,
+    pub pods: Vec<Arc<Pod>>,
     pub measurement: Measurement,
 }
 
@@ -37,8 +38,16 @@ pub struct ClusterHealth {
     pub power_watts: Option<f64>,
 }
 
-/// Per tenancy workload: the highest measured p95 of its pods.
-pub type WorkloadUsage = BTreeMap<(TenancyKey, String), Usage>;
+/// What was measured of one tenancy workload: the highest p95 of its pods, and the fewest
+/// samples any of them has in the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Measured {
+    pub usage: Usage,
+    pub samples: u32,
+}
+
+/// Per tenancy workload, what was measured.
+pub type WorkloadUsage = BTreeMap<(TenancyKey, String), Measured>;
 
 pub struct ClusterView {
     pub entry: ClusterEntry,
@@ -90,10 +99,20 @@ pub fn summarise(cluster: &SharedCluster, fetched: &Fetched) -> ClusterView {
             },
             spec: cluster.spec.clone(),
             nodes: nodes.entries,
+            unavailable: unavailable(&health),
         },
         health,
         usage: pods.usage,
         assignments,
+    }
+}
+
+/// Why the cluster takes no placement now, as the explanation of a decision says it.
+fn unavailable(health: &ClusterHealth) -> Option<String> {
+    match &health.reachable {
+        Err(why) => Some(format!("unreachable ({why})")),
+        Ok(()) if health.nodes_active == 0 => Some("has no Ready node".into()),
+        Ok(()) => None,
     }
 }
 
@@ -111,7 +130,7 @@ struct PodTally {
     usage: WorkloadUsage,
 }
 
-fn tally_pods(pods: &[Pod], m: &Measurement) -> PodTally {
+fn tally_pods(pods: &[Arc<Pod>], m: &Measurement) -> PodTally {
     let mut t = PodTally::default();
     for pod in pods {
         let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) else {
@@ -119,15 +138,22 @@ fn tally_pods(pods: &[Pod], m: &Measurement) -> PodTally {
         };
         let requests = pod_requests(pod);
         t.requested = (t.requested.0 + requests.0, t.requested.1 + requests.1);
-        let measured = m
-            .pods
-            .get(&(pod.namespace().unwrap_or_default(), pod.name_any()));
+        let id = (pod.namespace().unwrap_or_default(), pod.name_any());
         match labels::workload_of(pod.labels()) {
             Some((key, workload)) => {
-                if let Some(&(cpu, mem)) = measured {
+                if let Some(&(cpu, mem)) = m.pods.get(&id) {
                     *t.tenancy_cpu_on.entry(node.clone()).or_default() += cpu;
-                    let e = t.usage.entry((key.clone(), workload.clone())).or_default();
-                    *e = (e.0.max(cpu), e.1.max(mem));
+                    let samples = m.samples.get(&id).copied().unwrap_or(0);
+                    let first = Measured {
+                        usage: (0, 0),
+                        samples,
+                    };
+                    let e = t
+                        .usage
+                        .entry((key.clone(), workload.clone()))
+                        .or_insert(first);
+                    e.usage = (e.usage.0.max(cpu), e.usage.1.max(mem));
+                    e.samples = e.samples.min(samples);
                 }
                 *t.tenancy_pods.entry((key, workload, node)).or_default() += 1;
             }
@@ -148,7 +174,12 @@ struct NodeTally {
     watts: f64,
 }
 
-fn tally_nodes(nodes: &[Node], pods: &PodTally, m: &Measurement, power: &PowerModel) -> NodeTally {
+fn tally_nodes(
+    nodes: &[Arc<Node>],
+    pods: &PodTally,
+    m: &Measurement,
+    power: &PowerModel,
+) -> NodeTally {
     let mut t = NodeTally {
         entries: Vec::new(),
         active: 0,
@@ -243,19 +274,21 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn node(name: &str, cpu: &str, ready: bool, cordoned: bool) -> Node {
-        serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name},
-            "spec": {"unschedulable": cordoned},
-            "status": {
-                "allocatable": {"cpu": cpu, "memory": "128Gi"},
-                "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]
-            }
-        }))
-        .unwrap()
+    fn node(name: &str, cpu: &str, ready: bool, cordoned: bool) -> Arc<Node> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name},
+                "spec": {"unschedulable": cordoned},
+                "status": {
+                    "allocatable": {"cpu": cpu, "memory": "128Gi"},
+                    "conditions": [{"type": "Ready", "status": if ready {"True"} else {"False"}}]
+                }
+            }))
+            .unwrap(),
+        )
     }
 
-    fn pod(name: &str, node: &str, cpu: &str, tenancy: Option<(&str, &str, &str)>) -> Pod {
+    fn pod(name: &str, node: &str, cpu: &str, tenancy: Option<(&str, &str, &str)>) -> Arc<Pod> {
         let labels = match tenancy {
             Some((ns, t, w)) => labels::workload_labels(&TenancyKey::new(ns, t), "ag", w),
             None => Default::default(),
@@ -264,6 +297,7 @@ mod tests {
             "metadata": {"name": name, "namespace": if tenancy.is_some() {"colo-ag"} else {"kube-system"}, "labels": labels},
             "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}]}
         }))
+        .map(Arc::new)
         .unwrap()
     }
 
@@ -282,6 +316,10 @@ mod tests {
             pods: pods
                 .iter()
                 .map(|(p, u)| (("colo-ag".to_string(), p.to_string()), *u))
+                .collect(),
+            samples: pods
+                .iter()
+                .map(|(p, _)| (("colo-ag".to_string(), p.to_string()), 7))
                 .collect(),
             nodes: nodes
                 .iter()
@@ -332,11 +370,9 @@ mod tests {
         );
         let view = summarise(&cluster(), &fetched(m));
         let key = TenancyKey::new("dvla", "shop");
-        assert_eq!(
-            view.usage[&(key.clone(), "web".into())],
-            (300, 10),
-            "max per workload"
-        );
+        let measured = view.usage[&(key.clone(), "web".into())];
+        assert_eq!(measured.usage, (300, 10), "max per workload");
+        assert_eq!(measured.samples, 7, "the fewest samples of its pods");
         assert_eq!(view.assignments[&key].len(), 1);
         assert_eq!(view.assignments[&key][0].replicas, 2);
         // System pods request 2 cores, measured at 1: the larger counts as the node's use.

@@ -41,7 +41,9 @@ pub async fn serve(
         )
     });
     let api = api_routes(ctx_api);
-    let routes = warp::get().and(healthz.or(readyz).or(metrics).or(api));
+    let routes = warp::get()
+        .and(healthz.or(readyz).or(metrics).or(api))
+        .or(warp::any().map(unknown_path));
     warp::serve(routes)
         .bind(addr)
         .await
@@ -81,6 +83,10 @@ fn api_routes(
                     let rows = report::history(&ctx, &q).await?;
                     Ok(if q.csv {
                         let mut r = warp::reply::Response::new(report::csv(&rows).into());
+                        let speed = ctx.config.accounting_speed.to_string();
+                        if let Ok(speed) = warp::http::HeaderValue::from_str(&speed) {
+                            r.headers_mut().insert("x-colo-accounting-speed", speed);
+                        }
                         r.headers_mut().insert(
                             "content-type",
                             warp::http::HeaderValue::from_static("text/csv; charset=utf-8"),
@@ -118,6 +124,26 @@ fn api_routes(
         .unify()
         .or(page)
         .unify()
+}
+
+/// The paths this server answers.
+pub const PATHS: [&str; 7] = [
+    "/",
+    "/api/v1/agencies",
+    "/api/v1/agencies/{name}",
+    "/api/v1/report",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+];
+
+/// Any other path (or method): 404 with JSON that says what is here.
+fn unknown_path() -> warp::reply::Response {
+    let body = serde_json::json!({
+        "error": "no such path; GET one of the paths listed",
+        "paths": PATHS,
+    });
+    warp::reply::with_status(warp::reply::json(&body), StatusCode::NOT_FOUND).into_response()
 }
 
 fn json<T: serde::Serialize>(value: &T) -> warp::reply::Response {

@@ -45,6 +45,10 @@ pub struct AgencyNow {
     pub tenancies: i32,
     #[serde(rename = "unattributedKWh")]
     pub unattributed_kwh: f64,
+    /// Seconds of use each second of the clock accounts: 1, but in demos (where figures
+    /// grow faster; every time shown is the wall clock's).
+    #[serde(rename = "accountingSpeed")]
+    pub accounting_speed: f64,
 }
 
 /// The estate this month: agencies, and the lines that are not theirs.
@@ -67,6 +71,8 @@ pub struct EstateNow {
     /// Up to when the ledger has accounted (RFC 3339).
     #[serde(rename = "asOf")]
     pub as_of: Option<String>,
+    #[serde(rename = "accountingSpeed")]
+    pub accounting_speed: f64,
 }
 
 /// The ledger as persisted (this process's copy when it leads; else read from the hub).
@@ -91,7 +97,7 @@ pub async fn estate_now(ctx: &Context) -> Result<EstateNow, ReportError> {
     let currency = &ctx.config.currency;
     let out = agencies
         .iter()
-        .map(|agency| agency_now(agency, &ledger, currency))
+        .map(|agency| agency_now(agency, &ledger, currency, ctx.config.accounting_speed))
         .collect();
     let m = &ledger.this_month;
     Ok(EstateNow {
@@ -102,13 +108,14 @@ pub async fn estate_now(ctx: &Context) -> Result<EstateNow, ReportError> {
         total_kwh: colo_api::report::thousandths(m.total.kwh()),
         total_cost: colo_api::report::cents(m.total.cost),
         currency: currency.clone(),
+        accounting_speed: ctx.config.accounting_speed,
         as_of: (ledger.until > 0)
             .then(|| unix(ledger.until).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     })
 }
 
 /// One agency this month, from the same figures as its status.
-fn agency_now(agency: &Agency, ledger: &Ledger, currency: &str) -> AgencyNow {
+fn agency_now(agency: &Agency, ledger: &Ledger, currency: &str, speed: f64) -> AgencyNow {
     let month = agency_month(agency, ledger, currency);
     let (row, unattributed_kwh) = match month {
         Some(m) => (m.this_month, m.unattributed_kwh),
@@ -132,6 +139,7 @@ fn agency_now(agency: &Agency, ledger: &Ledger, currency: &str) -> AgencyNow {
         budget,
         tenancies: agency.status.as_ref().map_or(0, |s| s.tenancies),
         unattributed_kwh,
+        accounting_speed: speed,
     }
 }
 

@@ -128,6 +128,16 @@ fn assumptions(c: &str) -> String {
     )
 }
 
+/// On a demo estate, a note that figures grow faster than the clock (times are the clock's).
+fn demo_note(speed: f64) -> String {
+    if speed == 1.0 {
+        return String::new();
+    }
+    format!(
+        r#"<p id="demo" class="muted"><strong>Demo estate:</strong> each second of the clock accounts {speed} seconds of use, so figures grow {speed} times faster than in production. Every time shown is the wall clock's.</p>"#
+    )
+}
+
 /// The whole page.
 pub fn render(estate: &EstateNow) -> String {
     let c = &estate.currency;
@@ -147,6 +157,7 @@ pub fn render(estate: &EstateNow) -> String {
 <title>Colo: shared hosting report</title>
 {style}</head><body>
 <h1>Shared hosting: energy, cost and carbon</h1>
+{demo}
 <p class="muted">This month so far, up to <time id="as-of">{as_of}</time>. Money in {c}; energy in kWh at the facility (IT × PUE); carbon in kg CO2e.
 <span class="noprint">Data: <a href="/api/v1/agencies">/api/v1/agencies</a>, <a href="/api/v1/report?format=csv">CSV report</a>.</span></p>
 <div class="summary"><div>Shared cost<br><strong id="total-cost">{total_cost}</strong></div><div>Standalone equivalent<br><strong id="total-standalone">{total_alone}</strong></div><div>Saved<br><strong id="total-savings">{total_savings}</strong></div><div>Estate energy<br><strong>{total_kwh:.3} kWh</strong></div></div>
@@ -164,6 +175,7 @@ Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "mea
         total_savings = money(alone - cost),
         total_kwh = estate.total_kwh,
         chart = chart(estate),
+        demo = demo_note(estate.accounting_speed),
         style = STYLE,
         assumptions = assumptions(c),
         spare_kwh = estate.spare_kwh,

@@ -55,6 +55,10 @@ struct Record {
     rejected_since: Option<DateTime<Utc>>,
     /// The clusters its copies were removed from when it was rejected (until accepted again).
     revoked: Option<std::collections::BTreeSet<String>>,
+    /// The phase and explanation last announced by an Event.
+    announced: Option<(Option<Phase>, Option<String>)>,
+    /// Per Event reason announced apart from the phase (Placed, Resized): its last message.
+    told: BTreeMap<&'static str, String>,
 }
 
 impl Record {
@@ -125,6 +129,10 @@ pub type Requests = (i64, i64);
 
 pub struct State {
     tenancies: Mutex<HashMap<TenancyKey, Record>>,
+    /// Tenancies with a replica larger than every node they may use.
+    too_large: Mutex<std::collections::HashSet<TenancyKey>>,
+    /// Per cluster: what its nodes offer (count and capacity), to tell when that changes.
+    node_prints: Mutex<HashMap<String, u64>>,
     spaces: Mutex<HashMap<SpaceKey, Applied>>,
     ledger: Mutex<Option<Ledger>>,
     metrics: Arc<Metrics>,
@@ -138,6 +146,8 @@ impl State {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         State {
             tenancies: Mutex::default(),
+            too_large: Mutex::default(),
+            node_prints: Mutex::default(),
             spaces: Mutex::default(),
             ledger: Mutex::default(),
             metrics,
@@ -156,6 +166,7 @@ impl State {
     /// Forgets a tenancy that is gone.
     pub fn untrack(&self, key: &TenancyKey) {
         lock(&self.tenancies).remove(key);
+        lock(&self.too_large).remove(key);
         self.publish_phases();
     }
 
@@ -278,6 +289,31 @@ impl State {
             .and_then(|r| r.confirmed.clone())
     }
 
+    /// True once per change of a tenancy's phase or explanation: whether that change is news
+    /// (decided here, not on the cached object, which may not show the last write yet).
+    pub fn news(&self, key: &TenancyKey, phase: Option<Phase>, explanation: Option<&str>) -> bool {
+        let now = (phase, explanation.map(str::to_string));
+        let mut tenancies = lock(&self.tenancies);
+        let record = tenancies.entry(key.clone()).or_default();
+        if record.announced.as_ref() == Some(&now) {
+            return false;
+        }
+        record.announced = Some(now);
+        true
+    }
+
+    /// True when `message` differs from the last one told for `reason` about this tenancy, so
+    /// that a step repeated (a retried write, a re-seen decision) is announced once.
+    pub fn news_of(&self, key: &TenancyKey, reason: &'static str, message: &str) -> bool {
+        let mut tenancies = lock(&self.tenancies);
+        let told = &mut tenancies.entry(key.clone()).or_default().told;
+        if told.get(reason).map(String::as_str) == Some(message) {
+            return false;
+        }
+        told.insert(reason, message.to_string());
+        true
+    }
+
     /// Records a tenancy's phase and refreshes `colo_tenancies{phase}`.
     pub fn set_phase(&self, key: &TenancyKey, phase: Phase) {
         let changed = lock(&self.tenancies)
@@ -318,6 +354,15 @@ impl State {
         quotas
     }
 
+    /// How many of an agency's tenancies are accepted (reconciled and not Rejected).
+    pub fn accepted_of(&self, agency: &str) -> usize {
+        lock(&self.tenancies)
+            .values()
+            .filter(|r| r.agency == agency)
+            .filter(|r| r.phase.is_some_and(|p| p != Phase::Rejected))
+            .count()
+    }
+
     /// The tenancies of an agency.
     pub fn tenancies_of(&self, agency: &str) -> Vec<TenancyKey> {
         lock(&self.tenancies)
@@ -325,6 +370,27 @@ impl State {
             .filter(|(_, r)| r.agency == agency)
             .map(|(k, _)| k.clone())
             .collect()
+    }
+
+    /// Notes whether a tenancy waits for the estate's nodes to change (a replica larger than
+    /// every node it may use).
+    pub fn waiting_for_nodes(&self, key: &TenancyKey, waiting: bool) {
+        let mut set = lock(&self.too_large);
+        if waiting {
+            set.insert(key.clone());
+        } else {
+            set.remove(key);
+        }
+    }
+
+    /// Records what a cluster's nodes offer now; when that changed, returns the tenancies
+    /// waiting for nodes to change (they may fit now).
+    pub fn nodes_seen(&self, cluster: &str, print: u64) -> Vec<TenancyKey> {
+        let before = lock(&self.node_prints).insert(cluster.to_string(), print);
+        if before.is_none_or(|b| b == print) {
+            return Vec::new();
+        }
+        lock(&self.too_large).iter().cloned().collect()
     }
 
     /// The tenancies the state knows as Rejected.

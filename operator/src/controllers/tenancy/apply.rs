@@ -33,11 +33,12 @@ pub async fn apply(
             && c.decided.placements == sized.placements
             && (now - c.at).to_std().unwrap_or_default() < ctx.config.drift_repair
     });
-    let clusters = ctx.hub_clusters();
     let mut members = Vec::new();
     for name in by_cluster.keys() {
-        let cluster = find(&clusters, name)?;
-        members.push((name.to_string(), connect(ctx, cluster).await?));
+        let cluster = ctx
+            .hub_cluster(name)
+            .ok_or_else(|| Error::NoCluster(name.to_string()))?;
+        members.push((name.to_string(), connect(ctx, &cluster).await?));
     }
     if current {
         return Ok(members);
@@ -209,18 +210,10 @@ fn by_cluster(placements: &[Placement]) -> BTreeMap<&str, Vec<&Placement>> {
     })
 }
 
-fn find<'a>(clusters: &'a [SharedCluster], name: &str) -> Result<&'a SharedCluster, Error> {
-    clusters
-        .iter()
-        .find(|c| c.name_any() == name)
-        .ok_or_else(|| Error::NoCluster(name.to_string()))
-}
-
 /// The client of a cluster by name (None: it is no longer a SharedCluster).
 pub async fn client_of(ctx: &Context, name: &str) -> Result<Option<Client>, Error> {
-    let clusters = ctx.hub_clusters();
-    match clusters.iter().find(|c| c.name_any() == name) {
-        Some(cluster) => Ok(Some(connect(ctx, cluster).await?)),
+    match ctx.hub_cluster(name) {
+        Some(cluster) => Ok(Some(connect(ctx, &cluster).await?)),
         None => Ok(None),
     }
 }

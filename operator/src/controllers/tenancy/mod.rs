@@ -18,7 +18,7 @@ mod validate;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use colo_api::{Agency, Phase, Tenancy, TenancyStatus};
+use colo_api::{Agency, Phase, SharedCluster, Tenancy, TenancyStatus};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, ResourceExt};
@@ -30,7 +30,7 @@ use crate::k8s::labels::FINALIZER;
 use crate::k8s::members::MemberError;
 use crate::planner::PlannerError;
 use place::Placing;
-use status::{Outcome, Placed};
+use status::{Outcome, Placed, Wait};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -161,7 +161,18 @@ async fn place_and_run(
         .await
         .map_err(Error::Plan)?
     {
-        Placing::Unplaced(reason) => return Ok(Outcome::Pending(reason)),
+        Placing::Unplaced(reason) => {
+            ctx.state.waiting_for_nodes(key, false);
+            return Ok(Outcome::Pending(reason, Wait::Room));
+        }
+        Placing::TooLarge(reason) => {
+            ctx.state.waiting_for_nodes(key, true);
+            return Ok(Outcome::Pending(reason, Wait::Nodes));
+        }
+        Placing::NoSuchCluster(reason) => {
+            ctx.state.waiting_for_nodes(key, false);
+            return Ok(Outcome::Pending(reason, Wait::Cluster));
+        }
         Placing::Refused(reason) => {
             let rejection = validate::Rejection(reason);
             return rejected(ctx, tenancy, Some(agency), rejection, now).await;
@@ -176,8 +187,19 @@ async fn place_and_run(
         .map(|p| p.cluster.as_str())
         .collect();
     let usage = ctx.observer.usage_in(&in_use);
-    let clusters = ctx.hub_clusters();
-    let review = resize::review(tenancy, &clusters, &decided.placements, &usage, now);
+    let clusters: Vec<SharedCluster> = in_use
+        .iter()
+        .filter_map(|c| ctx.hub_cluster(c).map(|c| (*c).clone()))
+        .collect();
+    let (cpu_millis, memory_bytes) = ctx.config.sizing_floor;
+    let rules = resize::Rules {
+        floor: colo_engine::sizing::Size {
+            cpu_millis,
+            memory_bytes,
+        },
+        min_samples: ctx.config.sizing_min_samples,
+    };
+    let review = resize::review(tenancy, &clusters, &decided.placements, &usage, rules, now);
     let sized = crate::state::Decided {
         placements: review.placements.clone(),
         ..decided
@@ -204,42 +226,46 @@ async fn place_and_run(
 /// One Event per change a person would want to hear of.
 async fn announce(ctx: &Context, tenancy: &Tenancy, outcome: &Outcome, now: &TenancyStatus) {
     let old = tenancy.status.clone().unwrap_or_default();
-    let changed = old.phase != now.phase || old.explanation != now.explanation;
+    let key = TenancyKey::of(tenancy);
+    let changed = ctx.state.news(&key, now.phase, now.explanation.as_deref())
+        && (old.phase != now.phase || old.explanation != now.explanation);
     let events = &ctx.events;
     match outcome {
-        Outcome::Rejected(validate::Rejection(reason), revocation) => {
+        Outcome::Rejected(validate::Rejection(reason), revocation) if changed => {
             if let revoke::Revocation::Done { clusters } = revocation {
                 let clusters = clusters.iter().cloned().collect::<Vec<_>>().join(", ");
                 let note = format!("{reason}: its copies were removed from {clusters}");
                 events
                     .publish(tenancy, Kind::Warning, "Revoked", &note)
                     .await
-            } else if changed {
+            } else {
                 events
                     .publish(tenancy, Kind::Warning, "Rejected", reason)
                     .await
             }
         }
-        Outcome::Pending(reason) if changed => {
+        Outcome::Pending(reason, _) if changed => {
             events
                 .publish(tenancy, Kind::Warning, "Unplaced", reason)
                 .await
         }
         Outcome::Decided(decided) => {
             let why = &decided.explanation;
-            events.publish(tenancy, Kind::Normal, "Placed", why).await;
+            if ctx.state.news_of(&key, "Placed", why) {
+                events.publish(tenancy, Kind::Normal, "Placed", why).await;
+            }
         }
         Outcome::Placed(placed) => {
-            if !placed.review.changes.is_empty() {
+            let resized = placed.review.changes.join(", ");
+            if !resized.is_empty() && ctx.state.news_of(&key, "Resized", &resized) {
                 let note = format!(
-                    "requests set to measured p95 × 1.2: {}",
-                    placed.review.changes.join(", ")
+                    "requests resized by sizing: Measured (status.sizing says which rule): {resized}"
                 );
                 events
                     .publish(tenancy, Kind::Normal, "Resized", &note)
                     .await;
             }
-            if now.phase == Some(Phase::Running) && old.phase != Some(Phase::Running) {
+            if changed && now.phase == Some(Phase::Running) && old.phase != Some(Phase::Running) {
                 let available = status::condition(now, "Available");
                 let note = available.map(|c| c.message.as_str()).unwrap_or_default();
                 events.publish(tenancy, Kind::Normal, "Running", note).await;

@@ -3,7 +3,6 @@
 //! in the batch the request joins. A pin to a cluster that does not exist waits for it.
 
 use colo_api::Tenancy;
-use kube::ResourceExt;
 
 use crate::context::Context;
 use crate::k8s::keys::TenancyKey;
@@ -17,10 +16,14 @@ pub enum Placing {
     Assumed(Decided),
     /// Decided now by the planner (assumed until applied): record it, apply it next time.
     New(Decided),
-    /// No room, or nowhere it may go yet: the reason.
+    /// No room now, or nowhere it may go yet: the reason.
     Unplaced(String),
     /// The engine cannot represent it: the field and the problem.
     Refused(String),
+    /// A replica is larger than every node it may use: the reason.
+    TooLarge(String),
+    /// Its `spec.cluster` names no SharedCluster: the reason.
+    NoSuchCluster(String),
 }
 
 pub async fn placement(
@@ -43,9 +46,9 @@ pub async fn placement(
         return Ok(Placing::Assumed(assumed));
     }
     if let Some(pin) = &tenancy.spec.cluster
-        && !ctx.hub_clusters().iter().any(|c| c.name_any() == *pin)
+        && ctx.hub_cluster(pin).is_none()
     {
-        return Ok(Placing::Unplaced(format!(
+        return Ok(Placing::NoSuchCluster(format!(
             "spec.cluster names {pin}, which is not a SharedCluster; it is placed when one by that name exists"
         )));
     }
@@ -53,6 +56,7 @@ pub async fn placement(
         Decision::Placed { decided } => Placing::New(decided),
         Decision::Unplaced { reason } => Placing::Unplaced(reason),
         Decision::Refused { reason } => Placing::Refused(reason),
+        Decision::TooLarge { reason } => Placing::TooLarge(reason),
     })
 }
 

@@ -15,6 +15,15 @@ use crate::k8s::keys::TenancyKey;
 use crate::k8s::status::true_since;
 use crate::observe::WorkloadUsage;
 
+/// The rules of `sizing: Measured` besides the margin.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rules {
+    /// No replica is sized below this (unless it asked for less).
+    pub floor: Size,
+    /// A request is lowered only on usage with at least this many samples in the window.
+    pub min_samples: u32,
+}
+
 /// The sizes a tenancy's placements should carry now.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Review {
@@ -34,12 +43,13 @@ pub fn review(
     tenancy: &Tenancy,
     clusters: &[SharedCluster],
     placements: &[Placement],
-    usage: &BTreeMap<String, Option<WorkloadUsage>>,
+    usage: &BTreeMap<String, Option<std::sync::Arc<WorkloadUsage>>>,
+    rules: Rules,
     now: DateTime<Utc>,
 ) -> Review {
     let key = TenancyKey::of(tenancy);
     let in_use: Vec<&str> = placements.iter().map(|p| p.cluster.as_str()).collect();
-    let (measured, all_fresh) = measured_per_workload(tenancy, &key, placements, usage);
+    let (measured, samples, all_fresh) = measured_per_workload(tenancy, &key, placements, usage);
     // Status keeps the last figure while the new one is within the resize threshold, so
     // jitter in measurements does not rewrite every tenancy's status.
     let before = tenancy
@@ -67,7 +77,18 @@ pub fn review(
     }
     let waiting = window_not_passed(tenancy, clusters, &in_use, all_fresh, now);
     for w in &tenancy.spec.workloads {
-        let (asked, size, basis) = size_workload(w, placements, &measured, waiting.as_deref());
+        let too_few = samples
+            .get(&w.name)
+            .filter(|&&n| n < rules.min_samples)
+            .map(|n| {
+                format!(
+                    "only {n} samples of its usage in the window (needs {})",
+                    rules.min_samples
+                )
+            });
+        let waits = waiting.clone().or(too_few);
+        let (asked, size, basis) =
+            size_workload(w, placements, &measured, waits.as_deref(), rules.floor);
         if size != applied_size(w, placements) {
             review.changes.push(format!(
                 "{}: {} → {}",
@@ -93,30 +114,35 @@ pub fn review(
     review
 }
 
-/// A workload's p95 is the highest seen in any of its clusters; it counts as measured only
-/// when every cluster it runs in has fresh metrics (the second value).
+/// Per workload, measured usage and samples.
+type PerWorkload<T> = BTreeMap<String, T>;
+
+/// A workload's p95 is the highest seen in any of its clusters, its samples the fewest; it
+/// counts as measured only when every cluster it runs in has fresh metrics (the last value).
 fn measured_per_workload(
     tenancy: &Tenancy,
     key: &TenancyKey,
     placements: &[Placement],
-    usage: &BTreeMap<String, Option<WorkloadUsage>>,
-) -> (BTreeMap<String, (i64, i64)>, bool) {
-    let mut measured: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    usage: &BTreeMap<String, Option<std::sync::Arc<WorkloadUsage>>>,
+) -> (PerWorkload<(i64, i64)>, PerWorkload<u32>, bool) {
+    let mut measured: PerWorkload<(i64, i64)> = BTreeMap::new();
+    let mut samples: PerWorkload<u32> = BTreeMap::new();
     let mut all_fresh = true;
     for w in &tenancy.spec.workloads {
         for p in placements.iter().filter(|p| p.workload == w.name) {
-            match usage.get(&p.cluster).and_then(Option::as_ref) {
-                Some(u) => {
-                    if let Some(&(cpu, mem)) = u.get(&(key.clone(), w.name.clone())) {
-                        let e = measured.entry(w.name.clone()).or_default();
-                        *e = (e.0.max(cpu), e.1.max(mem));
-                    }
-                }
-                None => all_fresh = false,
+            let Some(u) = usage.get(&p.cluster).and_then(Option::as_ref) else {
+                all_fresh = false;
+                continue;
+            };
+            if let Some(m) = u.get(&(key.clone(), w.name.clone())) {
+                let e = measured.entry(w.name.clone()).or_default();
+                *e = (e.0.max(m.usage.0), e.1.max(m.usage.1));
+                let n = samples.entry(w.name.clone()).or_insert(m.samples);
+                *n = (*n).min(m.samples);
             }
         }
     }
-    (measured, all_fresh)
+    (measured, samples, all_fresh)
 }
 
 fn asked_size(w: &colo_api::Workload) -> Size {
@@ -142,6 +168,7 @@ fn size_workload(
     placements: &[Placement],
     measured: &BTreeMap<String, (i64, i64)>,
     waiting: Option<&str>,
+    floor: Size,
 ) -> (Size, Size, String) {
     let asked = asked_size(w);
     let applied = applied_size(w, placements);
@@ -156,7 +183,7 @@ fn size_workload(
                 cpu_millis: cpu.max(0) as u64,
                 memory_bytes: mem.max(0) as u64,
             });
-            let decided = measured_size(asked, p95, applied);
+            let decided = measured_size(asked, p95, applied, floor);
             let size = if decided.changed {
                 decided.size
             } else {
@@ -231,6 +258,7 @@ fn show(size: Size) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observe::summarise::Measured;
     use chrono::TimeZone;
 
     const MI: i64 = 1 << 20;
@@ -276,12 +304,30 @@ mod tests {
         }]
     }
 
-    fn usage(cpu: i64, mem: i64) -> BTreeMap<String, Option<WorkloadUsage>> {
+    const RULES: Rules = Rules {
+        floor: Size {
+            cpu_millis: 50,
+            memory_bytes: 64 << 20,
+        },
+        min_samples: 20,
+    };
+
+    type UsageIn = BTreeMap<String, Option<std::sync::Arc<WorkloadUsage>>>;
+
+    fn sampled(cpu: i64, mem: i64, samples: u32) -> UsageIn {
         let key = (TenancyKey::new("ns", "lean"), "api".to_string());
+        let measured = Measured {
+            usage: (cpu, mem),
+            samples,
+        };
         BTreeMap::from([(
             "north-1".to_string(),
-            Some(BTreeMap::from([(key, (cpu, mem))])),
+            Some(std::sync::Arc::new(BTreeMap::from([(key, measured)]))),
         )])
+    }
+
+    fn usage(cpu: i64, mem: i64) -> UsageIn {
+        sampled(cpu, mem, 60)
     }
 
     fn at(h: u32, m: u32) -> DateTime<Utc> {
@@ -297,6 +343,7 @@ mod tests {
             &clusters,
             &placements("500m", "512Mi"),
             &usage(100, 100 * MI),
+            RULES,
             at(12, 1),
         );
         assert!(early.changes.is_empty());
@@ -310,6 +357,7 @@ mod tests {
             &clusters,
             &placements("500m", "512Mi"),
             &usage(100, 100 * MI),
+            RULES,
             at(12, 3),
         );
         assert_eq!(late.changes, ["api: 500m/512Mi → 120m/120Mi"]);
@@ -330,6 +378,7 @@ mod tests {
             &[cluster(Some("2m"))],
             &placements("500m", "512Mi"),
             &stale,
+            RULES,
             at(13, 0),
         );
         assert!(r.changes.is_empty());
@@ -343,6 +392,7 @@ mod tests {
             &[cluster(None)],
             &placements("500m", "512Mi"),
             &usage(1, 1),
+            RULES,
             at(13, 0),
         );
         assert!(
@@ -353,6 +403,38 @@ mod tests {
     }
 
     #[test]
+    fn too_few_samples_or_too_little_use_never_lower_below_the_rules() {
+        let t = tenancy("Measured", Some("2026-11-27T12:00:00Z"));
+        let clusters = [cluster(Some("2m"))];
+        let few = sampled(100, 100 * MI, 5);
+        let r = review(
+            &t,
+            &clusters,
+            &placements("500m", "512Mi"),
+            &few,
+            RULES,
+            at(13, 0),
+        );
+        assert!(r.changes.is_empty());
+        assert!(
+            r.sizing[0].basis.contains("only 5 samples"),
+            "{}",
+            r.sizing[0].basis
+        );
+        let idle = usage(2, MI);
+        let r = review(
+            &t,
+            &clusters,
+            &placements("500m", "512Mi"),
+            &idle,
+            RULES,
+            at(13, 0),
+        );
+        assert_eq!(r.changes, ["api: 500m/512Mi → 50m/64Mi"]);
+        assert!(r.sizing[0].basis.contains("floor"), "{}", r.sizing[0].basis);
+    }
+
+    #[test]
     fn requested_sizing_only_reports_what_was_measured() {
         let t = tenancy("Requested", Some("2026-11-27T12:00:00Z"));
         let r = review(
@@ -360,6 +442,7 @@ mod tests {
             &[cluster(Some("2m"))],
             &placements("500m", "512Mi"),
             &usage(100, 100 * MI),
+            RULES,
             at(13, 0),
         );
         assert!(r.sizing.is_empty() && r.changes.is_empty());

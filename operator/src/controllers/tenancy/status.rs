@@ -21,11 +21,23 @@ use crate::state::Decided;
 pub enum Outcome {
     /// Rejected, and what becomes of its copies in member clusters.
     Rejected(Rejection, Revocation),
-    /// No room: the reason.
-    Pending(String),
+    /// Not placed: the reason, and what it waits for.
+    Pending(String, Wait),
     /// Just decided by the planner: recorded now, applied on the next reconcile.
     Decided(Decided),
     Placed(Placed),
+}
+
+/// What a Pending tenancy waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Room to be freed: planned again every `pending_retry`.
+    Room,
+    /// Its spec or the estate's nodes to change (a replica larger than every node): planned
+    /// again only then.
+    Nodes,
+    /// The SharedCluster its `spec.cluster` names to exist: looked for every `pending_retry`.
+    Cluster,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -59,12 +71,16 @@ pub fn compute(tenancy: &Tenancy, outcome: &Outcome, now: DateTime<Utc>) -> Tena
             conditions.retain(|c| c.type_ == "Accepted");
             unplaced(Phase::Rejected, rejected_explanation(reason, revocation))
         }
-        Outcome::Pending(reason) => {
+        Outcome::Pending(reason, wait) => {
             set(accepted());
             set(Said {
                 type_: "Placed",
                 status: false,
-                reason: "NoRoom",
+                reason: match wait {
+                    Wait::Room => "NoRoom",
+                    Wait::Nodes => "TooLarge",
+                    Wait::Cluster => "ClusterNotFound",
+                },
                 message: reason,
             });
             unplaced(Phase::Pending, format!("Not placed: {reason}."))
@@ -209,6 +225,7 @@ pub fn requeue(
             return Action::requeue(left + Duration::from_secs(1));
         }
         Outcome::Decided(_) => return Action::requeue(Duration::ZERO),
+        Outcome::Pending(_, Wait::Nodes) => return Action::await_change(),
         _ => {}
     }
     match status.phase {
@@ -292,19 +309,25 @@ mod tests {
     }
 
     #[test]
-    fn no_room_is_pending_with_the_reason() {
-        let s = compute(
-            &tenancy(serde_json::json!({})),
-            &Outcome::Pending("full".into()),
-            now(),
-        );
-        assert_eq!(s.phase, Some(Phase::Pending));
-        let placed = condition(&s, "Placed").unwrap();
-        assert_eq!(
-            (placed.status.as_str(), placed.reason.as_str()),
-            ("False", "NoRoom")
-        );
-        assert_eq!(condition(&s, "Accepted").unwrap().status, "True");
+    fn pending_says_what_it_waits_for() {
+        for (wait, reason) in [
+            (Wait::Room, "NoRoom"),
+            (Wait::Nodes, "TooLarge"),
+            (Wait::Cluster, "ClusterNotFound"),
+        ] {
+            let s = compute(
+                &tenancy(serde_json::json!({})),
+                &Outcome::Pending("full".into(), wait),
+                now(),
+            );
+            assert_eq!(s.phase, Some(Phase::Pending));
+            let placed = condition(&s, "Placed").unwrap();
+            assert_eq!(
+                (placed.status.as_str(), placed.reason.as_str()),
+                ("False", reason)
+            );
+            assert_eq!(condition(&s, "Accepted").unwrap().status, "True");
+        }
     }
 
     #[test]
@@ -354,8 +377,14 @@ mod tests {
             ..Default::default()
         };
         let rejected = Outcome::Rejected(Rejection("r".into()), Revocation::Nothing);
-        let pending = Outcome::Pending("full".into());
+        let pending = Outcome::Pending("full".into(), Wait::Room);
+        let too_large = Outcome::Pending("huge".into(), Wait::Nodes);
+        let no_cluster = Outcome::Pending("pinned".into(), Wait::Cluster);
         let again = |o: &Outcome, p| requeue(&t, o, &status(p), &config, now());
+        assert_eq!(
+            again(&no_cluster, Phase::Pending),
+            Action::requeue(config.pending_retry)
+        );
         assert_eq!(
             again(&rejected, Phase::Rejected),
             Action::requeue(config.resync * 4)
@@ -368,6 +397,7 @@ mod tests {
             again(&placed(2, &[]), Phase::Running),
             Action::requeue(config.resync * 4)
         );
+        assert_eq!(again(&too_large, Phase::Pending), Action::await_change());
         let due = Outcome::Rejected(
             Rejection("r".into()),
             Revocation::Due {

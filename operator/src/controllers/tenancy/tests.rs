@@ -92,7 +92,6 @@ fn context(client: kube::Client) -> Arc<Context> {
     let wiring = Wiring {
         identity: "test".into(),
         watch_hub: false,
-        accounting_clock: None,
     };
     Arc::new(Context::new(client, Config::default(), wiring))
 }

@@ -3,6 +3,8 @@
 //! every workload's request is one Colo can place. A rejection is not an error: it is looked
 //! at again now and then, never in a loop.
 
+use std::sync::Arc;
+
 use colo_api::{Agency, Tenancy};
 use kube::ResourceExt;
 
@@ -17,7 +19,7 @@ pub struct Rejection(pub String);
 pub struct Known<'a> {
     pub agency: Option<&'a Agency>,
     /// Every Agency, for who owns a namespace.
-    pub agencies: &'a [Agency],
+    pub agencies: &'a [Arc<Agency>],
     /// The operator's own namespace (no agency may have it as its member namespace).
     pub operator_namespace: &'a str,
 }
@@ -91,9 +93,10 @@ mod tests {
     }
 
     fn check(t: &Tenancy, agency: Option<&Agency>, others: &[Agency]) -> Result<String, String> {
+        let others: Vec<Arc<Agency>> = others.iter().cloned().map(Arc::new).collect();
         let known = Known {
             agency,
-            agencies: others,
+            agencies: &others,
             operator_namespace: "colo-system",
         };
         validate(t, &known).map(|a| a.name_any()).map_err(|r| r.0)
