@@ -51,6 +51,10 @@ pub struct Config {
     pub currency: String,
     /// The Prometheus that scrapes Colo's own metrics: past report windows are read there.
     pub history_prometheus: Option<String>,
+    /// How long any one call to a member cluster may take.
+    pub member_timeout: Duration,
+    /// A member that has not answered its heartbeat for this long is unreachable.
+    pub member_unreachable_after: Duration,
 }
 
 impl Default for Config {
@@ -70,6 +74,8 @@ impl Default for Config {
             accounting_speed: 1.0,
             currency: "GBP".into(),
             history_prometheus: None,
+            member_timeout: Duration::from_secs(10),
+            member_unreachable_after: Duration::from_secs(20),
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::k8s::events::Events;
 use crate::k8s::members::Members;
 use crate::metrics::Metrics;
 use crate::observe::cache::{Cache, Hub};
+use crate::observe::reach::Judging;
 use crate::observe::{Measuring, Observer};
 use crate::planner::Planner;
 use crate::state::State;
@@ -45,7 +46,11 @@ impl Context {
     pub fn new(client: kube::Client, config: Config, wiring: Wiring) -> Self {
         let metrics = Arc::new(Metrics::new());
         let state = Arc::new(State::new(metrics.clone()));
-        let members = Arc::new(Members::new(client.clone(), config.namespace.clone()));
+        let members = Arc::new(Members::new(
+            client.clone(),
+            config.namespace.clone(),
+            config.member_timeout,
+        ));
         let hub = wiring.watch_hub.then(|| Hub::start(client.clone()));
         let measuring = Measuring {
             rate_window: config.rate_window.clone(),
@@ -57,6 +62,10 @@ impl Context {
             members.clone(),
             hub.clone().map(Cache::new),
             measuring,
+            Judging {
+                timeout: config.member_timeout,
+                unreachable_after: config.member_unreachable_after,
+            },
         ));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (wake, woken) = tokio::sync::mpsc::unbounded_channel();
@@ -90,6 +99,13 @@ impl Context {
         hub.clusters
             .store
             .get(&kube::runtime::reflector::ObjectRef::new(name))
+    }
+
+    /// True when the hub's watch holds this tenancy (unknown without a hub watch: true).
+    pub fn hub_has_tenancy(&self, key: &crate::k8s::keys::TenancyKey) -> bool {
+        self.hub
+            .as_ref()
+            .is_none_or(|h| h.tenancies.store.get(&key.object_ref()).is_some())
     }
 
     /// Every Agency, from the hub's watch (shared, not copied).

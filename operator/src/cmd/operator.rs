@@ -58,6 +58,13 @@ pub struct Args {
     /// hour of use a minute). Times stay the wall clock's; outputs say the speed.
     #[arg(long, default_value_t = 1.0, value_parser = speed)]
     pub accounting_speed: f64,
+    /// Any one request to a member cluster gives up after this many seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub member_timeout_seconds: u64,
+    /// A member whose API server has not answered its heartbeat for this many seconds is
+    /// unreachable: nothing new is placed there and its replicas are not counted.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub member_unreachable_seconds: u64,
 }
 
 fn speed(text: &str) -> Result<f64, String> {
@@ -140,6 +147,8 @@ fn config(args: &Args) -> Config {
         currency: args.currency.clone(),
         accounting_speed: args.accounting_speed,
         history_prometheus: args.history_prometheus_url.clone(),
+        member_timeout: Duration::from_secs(args.member_timeout_seconds),
+        member_unreachable_after: Duration::from_secs(args.member_unreachable_seconds),
         ..Config::default()
     }
 }

@@ -34,6 +34,7 @@ pub async fn reconcile(
         tracing::warn!(cluster = %cluster.name_any(), error = %e, "cannot connect");
     }
     let view = ctx.observer.cluster(&cluster).await;
+    super::tenancy::sweep::orphans(&ctx, &cluster).await;
     // New or bigger nodes may take a tenancy that was too large for every node before.
     for key in ctx
         .state

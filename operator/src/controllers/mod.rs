@@ -205,10 +205,16 @@ async fn clusters(
     hub: &Hub,
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    // A member that stops (or starts again) answering is told at once, not at the resync.
+    let reach = match ctx.observer.reach.changes() {
+        Some(s) => s.map(|name| ObjectRef::<SharedCluster>::new(&name)).boxed(),
+        None => futures::stream::empty().boxed(),
+    };
     let controller = Controller::for_shared_stream(
         spec_changes(hub.clusters.subscribe()),
         hub.clusters.store.clone(),
     )
+    .reconcile_on(reach)
     .graceful_shutdown_on(stop);
     drive::<SharedCluster, _, _, _>(controller, driven(ctx, "cluster"), cluster::reconcile).await;
 }

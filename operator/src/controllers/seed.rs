@@ -4,7 +4,6 @@
 //! applied long ago, so each is applied again on its tenancy's first reconcile.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use colo_api::{Placement, Resources, SharedCluster};
@@ -15,9 +14,6 @@ use crate::context::Context;
 use crate::k8s::keys::TenancyKey;
 use crate::k8s::labels;
 use crate::state::{Confirmed, Decided};
-
-/// How long a member's Deployments may take to list before it is left out of the seed.
-const WAIT: Duration = Duration::from_secs(30);
 
 /// What the members say of one tenancy.
 #[derive(Default)]
@@ -40,7 +36,8 @@ pub async fn from_members(ctx: &Context) {
             tracing::warn!(cluster = %name, error = %e, "not seeded from this member");
             continue;
         }
-        let Some(deployments) = cache.deployments(&name, WAIT).await else {
+        let wait = ctx.config.member_timeout;
+        let Some(deployments) = cache.deployments(&name, wait).await else {
             tracing::warn!(cluster = %name, "its Deployments did not list in time; not seeded from it");
             continue;
         };

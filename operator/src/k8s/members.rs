@@ -52,22 +52,33 @@ pub enum MemberError {
 /// resourceVersion; `hub` for the hub itself).
 #[derive(Clone)]
 pub struct Member {
+    /// For requests: each gives up after the member timeout.
     pub client: Client,
+    /// For watches: no read timeout.
+    pub watch_client: Client,
     pub version: String,
+}
+
+struct Clients {
+    requests: Client,
+    watches: Client,
 }
 
 pub struct Members {
     hub: Client,
     namespace: String,
+    /// How long any one request to a member may take (watches excepted: they wait for news).
+    timeout: std::time::Duration,
     /// By cluster name.
     connected: Mutex<HashMap<String, Member>>,
 }
 
 impl Members {
-    pub fn new(hub: Client, namespace: String) -> Self {
+    pub fn new(hub: Client, namespace: String, timeout: std::time::Duration) -> Self {
         Members {
             hub,
             namespace,
+            timeout,
             connected: Mutex::default(),
         }
     }
@@ -93,24 +104,45 @@ impl Members {
         let result = self.read(cluster).await;
         let mut connected = self.lock();
         match result {
-            Ok(Read::Hub) => Ok(self.remember(&mut connected, name, self.hub.clone(), "hub")),
+            Ok(Read::Hub) => {
+                let hub = Clients {
+                    requests: self.hub.clone(),
+                    watches: self.hub.clone(),
+                };
+                Ok(self.remember(&mut connected, name, hub, "hub"))
+            }
             Ok(Read::Secret { version, .. })
                 if connected.get(&name).is_some_and(|m| m.version == version) =>
             {
                 Ok(connected[&name].clone())
             }
             Ok(Read::Secret { version, config }) => {
-                let client = Client::try_from(*config).map_err(|e| MemberError::Client {
-                    cluster: name.clone(),
-                    problem: plain::root_cause(&e),
-                })?;
-                Ok(self.remember(&mut connected, name, client, &version))
+                let clients = self.clients_of(&name, *config)?;
+                Ok(self.remember(&mut connected, name, clients, &version))
             }
             Err(e) => {
                 connected.remove(&name);
                 Err(e)
             }
         }
+    }
+
+    /// Two clients of one member: for requests, each giving up after `timeout` (a member
+    /// whose site went dark must not hang a reconcile); for watches, without a read timeout
+    /// (a quiet watch is not a dead one; kube's watcher has its own idle timeout, and the
+    /// heartbeat judges the member).
+    fn clients_of(&self, cluster: &str, mut config: Config) -> Result<Clients, MemberError> {
+        config.connect_timeout = Some(self.timeout);
+        config.write_timeout = Some(self.timeout);
+        let unusable = |e: kube::Error| MemberError::Client {
+            cluster: cluster.to_string(),
+            problem: plain::root_cause(&e),
+        };
+        let watches = Client::try_from(config.clone()).map_err(unusable)?;
+        config.read_timeout = Some(self.timeout);
+        config.reset_reader_on_write = true;
+        let requests = Client::try_from(config).map_err(unusable)?;
+        Ok(Clients { requests, watches })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Member>> {
@@ -121,11 +153,12 @@ impl Members {
         &self,
         connected: &mut HashMap<String, Member>,
         name: String,
-        client: Client,
+        clients: Clients,
         version: &str,
     ) -> Member {
         let member = Member {
-            client,
+            client: clients.requests,
+            watch_client: clients.watches,
             version: version.to_string(),
         };
         connected.insert(name, member.clone());

@@ -7,7 +7,7 @@
 //! and nodes keep only the few fields the snapshot needs, which is most of the operator's
 //! memory under load.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use colo_api::{Agency, SharedCluster, Tenancy};
@@ -145,7 +145,7 @@ impl Cache {
     }
 
     fn watch_member(&self, member: &Member) -> MemberStores {
-        let client = member.client.clone();
+        let client = member.watch_client.clone();
         let live =
             watcher::Config::default().fields("status.phase!=Succeeded,status.phase!=Failed");
         let colo_only = watcher::Config::default().labels(&labels::managed_by_colo());
@@ -206,6 +206,24 @@ impl Cache {
         )
     }
 
+    /// The tenancies (with their agency) whose Deployments are seen in a member.
+    pub fn tenancies_in(&self, cluster: &str) -> BTreeMap<TenancyKey, String> {
+        let members = self.members.lock().expect("cache lock");
+        let Some(stores) = members.get(cluster) else {
+            return BTreeMap::new();
+        };
+        stores
+            .deployments
+            .state()
+            .iter()
+            .filter_map(|d| {
+                let (key, _) = labels::workload_of(d.labels())?;
+                let agency = d.labels().get(labels::AGENCY_LABEL)?.clone();
+                Some((key, agency))
+            })
+            .collect()
+    }
+
     /// The clusters where Colo's Deployments of a tenancy are seen.
     pub fn deployed_in(&self, key: &TenancyKey) -> Vec<String> {
         let members = self.members.lock().expect("cache lock");
@@ -222,19 +240,26 @@ impl Cache {
             .collect()
     }
 
-    /// Nodes and live pods of a member cluster, once its watches have synced.
-    /// A member's nodes and pods, shared with the cache (not copied: a large member holds
-    /// thousands of pods, observed every few seconds).
-    pub async fn member(&self, cluster: &str, member: &Member) -> (Vec<Arc<Node>>, Vec<Arc<Pod>>) {
+    /// A member's nodes and live pods once its watches have synced, shared with the cache (not
+    /// copied: a large member holds thousands of pods, observed every few seconds). None when
+    /// they have not synced within `wait`.
+    pub async fn member(
+        &self,
+        cluster: &str,
+        member: &Member,
+        wait: std::time::Duration,
+    ) -> Option<(Vec<Arc<Node>>, Vec<Arc<Pod>>)> {
         let stores = self.stores(cluster, member);
         {
             let _one_waiter = stores.waiting.lock().await;
-            let _ = futures::join!(
+            let synced = futures::future::join(
                 stores.nodes.store.wait_until_ready(),
-                stores.pods.store.wait_until_ready()
+                stores.pods.store.wait_until_ready(),
             );
+            let (nodes, pods) = tokio::time::timeout(wait, synced).await.ok()?;
+            nodes.ok().and(pods.ok())?;
         }
-        (stores.nodes.store.state(), stores.pods.store.state())
+        Some((stores.nodes.store.state(), stores.pods.store.state()))
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod measure;
+pub mod reach;
 pub mod summarise;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -27,6 +28,7 @@ use crate::k8s::keys::TenancyKey;
 use crate::k8s::members::{Member, MemberError, Members};
 use cache::Cache;
 use measure::Measurement;
+use reach::{Judging, Reach};
 pub use summarise::{ClusterHealth, ClusterView, WorkloadUsage};
 use summarise::{Fetched, summarise};
 
@@ -56,6 +58,9 @@ pub struct Observer {
     measurements: Mutex<HashMap<String, Measurement>>,
     /// The latest measured usage of tenancy workloads per cluster (absent: not fresh).
     usage: Mutex<HashMap<String, Arc<WorkloadUsage>>>,
+    /// Whether each member answers.
+    pub reach: Reach,
+    judging: Judging,
 }
 
 impl Observer {
@@ -64,6 +69,7 @@ impl Observer {
         members: Arc<Members>,
         cache: Option<Cache>,
         measuring: Measuring,
+        judging: Judging,
     ) -> Self {
         Observer {
             hub,
@@ -72,6 +78,8 @@ impl Observer {
             measuring,
             measurements: Mutex::default(),
             usage: Mutex::default(),
+            reach: Reach::new(judging),
+            judging,
         }
     }
 
@@ -81,12 +89,21 @@ impl Observer {
 
     /// Connects to a member again (reading its kubeconfig Secret) and (re)starts its watches
     /// when its client changed.
+    /// A member that answers again after an outage is watched afresh: its old watches may
+    /// have missed what changed meanwhile.
     pub async fn connect(&self, cluster: &SharedCluster) -> Result<Member, MemberError> {
+        let name = cluster.name_any();
         let member = self.members.connect(cluster).await;
+        match &member {
+            Ok(m) => self.reach.watch(&name, &m.client, &m.version),
+            Err(_) => self.reach.forget(&name),
+        }
         if let Some(cache) = &self.cache {
-            match &member {
-                Ok(m) => cache.connect(&cluster.name_any(), m),
-                Err(_) => cache.disconnect(&cluster.name_any()),
+            if member.is_err() || self.reach.take_returned(&name) {
+                cache.disconnect(&name);
+            }
+            if let Ok(m) = &member {
+                cache.connect(&name, m);
             }
         }
         member
@@ -207,6 +224,10 @@ impl Observer {
             Ok(member) => member,
             Err(e) => return unreachable(e.to_string()),
         };
+        // A cache cannot tell a dead member from a quiet one: the heartbeat does.
+        if let Err(why) = self.reach.status(&cluster.name_any()) {
+            return unreachable(why);
+        }
         let (nodes, pods) = match self.nodes_and_pods(cluster, &member).await {
             Ok(np) => np,
             Err(why) => return unreachable(why),
@@ -225,7 +246,16 @@ impl Observer {
         member: &Member,
     ) -> Result<(Vec<Arc<Node>>, Vec<Arc<Pod>>), String> {
         if let Some(cache) = &self.cache {
-            return Ok(cache.member(&cluster.name_any(), member).await);
+            let wait = self.judging.timeout;
+            return cache
+                .member(&cluster.name_any(), member, wait)
+                .await
+                .ok_or_else(|| {
+                    format!(
+                        "its nodes and pods did not list within {} s",
+                        wait.as_secs()
+                    )
+                });
         }
         let live = ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed");
         let all = ListParams::default();

@@ -383,14 +383,22 @@ impl State {
         }
     }
 
-    /// Records what a cluster's nodes offer now; when that changed, returns the tenancies
-    /// waiting for nodes to change (they may fit now).
+    /// Records what a cluster offers now (its nodes, whether it answers); when that changed,
+    /// returns the tenancies waiting for nodes to change (they may fit now) and those with
+    /// copies there (their replicas may have gone dark, or come back).
     pub fn nodes_seen(&self, cluster: &str, print: u64) -> Vec<TenancyKey> {
         let before = lock(&self.node_prints).insert(cluster.to_string(), print);
         if before.is_none_or(|b| b == print) {
             return Vec::new();
         }
-        lock(&self.too_large).iter().cloned().collect()
+        let mut keys: Vec<TenancyKey> = lock(&self.too_large).iter().cloned().collect();
+        keys.extend(
+            lock(&self.tenancies)
+                .iter()
+                .filter(|(_, r)| r.holding().any(|p| p.cluster == cluster))
+                .map(|(k, _)| k.clone()),
+        );
+        keys
     }
 
     /// The tenancies the state knows as Rejected.
@@ -400,6 +408,15 @@ impl State {
             .filter(|(_, r)| r.phase == Some(Phase::Rejected))
             .map(|(k, _)| k.clone())
             .collect()
+    }
+
+    /// Whether a tenancy's placement (decided, applied, or being replaced) puts copies in
+    /// `cluster`; None when this process has decided nothing for it.
+    pub fn may_hold(&self, key: &TenancyKey, cluster: &str) -> Option<bool> {
+        let tenancies = lock(&self.tenancies);
+        let record = tenancies.get(key)?;
+        record.effective()?;
+        Some(record.holding().any(|p| p.cluster == cluster))
     }
 
     /// How many tenancies are placed on `cluster`.

@@ -210,6 +210,35 @@ fn by_cluster(placements: &[Placement]) -> BTreeMap<&str, Vec<&Placement>> {
     })
 }
 
+/// The clusters of a placement that do not answer now, each with why.
+pub fn dark(ctx: &Context, placements: &[Placement]) -> Vec<(String, String)> {
+    by_cluster(placements)
+        .keys()
+        .filter_map(|c| {
+            let why = ctx.observer.reach.status(c).err()?;
+            Some((c.to_string(), why))
+        })
+        .collect()
+}
+
+/// The clients of the clusters of a placement except `skip` (nothing is applied).
+pub async fn clients_except(
+    ctx: &Context,
+    placements: &[Placement],
+    skip: &[(String, String)],
+) -> Result<Vec<(String, Client)>, Error> {
+    let mut members = Vec::new();
+    for name in by_cluster(placements).keys() {
+        if skip.iter().any(|(c, _)| c == name) {
+            continue;
+        }
+        if let Some(client) = client_of(ctx, name).await? {
+            members.push((name.to_string(), client));
+        }
+    }
+    Ok(members)
+}
+
 /// The client of a cluster by name (None: it is no longer a SharedCluster).
 pub async fn client_of(ctx: &Context, name: &str) -> Result<Option<Client>, Error> {
     match ctx.hub_cluster(name) {

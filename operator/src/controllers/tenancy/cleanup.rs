@@ -1,10 +1,12 @@
 //! The finalizer's step: a deleted tenancy's Deployments and Services go from every member
-//! cluster (not only those in its status, so a crash between apply and status leaves nothing
-//! behind), and the agency's quota shrinks where it was.
+//! cluster that answers (not only those in its status, so a crash between apply and status
+//! leaves nothing behind), and the agency's quota shrinks where it was. A member that does not
+//! answer (its site is dark, its kubeconfig Secret is missing) does not hold the delete up:
+//! what is left there is removed when it answers again (`sweep.rs`).
 
 use std::sync::Arc;
 
-use colo_api::{Agency, Tenancy};
+use colo_api::{Agency, SharedCluster, Tenancy};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
@@ -28,8 +30,14 @@ pub async fn cleanup(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Err
         .map_err(Error::Observe)?;
     let quotas = ctx.state.quotas(&agency_name);
     let now = ctx.clock.now();
+    let mut left = Vec::new();
     for cluster in ctx.hub_clusters() {
         let name = cluster.name_any();
+        if let Err(why) = answers(ctx, &cluster).await {
+            tracing::warn!(cluster = %name, tenancy = %key, %why, "clean-up left for when it answers");
+            left.push(name);
+            continue;
+        }
         let client = connect(ctx, &cluster).await?;
         let fail = |source| Error::Cleanup {
             cluster: name.clone(),
@@ -49,10 +57,38 @@ pub async fn cleanup(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Err
     }
     ctx.state.untrack(&key);
     if !was_in.is_empty() {
-        let note = "removed from every member cluster";
         ctx.events
-            .publish(&*tenancy, Kind::Normal, "CleanedUp", note)
+            .publish(
+                &*tenancy,
+                Kind::Normal,
+                "CleanedUp",
+                &cleaned(&was_in, &left),
+            )
             .await;
     }
     Ok(Action::await_change())
+}
+
+/// Ok when Colo can reach the member now.
+async fn answers(ctx: &Context, cluster: &SharedCluster) -> Result<(), String> {
+    ctx.members
+        .client(cluster)
+        .await
+        .map_err(|e| e.to_string())?;
+    ctx.observer.reach.status(&cluster.name_any())
+}
+
+fn cleaned(was_in: &std::collections::BTreeSet<String>, left: &[String]) -> String {
+    let stranded: Vec<&str> = left
+        .iter()
+        .filter(|c| was_in.contains(*c))
+        .map(String::as_str)
+        .collect();
+    if stranded.is_empty() {
+        return "removed from every member cluster".into();
+    }
+    format!(
+        "removed from every member cluster that answers; {} does not answer now, and its copies there are removed when it does",
+        stranded.join(", ")
+    )
 }

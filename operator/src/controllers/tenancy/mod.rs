@@ -11,6 +11,7 @@ mod place;
 mod resize;
 mod revoke;
 mod status;
+pub mod sweep;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -204,14 +205,7 @@ async fn place_and_run(
         placements: review.placements.clone(),
         ..decided
     };
-    // Replicas of a spec not yet rolled out count while Colo rolls its own (a resize).
-    let confirmed = ctx.state.confirmed(key);
-    let in_place = confirmed.is_some_and(|c| c.generation == tenancy.metadata.generation);
-    let members = apply::apply(ctx, tenancy, agency, &sized, now).await?;
-    let explain = status::explain_shortfall(tenancy, now);
-    let availability = availability::read(tenancy, &members, in_place, explain)
-        .await
-        .map_err(|(cluster, source)| Error::Availability { cluster, source })?;
+    let availability = apply_and_count(ctx, tenancy, key, agency, &sized, now).await?;
     if availability.all_up(tenancy) {
         let settled = availability.settled;
         apply::retire(ctx, tenancy, agency, &sized.placements, settled, now).await?;
@@ -221,6 +215,36 @@ async fn place_and_run(
         review,
         availability,
     }))
+}
+
+/// Applies the placement in every member that answers and counts the available replicas. A
+/// member that does not answer is neither written to nor waited for: the replicas it holds
+/// are not counted, and status says why.
+async fn apply_and_count(
+    ctx: &Context,
+    tenancy: &Tenancy,
+    key: &TenancyKey,
+    agency: &Agency,
+    sized: &crate::state::Decided,
+    now: DateTime<Utc>,
+) -> Result<availability::Availability, Error> {
+    // Replicas of a spec not yet rolled out count while Colo rolls its own (a resize).
+    let confirmed = ctx.state.confirmed(key);
+    let in_place = confirmed.is_some_and(|c| c.generation == tenancy.metadata.generation);
+    let dark = apply::dark(ctx, &sized.placements);
+    let members = match dark.is_empty() {
+        true => apply::apply(ctx, tenancy, agency, sized, now).await?,
+        false => apply::clients_except(ctx, &sized.placements, &dark).await?,
+    };
+    let explain = status::explain_shortfall(tenancy, now) || !dark.is_empty();
+    let mut availability = availability::read(tenancy, &members, in_place, explain)
+        .await
+        .map_err(|(cluster, source)| Error::Availability { cluster, source })?;
+    availability.reasons.extend(
+        dark.iter()
+            .map(|(c, why)| format!("{c}: {why}; its replicas there are not counted")),
+    );
+    Ok(availability)
 }
 
 /// One Event per change a person would want to hear of.
