@@ -47,7 +47,8 @@ start() {
   # wall clock's).
   # Revocations happen within seconds in tests (production waits 5 minutes). An older build
   # run with COLO_BIN (e2e/load-compare.sh) may not know the flag.
-  local grace=(--revocation-grace-seconds 10)
+  # A lost member's SingleSite tenancies move after 30 s (production: 3 minutes).
+  local grace=(--revocation-grace-seconds 10 --failover-grace-seconds 30)
   [[ -z ${COLO_BIN:-} ]] || grace=()
   COLO_HTTP_ADDR=$addr setsid "$colo" operator --rate-window 20s \
     --accounting-interval-seconds 5 --accounting-speed 60 \

@@ -93,12 +93,20 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
             "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n{pin}  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}\n"
         )
     };
+    // `mover` is free to go anywhere; north-1 has the cheaper energy, so it starts there.
+    apply_yaml(HUB, &tenancy("mover", ""));
     apply_yaml(HUB, &tenancy("lost", "north-1"));
     apply_yaml(HUB, &tenancy("gone", "north-1"));
     apply_yaml(HUB, &tenancy("stay", "south-1"));
-    for name in ["lost", "gone", "stay"] {
+    for name in ["mover", "lost", "gone", "stay"] {
         wait_phase(&ns, name, "Running", Duration::from_secs(90));
     }
+    let mover = get_json(HUB, &["-n", &ns, "get", "tenancy", "mover"]);
+    assert_eq!(
+        mover["status"]["clusters"], "north-1",
+        "{}",
+        mover["status"]
+    );
     assert_eq!(copies("north-1", &ns, "gone"), 1);
 
     // The flood.
@@ -140,29 +148,38 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
     let why = fresh["status"]["explanation"].as_str().unwrap();
     assert!(why.contains("not north-1: unreachable"), "{why}");
 
+    // After the failover grace (30 s here), the free SingleSite tenancy runs on south-1; the
+    // pinned one cannot move and stays Degraded.
+    let moved = wait_until("mover Running on south-1", Duration::from_secs(120), || {
+        let t = get_json(HUB, &["-n", &ns, "get", "tenancy", "mover"]);
+        let s = &t["status"];
+        if s["phase"] == "Running" && s["clusters"] == "south-1" {
+            Ok(t)
+        } else {
+            Err(format!("{s}"))
+        }
+    });
+    eprintln!(
+        "site loss: SingleSite tenancy Running on south-1 {:.1?} after north-1 went dark",
+        dark.elapsed()
+    );
+    let why = moved["status"]["explanation"].as_str().unwrap();
+    assert!(why.contains("not north-1: unreachable"), "{why}");
+    assert_eq!(copies("south-1", &ns, "mover"), 1);
+    wait_phase(&ns, "lost", "Degraded", Duration::from_secs(5));
+
     // Deletes go through, here and there.
     delete(&ns, &["stay", "gone"]);
     assert_eq!(copies("south-1", &ns, "stay"), 0);
 
-    // The operator starts and serves while north-1 is dark. (It cannot see what runs there,
-    // so the tenancy pinned there is Degraded or Pending, saying north-1 is dark.)
+    // The operator starts and serves while north-1 is dark: a tenancy applied after the
+    // restart is placed, on south-1, saying why not north-1.
     operator("restart");
-    wait_until(
-        "the restarted operator says north-1 is dark for the tenancy pinned there",
-        Duration::from_secs(90),
-        || {
-            let t = get_json(HUB, &["-n", &ns, "get", "tenancy", "lost"]);
-            let status = t["status"].to_string();
-            let dark = status.contains("north-1: the API server has not answered")
-                || status.contains("not north-1: unreachable");
-            let phase = &t["status"]["phase"];
-            if dark && (phase == "Degraded" || phase == "Pending") {
-                Ok(())
-            } else {
-                Err(status)
-            }
-        },
-    );
+    apply_yaml(HUB, &tenancy("later", ""));
+    let later = wait_phase(&ns, "later", "Running", Duration::from_secs(90));
+    assert_eq!(later["status"]["clusters"], "south-1");
+    let why = later["status"]["explanation"].as_str().unwrap();
+    assert!(why.contains("not north-1: unreachable"), "{why}");
 
     // The water goes down: north-1 answers, and what was deleted meanwhile goes there too.
     drop(frozen);
@@ -183,7 +200,20 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
         },
     );
     wait_phase(&ns, "lost", "Running", Duration::from_secs(90));
+    wait_until(
+        "the moved tenancy's old copy gone from north-1",
+        Duration::from_secs(60),
+        || match copies("north-1", &ns, "mover") {
+            0 => Ok(()),
+            n => Err(format!("{n} left")),
+        },
+    );
+    assert_eq!(
+        copies("south-1", &ns, "mover"),
+        1,
+        "it stays where it moved"
+    );
     assert_eq!(copies("north-1", &ns, "fresh"), 0, "nothing runs twice");
     assert_eq!(copies("south-1", &ns, "fresh"), 1);
-    delete(&ns, &["lost", "fresh"]);
+    delete(&ns, &["lost", "fresh", "mover", "later"]);
 }

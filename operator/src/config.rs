@@ -55,6 +55,8 @@ pub struct Config {
     pub member_timeout: Duration,
     /// A member that has not answered its heartbeat for this long is unreachable.
     pub member_unreachable_after: Duration,
+    /// `SingleSite` tenancies on a member silent this long are placed again elsewhere.
+    pub failover_grace: Duration,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
             history_prometheus: None,
             member_timeout: Duration::from_secs(10),
             member_unreachable_after: Duration::from_secs(20),
+            failover_grace: Duration::from_secs(180),
         }
     }
 }

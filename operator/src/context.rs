@@ -101,6 +101,14 @@ impl Context {
             .get(&kube::runtime::reflector::ObjectRef::new(name))
     }
 
+    /// One Tenancy, from the hub's watch.
+    pub fn hub_tenancy(
+        &self,
+        key: &crate::k8s::keys::TenancyKey,
+    ) -> Option<Arc<colo_api::Tenancy>> {
+        self.hub.as_ref()?.tenancies.store.get(&key.object_ref())
+    }
+
     /// True when the hub's watch holds this tenancy (unknown without a hub watch: true).
     pub fn hub_has_tenancy(&self, key: &crate::k8s::keys::TenancyKey) -> bool {
         self.hub

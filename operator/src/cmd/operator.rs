@@ -65,6 +65,10 @@ pub struct Args {
     /// unreachable: nothing new is placed there and its replicas are not counted.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..=3600))]
     pub member_unreachable_seconds: u64,
+    /// `SingleSite` tenancies on a member that has not answered for this many seconds are
+    /// placed again on the members left (make-before-break: the old copies go when it answers).
+    #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(0..=86400))]
+    pub failover_grace_seconds: u64,
 }
 
 fn speed(text: &str) -> Result<f64, String> {
@@ -149,6 +153,7 @@ fn config(args: &Args) -> Config {
         history_prometheus: args.history_prometheus_url.clone(),
         member_timeout: Duration::from_secs(args.member_timeout_seconds),
         member_unreachable_after: Duration::from_secs(args.member_unreachable_seconds),
+        failover_grace: Duration::from_secs(args.failover_grace_seconds),
         ..Config::default()
     }
 }

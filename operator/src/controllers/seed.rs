@@ -13,13 +13,15 @@ use kube::ResourceExt;
 use crate::context::Context;
 use crate::k8s::keys::TenancyKey;
 use crate::k8s::labels;
-use crate::state::{Confirmed, Decided};
+use crate::state::{Confirmed, Decided, placement_spec};
 
 /// What the members say of one tenancy.
 #[derive(Default)]
 struct Seen {
     agency: String,
     placements: Vec<Placement>,
+    /// When each placement's Deployment was created (seconds), beside `placements`.
+    created: Vec<i64>,
     specs: Vec<String>,
     generations: Vec<i64>,
     explanation: String,
@@ -50,9 +52,19 @@ pub async fn from_members(ctx: &Context) {
             true => s.specs[0].clone(),
             false => String::new(),
         };
+        // Copies of the same spec in more places than it asks for: a move (a failover) whose
+        // old copies were not removed yet. The newest are the placement; the older go.
+        let tenancy = ctx.hub_tenancy(&key);
+        let same_spec = tenancy
+            .as_ref()
+            .is_some_and(|t| !spec.is_empty() && placement_spec(&t.spec) == spec);
+        let placements = match (&tenancy, same_spec) {
+            (Some(t), true) => newest_copies(s.placements, &s.created, &asked(t)),
+            _ => s.placements,
+        };
         let confirmed = Confirmed {
             decided: Decided {
-                placements: s.placements,
+                placements,
                 nodes: Vec::new(),
                 explanation: s.explanation,
                 spec,
@@ -76,6 +88,12 @@ fn note(seen: &mut BTreeMap<TenancyKey, Seen>, cluster: &SharedCluster, d: &Depl
         .cloned()
         .unwrap_or_default();
     s.specs.push(annotation(labels::PLACEMENT_SPEC_ANNOTATION));
+    s.created.push(
+        d.metadata
+            .creation_timestamp
+            .as_ref()
+            .map_or(0, |t| t.0.as_second()),
+    );
     s.generations.push(
         annotation(labels::GENERATION_ANNOTATION)
             .parse()
@@ -103,4 +121,77 @@ fn note(seen: &mut BTreeMap<TenancyKey, Seen>, cluster: &SharedCluster, d: &Depl
             _ => None,
         },
     });
+}
+
+/// Replicas asked per workload.
+fn asked(tenancy: &colo_api::Tenancy) -> BTreeMap<String, i32> {
+    tenancy
+        .spec
+        .workloads
+        .iter()
+        .map(|w| (w.name.clone(), w.replicas))
+        .collect()
+}
+
+/// Per workload, the newest copies until they hold the replicas asked; older ones are left
+/// out (so they are retired, make-before-break having been done by whoever made the newer).
+fn newest_copies(
+    placements: Vec<Placement>,
+    created: &[i64],
+    asked: &BTreeMap<String, i32>,
+) -> Vec<Placement> {
+    let mut by_age: Vec<(i64, Placement)> = created.iter().copied().zip(placements).collect();
+    by_age.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cluster.cmp(&b.1.cluster)));
+    let mut held: BTreeMap<String, i32> = BTreeMap::new();
+    let mut kept = Vec::new();
+    for (_, p) in by_age {
+        let have = held.entry(p.workload.clone()).or_default();
+        let want = asked.get(&p.workload).copied().unwrap_or(i32::MAX);
+        if *have < want {
+            *have += p.replicas;
+            kept.push(p);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn copy(cluster: &str, workload: &str, replicas: i32) -> Placement {
+        Placement {
+            cluster: cluster.into(),
+            site: format!("{cluster}-dc"),
+            workload: workload.into(),
+            replicas,
+            requests: None,
+        }
+    }
+
+    #[test]
+    fn the_newest_copies_of_a_moved_tenancy_are_its_placement() {
+        let asked = BTreeMap::from([("api".to_string(), 1)]);
+        let moved = newest_copies(
+            vec![copy("north-1", "api", 1), copy("south-1", "api", 1)],
+            &[100, 200],
+            &asked,
+        );
+        assert_eq!(moved, [copy("south-1", "api", 1)]);
+    }
+
+    #[test]
+    fn copies_that_add_up_to_what_is_asked_are_all_kept() {
+        let asked = BTreeMap::from([("api".to_string(), 4), ("worker".to_string(), 1)]);
+        let split = vec![
+            copy("north-1", "api", 2),
+            copy("south-1", "api", 2),
+            copy("north-1", "worker", 1),
+        ];
+        let kept = newest_copies(split.clone(), &[100, 300, 200], &asked);
+        assert_eq!(kept.len(), 3);
+        for p in &split {
+            assert!(kept.contains(p));
+        }
+    }
 }

@@ -342,6 +342,8 @@ fn trim_deployment(d: &mut Deployment) {
         labels: meta.labels,
         annotations,
         generation: meta.generation,
+        // The start-up seed takes the newest copies of a moved tenancy as its placement.
+        creation_timestamp: meta.creation_timestamp,
         ..Default::default()
     };
     d.spec = d.spec.take().map(|spec| DeploymentSpec {

@@ -24,6 +24,8 @@ pub struct Judging {
 /// What the heartbeats of one member have seen since it was connected.
 #[derive(Clone, Debug, Default)]
 struct Seen {
+    /// The first heartbeat's time.
+    started: Option<Instant>,
     last_ok: Option<Instant>,
     last_error: Option<String>,
     /// The verdict last told (true: reachable).
@@ -74,6 +76,16 @@ impl Reach {
         seen.get(cluster).map_or(Ok(()), |s| {
             verdict(s, Instant::now(), self.judging.unreachable_after)
         })
+    }
+
+    /// How long the member has been silent, when it is unreachable (since its last answer, or
+    /// since its first heartbeat if it never answered).
+    pub fn dark_for(&self, cluster: &str) -> Option<Duration> {
+        let seen = self.seen.lock().expect("reach lock");
+        let s = seen.get(cluster)?;
+        let now = Instant::now();
+        verdict(s, now, self.judging.unreachable_after).err()?;
+        Some(now.duration_since(s.last_ok.or(s.started)?))
     }
 
     /// True once after the member answered again following an outage.
@@ -169,6 +181,7 @@ fn record(
 ) -> bool {
     let mut seen = seen.lock().expect("reach lock");
     let s = seen.entry(cluster.to_string()).or_default();
+    s.started.get_or_insert(now);
     match error {
         None => {
             s.last_ok = Some(now);

@@ -111,6 +111,14 @@ pub async fn retire(
         .collect();
     let lock = ctx.agency_lock(&agency.name_any());
     let _held = lock.lock().await;
+    // A dark member's copies go when it answers again (its tenancies are woken then); until
+    // then the previous placement still counts.
+    let dark: BTreeSet<String> = stale
+        .iter()
+        .filter(|c| ctx.observer.reach.status(c).is_err())
+        .cloned()
+        .collect();
+    let stale: BTreeSet<String> = stale.difference(&dark).cloned().collect();
     for name in &stale {
         let Some(client) = client_of(ctx, name).await? else {
             continue;
@@ -122,7 +130,7 @@ pub async fn retire(
                 source,
             })?;
     }
-    let released = if settled {
+    let released = if settled && dark.is_empty() {
         ctx.state.settle(&key)
     } else {
         None
@@ -149,6 +157,9 @@ pub async fn shrink_quotas(
 ) -> Result<(), Error> {
     let quotas = ctx.state.quotas(&agency.name_any());
     for name in clusters {
+        if ctx.observer.reach.status(name).is_err() {
+            continue;
+        }
         let Some(client) = client_of(ctx, name).await? else {
             continue;
         };

@@ -2,7 +2,7 @@
 //! that changes neither resources nor constraints keeps it); otherwise the planner decides,
 //! in the batch the request joins. A pin to a cluster that does not exist waits for it.
 
-use colo_api::Tenancy;
+use colo_api::{Resilience, Tenancy};
 
 use crate::context::Context;
 use crate::k8s::keys::TenancyKey;
@@ -37,7 +37,7 @@ pub async fn placement(
     let kept = ctx.state.confirmed(key).filter(|c| {
         let stamped = c.decided.spec == spec;
         let legacy = c.decided.spec.is_empty() && within(tenancy, &c.decided);
-        (stamped || legacy) && complete(tenancy, &c.decided)
+        (stamped || legacy) && complete(tenancy, &c.decided) && !lost(ctx, tenancy, &c.decided)
     });
     if let Some(confirmed) = kept {
         return Ok(Placing::Kept(confirmed.decided));
@@ -57,6 +57,19 @@ pub async fn placement(
         Decision::Unplaced { reason } => Placing::Unplaced(reason),
         Decision::Refused { reason } => Placing::Refused(reason),
         Decision::TooLarge { reason } => Placing::TooLarge(reason),
+    })
+}
+
+/// True when a `SingleSite` tenancy free to move is placed on a member that has been dark for
+/// longer than the failover grace: it is placed again, on what is left. (A `DualSite` one
+/// keeps serving from its other site; a pinned one cannot move.)
+fn lost(ctx: &Context, tenancy: &Tenancy, decided: &Decided) -> bool {
+    let free = tenancy.spec.resilience == Resilience::SingleSite && tenancy.spec.cluster.is_none();
+    free && decided.placements.iter().any(|p| {
+        ctx.observer
+            .reach
+            .dark_for(&p.cluster)
+            .is_some_and(|d| d >= ctx.config.failover_grace)
     })
 }
 
