@@ -118,10 +118,13 @@ start_cluster() {
 start_cluster_controllers() {
   local name=$1 cidr=$2
   local dir=$state/$name
+  # Node grace 5m: kwok never reports a pod Ready again once the node controller marked it
+  # NotReady, so a member frozen for a minute in the site-loss test would keep unready pods.
   spawn "$name-kube-controller-manager" kube-controller-manager --kubeconfig "$dir/kubeconfig" \
     --authentication-kubeconfig "$dir/kubeconfig" --authorization-kubeconfig "$dir/kubeconfig" \
     --secure-port 0 --leader-elect=false --root-ca-file "$state/pki/ca.crt" \
     --kube-api-qps 200 --kube-api-burst 400 \
+    --node-monitor-grace-period 5m \
     --service-account-private-key-file "$state/pki/sa.key" --use-service-account-credentials \
     --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller'
   # Bin-packing scoring (MostAllocated) and no default spreading of replicas over nodes, as a

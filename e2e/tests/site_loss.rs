@@ -1,4 +1,4 @@
-//! A site goes dark: north-1's API server is frozen (SIGSTOP: connections hang, as when a
+//! A site goes dark: a member's API server is frozen (SIGSTOP: connections hang, as when a
 //! site's network goes). Colo must say so within a bounded time, keep placing on what is left,
 //! not count the dark replicas, let tenancies be deleted anywhere, start and serve while the
 //! member is dark, and, when it answers again, remove there what was deleted meanwhile.
@@ -93,35 +93,40 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
             "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n{pin}  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}\n"
         )
     };
-    // `mover` is free to go anywhere; north-1 has the cheaper energy, so it starts there.
+    // `mover` is free to go anywhere; the member it lands on is the one that goes dark
+    // (which one depends on what earlier tests left running).
     apply_yaml(HUB, &tenancy("mover", ""));
-    apply_yaml(HUB, &tenancy("lost", "north-1"));
-    apply_yaml(HUB, &tenancy("gone", "north-1"));
-    apply_yaml(HUB, &tenancy("stay", "south-1"));
-    for name in ["mover", "lost", "gone", "stay"] {
+    let mover = wait_phase(&ns, "mover", "Running", Duration::from_secs(90));
+    let (dark_member, lit) = match mover["status"]["clusters"].as_str() {
+        Some("north-1") => ("north-1", "south-1"),
+        Some("south-1") => ("south-1", "north-1"),
+        other => panic!("mover placed on {other:?}"),
+    };
+    apply_yaml(HUB, &tenancy("lost", dark_member));
+    apply_yaml(HUB, &tenancy("gone", dark_member));
+    apply_yaml(HUB, &tenancy("stay", lit));
+    for name in ["lost", "gone", "stay"] {
         wait_phase(&ns, name, "Running", Duration::from_secs(90));
     }
-    let mover = get_json(HUB, &["-n", &ns, "get", "tenancy", "mover"]);
-    assert_eq!(
-        mover["status"]["clusters"], "north-1",
-        "{}",
-        mover["status"]
-    );
-    assert_eq!(copies("north-1", &ns, "gone"), 1);
+    assert_eq!(copies(dark_member, &ns, "gone"), 1);
 
     // The flood.
-    let frozen = Frozen::freeze("north-1");
+    let frozen = Frozen::freeze(dark_member);
     let dark = Instant::now();
-    let seen = wait_until("north-1 Reachable=False", Duration::from_secs(60), || {
-        let c = reachable("north-1");
-        if c["status"] == "False" {
-            Ok(c)
-        } else {
-            Err(format!("{c}"))
-        }
-    });
+    let seen = wait_until(
+        "the dark member Reachable=False",
+        Duration::from_secs(60),
+        || {
+            let c = reachable(dark_member);
+            if c["status"] == "False" {
+                Ok(c)
+            } else {
+                Err(format!("{c}"))
+            }
+        },
+    );
     let detected = dark.elapsed();
-    eprintln!("site loss: north-1 Reachable=False after {detected:.1?}");
+    eprintln!("site loss: {dark_member} Reachable=False after {detected:.1?}");
     assert!(
         detected < Duration::from_secs(45),
         "seen in {detected:?}; the defaults promise about 30 s"
@@ -139,81 +144,94 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
         available["message"]
             .as_str()
             .unwrap()
-            .contains("north-1: the API server has not answered"),
+            .contains(&format!("{dark_member}: the API server has not answered")),
         "{available}"
     );
     apply_yaml(HUB, &tenancy("fresh", ""));
     let fresh = wait_phase(&ns, "fresh", "Running", Duration::from_secs(90));
-    assert_eq!(fresh["status"]["clusters"], "south-1");
+    assert_eq!(fresh["status"]["clusters"], lit);
     let why = fresh["status"]["explanation"].as_str().unwrap();
-    assert!(why.contains("not north-1: unreachable"), "{why}");
+    assert!(
+        why.contains(&format!("not {dark_member}: unreachable")),
+        "{why}"
+    );
 
-    // After the failover grace (30 s here), the free SingleSite tenancy runs on south-1; the
+    // After the failover grace (30 s here), the free SingleSite tenancy runs on the other; the
     // pinned one cannot move and stays Degraded.
-    let moved = wait_until("mover Running on south-1", Duration::from_secs(120), || {
-        let t = get_json(HUB, &["-n", &ns, "get", "tenancy", "mover"]);
-        let s = &t["status"];
-        if s["phase"] == "Running" && s["clusters"] == "south-1" {
-            Ok(t)
-        } else {
-            Err(format!("{s}"))
-        }
-    });
+    let moved = wait_until(
+        "mover Running on the other member",
+        Duration::from_secs(120),
+        || {
+            let t = get_json(HUB, &["-n", &ns, "get", "tenancy", "mover"]);
+            let s = &t["status"];
+            if s["phase"] == "Running" && s["clusters"] == lit {
+                Ok(t)
+            } else {
+                Err(format!("{s}"))
+            }
+        },
+    );
     eprintln!(
-        "site loss: SingleSite tenancy Running on south-1 {:.1?} after north-1 went dark",
+        "site loss: SingleSite tenancy Running on {lit} {:.1?} after {dark_member} went dark",
         dark.elapsed()
     );
     let why = moved["status"]["explanation"].as_str().unwrap();
-    assert!(why.contains("not north-1: unreachable"), "{why}");
-    assert_eq!(copies("south-1", &ns, "mover"), 1);
+    assert!(
+        why.contains(&format!("not {dark_member}: unreachable")),
+        "{why}"
+    );
+    assert_eq!(copies(lit, &ns, "mover"), 1);
     wait_phase(&ns, "lost", "Degraded", Duration::from_secs(5));
 
     // Deletes go through, here and there.
     delete(&ns, &["stay", "gone"]);
-    assert_eq!(copies("south-1", &ns, "stay"), 0);
+    assert_eq!(copies(lit, &ns, "stay"), 0);
 
-    // The operator starts and serves while north-1 is dark: a tenancy applied after the
-    // restart is placed, on south-1, saying why not north-1.
+    // The operator starts and serves while a member is dark: a tenancy applied after the
+    // restart is placed on the other, saying why not the dark one.
     operator("restart");
     apply_yaml(HUB, &tenancy("later", ""));
     let later = wait_phase(&ns, "later", "Running", Duration::from_secs(90));
-    assert_eq!(later["status"]["clusters"], "south-1");
+    assert_eq!(later["status"]["clusters"], lit);
     let why = later["status"]["explanation"].as_str().unwrap();
-    assert!(why.contains("not north-1: unreachable"), "{why}");
+    assert!(
+        why.contains(&format!("not {dark_member}: unreachable")),
+        "{why}"
+    );
 
-    // The water goes down: north-1 answers, and what was deleted meanwhile goes there too.
+    // The water goes down: the member answers, and what was deleted meanwhile goes there too.
     drop(frozen);
-    wait_until("north-1 Reachable=True", Duration::from_secs(60), || {
-        let c = reachable("north-1");
-        if c["status"] == "True" {
-            Ok(())
-        } else {
-            Err(format!("{c}"))
-        }
-    });
     wait_until(
-        "the deleted tenancy's copy gone from north-1",
+        "the dark member Reachable=True",
         Duration::from_secs(60),
-        || match copies("north-1", &ns, "gone") {
+        || {
+            let c = reachable(dark_member);
+            if c["status"] == "True" {
+                Ok(())
+            } else {
+                Err(format!("{c}"))
+            }
+        },
+    );
+    wait_until(
+        "the deleted tenancy's copy gone from the dark member",
+        Duration::from_secs(60),
+        || match copies(dark_member, &ns, "gone") {
             0 => Ok(()),
             n => Err(format!("{n} left")),
         },
     );
     wait_phase(&ns, "lost", "Running", Duration::from_secs(90));
     wait_until(
-        "the moved tenancy's old copy gone from north-1",
+        "the moved tenancy's old copy gone from the dark member",
         Duration::from_secs(60),
-        || match copies("north-1", &ns, "mover") {
+        || match copies(dark_member, &ns, "mover") {
             0 => Ok(()),
             n => Err(format!("{n} left")),
         },
     );
-    assert_eq!(
-        copies("south-1", &ns, "mover"),
-        1,
-        "it stays where it moved"
-    );
-    assert_eq!(copies("north-1", &ns, "fresh"), 0, "nothing runs twice");
-    assert_eq!(copies("south-1", &ns, "fresh"), 1);
+    assert_eq!(copies(lit, &ns, "mover"), 1, "it stays where it moved");
+    assert_eq!(copies(dark_member, &ns, "fresh"), 0, "nothing runs twice");
+    assert_eq!(copies(lit, &ns, "fresh"), 1);
     delete(&ns, &["lost", "fresh", "mover", "later"]);
 }
