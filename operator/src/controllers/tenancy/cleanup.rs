@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use colo_api::{Agency, SharedCluster, Tenancy};
+use colo_api::{Agency, Tenancy};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
@@ -33,12 +33,18 @@ pub async fn cleanup(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Err
     let mut left = Vec::new();
     for cluster in ctx.hub_clusters() {
         let name = cluster.name_any();
-        if let Err(why) = answers(ctx, &cluster).await {
-            tracing::warn!(cluster = %name, tenancy = %key, %why, "clean-up left for when it answers");
-            left.push(name);
-            continue;
-        }
-        let client = connect(ctx, &cluster).await?;
+        let reachable = match ctx.observer.reach.status(&name) {
+            Ok(()) => connect(ctx, &cluster).await.map_err(|e| e.to_string()),
+            Err(why) => Err(why),
+        };
+        let client = match reachable {
+            Ok(client) => client,
+            Err(why) => {
+                tracing::warn!(cluster = %name, tenancy = %key, %why, "clean-up left for when it answers");
+                left.push(name);
+                continue;
+            }
+        };
         let fail = |source| Error::Cleanup {
             cluster: name.clone(),
             source,
@@ -67,15 +73,6 @@ pub async fn cleanup(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Err
             .await;
     }
     Ok(Action::await_change())
-}
-
-/// Ok when Colo can reach the member now.
-async fn answers(ctx: &Context, cluster: &SharedCluster) -> Result<(), String> {
-    ctx.members
-        .client(cluster)
-        .await
-        .map_err(|e| e.to_string())?;
-    ctx.observer.reach.status(&cluster.name_any())
 }
 
 fn cleaned(was_in: &std::collections::BTreeSet<String>, left: &[String]) -> String {
