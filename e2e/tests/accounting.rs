@@ -134,6 +134,19 @@ fn status_api_csv_and_page_agree_to_the_cent() {
         }
     }
     assert_eq!(csv_row["costCentre"], format!("CC-{agency}").as_str());
+    // The printer columns' fields: its one accepted tenancy, money with two decimals and
+    // the currency.
+    let agency_status = get_json(HUB, &["get", "agency", &agency])["status"].clone();
+    assert_eq!(agency_status["tenancies"], 1, "{agency_status}");
+    for field in ["monthCost", "monthSavings"] {
+        let text = agency_status[field].as_str().unwrap_or_default();
+        let (amount, currency) = text.split_once(' ').unwrap_or_default();
+        let decimals = amount.split_once('.').map(|(_, d)| d.len());
+        assert!(
+            currency == "GBP" && decimals == Some(2) && amount.parse::<f64>().is_ok(),
+            "{field}: {text:?}"
+        );
+    }
     // Its measured usage: 2 replicas using 2 cores and 4 GiB each (kwok simulates it).
     let cores = |q: &serde_json::Value| {
         let s = q.as_str().unwrap_or("0");
@@ -396,6 +409,16 @@ fn bad_report_parameters_get_a_400_naming_them() {
     }
     let (code, body) = colo_get("/api/v1/agencies/no-such-agency");
     assert_eq!(code, 404, "{body}");
+    // An unknown path says which paths there are.
+    let (code, body) = colo_get("/api/v1/consolidation");
+    assert_eq!(code, 404, "{body}");
+    let listed: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+    assert!(
+        listed["paths"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|x| x == "/api/v1/report")),
+        "{body}"
+    );
     let (code, body) = colo_get("/api/v1/report?from=2000-01-01&period=day&format=json");
     assert_eq!(code, 400, "too many periods: {body}");
     // Days are rows: one per agency per day.
