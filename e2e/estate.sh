@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local estate: a hub and two member clusters (real etcd, kube-apiserver,
+# The local estate: a hub and three member clusters at three sites (real etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler; kwok for nodes, pods and usage metrics) and one
 # Prometheus scraping every kwok usage endpoint. Plain processes, no Docker.
 #
@@ -23,6 +23,7 @@ clusters=(
   "hub     127.0.0.11 hub-dc   uk-south 10.244.1.0/24"
   "north-1 127.0.0.12 north-dc uk-north 10.244.2.0/24"
   "south-1 127.0.0.13 south-dc uk-south 10.244.3.0/24"
+  "west-1  127.0.0.14 west-dc  uk-west  10.244.4.0/24"
 )
 token=colo-estate-admin-token
 
@@ -302,8 +303,8 @@ up() {
   done
   wait_for prometheus 60 prom_ready
   wait_for "prometheus scraping all $total nodes" 60 prom_has_targets "$total"
-  log "up in $((SECONDS - started))s: 3 clusters, $total kwok nodes, Prometheus at http://$prom_addr"
-  log "kubeconfigs: $state/kubeconfig (contexts hub, north-1, south-1); one per cluster in $state/<name>/kubeconfig"
+  log "up in $((SECONDS - started))s: ${#clusters[@]} clusters, $total kwok nodes, Prometheus at http://$prom_addr"
+  log "kubeconfigs: $state/kubeconfig (contexts hub, north-1, south-1, west-1); one per cluster in $state/<name>/kubeconfig"
   log "logs: $state/logs; stop with: e2e/estate.sh down"
   print_env
 }

@@ -31,7 +31,7 @@ install() {
   kubectl wait --for=condition=Established --timeout=60s -f "$repo/crds/colo.dev.yaml" >/dev/null
   kubectl create namespace colo-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   local member
-  for member in north-1 south-1; do
+  for member in north-1 south-1 west-1; do
     kubectl -n colo-system create secret generic "$member-kubeconfig" \
       --from-file=kubeconfig="$state/$member/kubeconfig" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   done
@@ -47,8 +47,9 @@ start() {
   # wall clock's).
   # Revocations happen within seconds in tests (production waits 5 minutes). An older build
   # run with COLO_BIN (e2e/load-compare.sh) may not know the flag.
-  # A lost member's SingleSite tenancies move after 30 s (production: 3 minutes).
-  local grace=(--revocation-grace-seconds 10 --failover-grace-seconds 30)
+  # A lost member's tenancies move after 45 s, and a member back from an outage takes new
+  # placements after 20 s (production: 3 and 2 minutes).
+  local grace=(--revocation-grace-seconds 10 --failover-grace-seconds 45 --member-settle-seconds 20)
   [[ -z ${COLO_BIN:-} ]] || grace=()
   COLO_HTTP_ADDR=$addr setsid "$colo" operator --rate-window 20s \
     --accounting-interval-seconds 5 --accounting-speed 60 \

@@ -9,8 +9,14 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod invariants;
+
 pub const HUB: &str = "hub";
+/// The members of examples/20-shared-clusters.yaml.
 pub const MEMBERS: [&str; 2] = ["north-1", "south-1"];
+/// The estate's third member at a third site (examples/21-third-site.yaml), joined by the
+/// tests that need it.
+pub const THIRD_SITE: &str = "west-1";
 pub const PROMETHEUS: &str = "http://127.0.0.10:9090";
 
 /// The repository root (for crds/, examples/, e2e/invalid/).
@@ -76,6 +82,23 @@ pub fn kubectl_with_input(cluster: &str, args: &[&str], input: Option<&str>) -> 
             .expect("write stdin");
     }
     child.wait_with_output().expect("kubectl finishes").into()
+}
+
+/// Colo's Deployments in a member that match a label selector, printed as `output` (`name`,
+/// `json`), the request given up after `timeout`.
+pub fn member_deployments(member: &str, selector: &str, output: &str, timeout: &str) -> Run {
+    let timeout = format!("--request-timeout={timeout}");
+    let args = [
+        "get",
+        "deployments",
+        "-A",
+        "-l",
+        selector,
+        "-o",
+        output,
+        &timeout,
+    ];
+    kubectl(member, &args)
 }
 
 /// kubectl that must succeed; returns its stdout.

@@ -1,9 +1,16 @@
 //! A site goes dark: a member's API server is frozen (SIGSTOP: connections hang, as when a
-//! site's network goes). Colo must say so within a bounded time, keep placing on what is left,
-//! not count the dark replicas, let tenancies be deleted anywhere, start and serve while the
-//! member is dark, and, when it answers again, remove there what was deleted meanwhile.
+//! site's network goes). With a third site in the estate and an invariant checker sampling
+//! every member throughout, Colo must say so within a bounded time; keep placing on what is
+//! left; treat a member that comes back and goes dark again (flapping) as one outage; move
+//! free SingleSite tenancies once after the grace and place a DualSite tenancy's lost half at
+//! the third site, its other half serving all along; let tenancies be deleted; start and serve
+//! while the member is dark; not bill the dark site's work while billing the survivors'; and,
+//! when the member answers again, remove there what moved or was deleted meanwhile, and give
+//! it new work only once it has settled.
 //!
-//! Its own test binary: freezing a member would upset tests running beside it.
+//! Its own test binary: freezing a member would upset tests running beside it. The operator
+//! runs with a 45 s failover grace and 20 s settling time (e2e/operator.sh); the member
+//! heartbeat keeps its production default of 20 s.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -39,6 +46,34 @@ fn signal(name: &str, pid: &str) {
     assert!(ok, "kill -{name} {pid}");
 }
 
+/// The third site, joined to the hub for this test and taken out of it afterwards.
+struct ThirdSite;
+
+impl ThirdSite {
+    fn join() -> ThirdSite {
+        let file = repo().join("examples/21-third-site.yaml");
+        kubectl_ok(HUB, &["apply", "-f", file.to_str().unwrap()]);
+        wait_until("west-1 Ready", Duration::from_secs(90), || {
+            let c = condition(&shc(THIRD_SITE), "Ready");
+            if c["status"] == "True" {
+                Ok(())
+            } else {
+                Err(format!("{c}"))
+            }
+        });
+        ThirdSite
+    }
+}
+
+impl Drop for ThirdSite {
+    fn drop(&mut self) {
+        let _ = kubectl(
+            HUB,
+            &["delete", "sharedcluster", THIRD_SITE, "--timeout=60s"],
+        );
+    }
+}
+
 /// Deletes tenancies, each delete finished within a minute.
 fn delete(ns: &str, names: &[&str]) {
     let mut args = vec!["-n", ns, "delete", "tenancy", "--timeout=60s"];
@@ -53,78 +88,130 @@ fn condition(object: &serde_json::Value, type_: &str) -> serde_json::Value {
         .unwrap_or_default()
 }
 
-fn reachable(cluster: &str) -> serde_json::Value {
-    condition(
-        &get_json(HUB, &["get", "sharedcluster", cluster]),
-        "Reachable",
-    )
+fn shc(cluster: &str) -> serde_json::Value {
+    get_json(HUB, &["get", "sharedcluster", cluster])
+}
+
+/// Waits until a member's `type_` condition has `status`; returns the condition.
+fn wait_condition(cluster: &str, type_: &str, status: &str, within: u64) -> serde_json::Value {
+    let what = format!("{cluster} {type_}={status}");
+    wait_until(&what, Duration::from_secs(within), || {
+        let c = condition(&shc(cluster), type_);
+        if c["status"] == status {
+            Ok(c)
+        } else {
+            Err(format!("{c}"))
+        }
+    })
 }
 
 /// Colo's Deployments of a tenancy in a member.
 fn copies(member: &str, ns: &str, tenancy: &str) -> usize {
     let selector = format!("colo.dev/tenancy={tenancy},colo.dev/tenancy-namespace={ns}");
-    let run = kubectl(
-        member,
-        &[
-            "get",
-            "deployments",
-            "-A",
-            "-l",
-            &selector,
-            "-o",
-            "name",
-            "--request-timeout=10s",
-        ],
-    );
+    let run = member_deployments(member, &selector, "name", "10s");
     assert!(run.ok, "{}", run.stderr);
     run.stdout.lines().count()
+}
+
+fn no_copies_left(member: &str, ns: &str, tenancy: &str) {
+    let what = format!("{ns}/{tenancy}'s copies gone from {member}");
+    wait_until(&what, Duration::from_secs(60), || {
+        match copies(member, ns, tenancy) {
+            0 => Ok(()),
+            n => Err(format!("{n} left")),
+        }
+    });
+}
+
+fn tenancy_yaml(ns: &str, agency: &str, name: &str, pin: &str, dual: bool) -> String {
+    let pin = match pin {
+        "" => String::new(),
+        c => format!("  cluster: {c}\n"),
+    };
+    let (resilience, replicas) = if dual {
+        ("DualSite", 2)
+    } else {
+        ("SingleSite", 1)
+    };
+    format!(
+        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  resilience: {resilience}\n{pin}  workloads:\n  - {{name: api, image: i, replicas: {replicas}, cpu: 100m, memory: 64Mi}}\n"
+    )
+}
+
+fn clusters_of(ns: &str, name: &str) -> String {
+    let t = get_json(HUB, &["-n", ns, "get", "tenancy", name]);
+    t["status"]["clusters"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// An agency's energy and cost so far, from the report API.
+fn billed(agency: &str) -> (f64, f64) {
+    let (code, body) = colo_get(&format!("/api/v1/agencies/{agency}"));
+    assert_eq!(code, 200, "{body}");
+    let a: serde_json::Value = serde_json::from_str(&body).unwrap();
+    (a["kWh"].as_f64().unwrap(), a["cost"].as_f64().unwrap())
+}
+
+/// Waits until an agency's accounted energy has grown past `than`; returns it.
+fn billed_more(agency: &str, than: f64) -> (f64, f64) {
+    wait_until(
+        &format!("{agency} billed more"),
+        Duration::from_secs(60),
+        || {
+            let b = billed(agency);
+            if b.0 > than {
+                Ok(b)
+            } else {
+                Err(format!("{b:?}"))
+            }
+        },
+    )
 }
 
 #[test]
 fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
     colo_is_running();
     let (agency, ns) = new_agency("flood", "OFFICIAL");
-    let tenancy = |name: &str, pin: &str| {
-        let pin = match pin {
-            "" => String::new(),
-            c => format!("  cluster: {c}\n"),
-        };
-        format!(
-            "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n{pin}  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}\n"
-        )
-    };
+    let t = |name: &str, pin: &str, dual: bool| tenancy_yaml(&ns, &agency, name, pin, dual);
     // `mover` is free to go anywhere; the member it lands on is the one that goes dark
     // (which one depends on what earlier tests left running).
-    apply_yaml(HUB, &tenancy("mover", ""));
-    let mover = wait_phase(&ns, "mover", "Running", Duration::from_secs(90));
-    let (dark_member, lit) = match mover["status"]["clusters"].as_str() {
-        Some("north-1") => ("north-1", "south-1"),
-        Some("south-1") => ("south-1", "north-1"),
-        other => panic!("mover placed on {other:?}"),
-    };
-    apply_yaml(HUB, &tenancy("lost", dark_member));
-    apply_yaml(HUB, &tenancy("gone", dark_member));
-    apply_yaml(HUB, &tenancy("stay", lit));
-    for name in ["lost", "gone", "stay"] {
+    apply_yaml(HUB, &t("mover", "", false));
+    wait_phase(&ns, "mover", "Running", Duration::from_secs(90));
+    let dark_member = clusters_of(&ns, "mover");
+    let lit = *MEMBERS.iter().find(|m| **m != dark_member).unwrap();
+    let dark_member = dark_member.as_str();
+    apply_yaml(HUB, &t("lost", dark_member, false));
+    apply_yaml(HUB, &t("gone", dark_member, false));
+    apply_yaml(HUB, &t("stay", lit, false));
+    apply_yaml(HUB, &t("dual", "", true));
+    for name in ["lost", "gone", "stay", "dual"] {
         wait_phase(&ns, name, "Running", Duration::from_secs(90));
     }
     assert_eq!(copies(dark_member, &ns, "gone"), 1);
-
-    // The flood.
-    let frozen = Frozen::freeze(dark_member);
-    let dark = Instant::now();
-    let seen = wait_until(
-        "the dark member Reachable=False",
-        Duration::from_secs(60),
-        || {
-            let c = reachable(dark_member);
-            if c["status"] == "False" {
-                Ok(c)
-            } else {
-                Err(format!("{c}"))
-            }
-        },
+    assert_eq!(copies(dark_member, &ns, "dual"), 1, "one half at each site");
+    assert_eq!(copies(lit, &ns, "dual"), 1);
+    // Billing: one agency's work only on the member that goes dark, another's on the other.
+    let (sunk, sunk_ns) = new_agency("sunk", "OFFICIAL");
+    let (ashore, ashore_ns) = new_agency("ashore", "OFFICIAL");
+    apply_yaml(
+        HUB,
+        &tenancy_yaml(&sunk_ns, &sunk, "work", dark_member, false),
     );
+    apply_yaml(HUB, &tenancy_yaml(&ashore_ns, &ashore, "work", lit, false));
+    wait_phase(&sunk_ns, "work", "Running", Duration::from_secs(90));
+    wait_phase(&ashore_ns, "work", "Running", Duration::from_secs(90));
+    billed_more(&sunk, 0.0);
+    // A third site joins, and the checker starts sampling every member.
+    let third = ThirdSite::join();
+    let checker = invariants::start(&ns, &[MEMBERS[0], MEMBERS[1], THIRD_SITE]);
+    let dual_up = Instant::now();
+
+    // The flood, a first time: seen, said, worked around; over before the failover grace.
+    let first = Frozen::freeze(dark_member);
+    let dark = Instant::now();
+    let seen = wait_condition(dark_member, "Reachable", "False", 60);
     let detected = dark.elapsed();
     eprintln!("site loss: {dark_member} Reachable=False after {detected:.1?}");
     assert!(
@@ -136,43 +223,49 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
         message.contains("the API server has not answered for 20 s"),
         "{message}"
     );
-
-    // Its tenancy is Degraded, saying why; nothing new is placed there.
     let lost = wait_phase(&ns, "lost", "Degraded", Duration::from_secs(60));
     let available = condition(&lost, "Available");
+    let said = available["message"].as_str().unwrap();
     assert!(
-        available["message"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("{dark_member}: the API server has not answered")),
-        "{available}"
+        said.contains(&format!("{dark_member}: the API server has not answered")),
+        "{said}"
     );
-    apply_yaml(HUB, &tenancy("fresh", ""));
+    drop(first);
+    wait_condition(dark_member, "Reachable", "True", 30);
+    assert_eq!(
+        clusters_of(&ns, "mover"),
+        dark_member,
+        "back within the grace: not moved"
+    );
+
+    // Back, but not settled: nothing new goes there yet.
+    let settling = wait_condition(dark_member, "Ready", "False", 10);
+    assert_eq!(settling["reason"], "Settling", "{settling}");
+    apply_yaml(HUB, &t("fresh", "", false));
     let fresh = wait_phase(&ns, "fresh", "Running", Duration::from_secs(90));
-    assert_eq!(fresh["status"]["clusters"], lit);
+    assert_ne!(fresh["status"]["clusters"], dark_member);
     let why = fresh["status"]["explanation"].as_str().unwrap();
     assert!(
-        why.contains(&format!("not {dark_member}: unreachable")),
+        why.contains(&format!("not {dark_member}: answering again for")),
         "{why}"
     );
 
-    // After the failover grace (30 s here), the free SingleSite tenancy runs on the other; the
-    // pinned one cannot move and stays Degraded.
-    let moved = wait_until(
-        "mover Running on the other member",
-        Duration::from_secs(120),
-        || {
-            let t = get_json(HUB, &["-n", &ns, "get", "tenancy", "mover"]);
-            let s = &t["status"];
-            if s["phase"] == "Running" && s["clusters"] == lit {
-                Ok(t)
-            } else {
-                Err(format!("{s}"))
-            }
-        },
-    );
+    // Dark again within the settling time: the same outage, so the grace (45 s) is counted
+    // from its start, and the free tenancies move at once when it is seen.
+    let frozen = Frozen::freeze(dark_member);
+    wait_condition(dark_member, "Reachable", "False", 60);
+    let moved = wait_until("mover Running elsewhere", Duration::from_secs(120), || {
+        let t = get_json(HUB, &["-n", &ns, "get", "tenancy", "mover"]);
+        let s = &t["status"];
+        if s["phase"] == "Running" && s["clusters"] != dark_member {
+            Ok(t)
+        } else {
+            Err(format!("{s}"))
+        }
+    });
+    let moved_to = moved["status"]["clusters"].as_str().unwrap().to_string();
     eprintln!(
-        "site loss: SingleSite tenancy Running on {lit} {:.1?} after {dark_member} went dark",
+        "site loss: SingleSite tenancy Running on {moved_to} {:.1?} after {dark_member} first went dark",
         dark.elapsed()
     );
     let why = moved["status"]["explanation"].as_str().unwrap();
@@ -180,58 +273,128 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
         why.contains(&format!("not {dark_member}: unreachable")),
         "{why}"
     );
-    assert_eq!(copies(lit, &ns, "mover"), 1);
+    assert_eq!(copies(&moved_to, &ns, "mover"), 1);
+    // The DualSite tenancy's lost half is placed again at the third site.
+    wait_until(
+        "dual's lost half at the third site",
+        Duration::from_secs(120),
+        || {
+            let t = get_json(HUB, &["-n", &ns, "get", "tenancy", "dual"]);
+            let s = &t["status"];
+            let there = s["clusters"] == format!("{lit},{THIRD_SITE}")
+                || s["clusters"] == format!("{THIRD_SITE},{lit}");
+            if s["phase"] == "Running" && there {
+                Ok(())
+            } else {
+                Err(format!("{s}"))
+            }
+        },
+    );
+    eprintln!(
+        "site loss: DualSite tenancy whole again on {lit} and {THIRD_SITE} {:.1?} after {dark_member} first went dark",
+        dark.elapsed()
+    );
     wait_phase(&ns, "lost", "Degraded", Duration::from_secs(5));
+
+    // Billing through the outage: the dark site's work is not billed, the survivors' is.
+    let (ashore_then, _) = billed_more(&ashore, billed(&ashore).0);
+    let sunk_then = billed(&sunk);
+    billed_more(&ashore, billed_more(&ashore, ashore_then).0);
+    assert_eq!(
+        billed(&sunk),
+        sunk_then,
+        "nothing billed for work on a dark site"
+    );
 
     // Deletes go through, here and there.
     delete(&ns, &["stay", "gone"]);
     assert_eq!(copies(lit, &ns, "stay"), 0);
 
     // The operator starts and serves while a member is dark: a tenancy applied after the
-    // restart is placed on the other, saying why not the dark one.
+    // restart is placed elsewhere, saying why not the dark one; the ledger goes on.
+    let before_restart = billed(&ashore);
     operator("restart");
-    apply_yaml(HUB, &tenancy("later", ""));
+    assert!(
+        billed(&ashore).0 >= before_restart.0,
+        "the ledger continues, it does not restart"
+    );
+    apply_yaml(HUB, &t("later", "", false));
     let later = wait_phase(&ns, "later", "Running", Duration::from_secs(90));
-    assert_eq!(later["status"]["clusters"], lit);
+    assert_ne!(later["status"]["clusters"], dark_member);
     let why = later["status"]["explanation"].as_str().unwrap();
     assert!(
         why.contains(&format!("not {dark_member}: unreachable")),
         "{why}"
     );
+    assert_eq!(billed(&sunk), sunk_then, "nor after a restart");
 
-    // The water goes down: the member answers, and what was deleted meanwhile goes there too.
+    // The water goes down: what was deleted or moved meanwhile goes from the member; the
+    // pinned tenancies run again; it takes new work once it has settled.
     drop(frozen);
-    wait_until(
-        "the dark member Reachable=True",
-        Duration::from_secs(60),
-        || {
-            let c = reachable(dark_member);
-            if c["status"] == "True" {
-                Ok(())
-            } else {
-                Err(format!("{c}"))
-            }
-        },
-    );
-    wait_until(
-        "the deleted tenancy's copy gone from the dark member",
-        Duration::from_secs(60),
-        || match copies(dark_member, &ns, "gone") {
-            0 => Ok(()),
-            n => Err(format!("{n} left")),
-        },
-    );
+    let back = Instant::now();
+    wait_condition(dark_member, "Reachable", "True", 60);
+    no_copies_left(dark_member, &ns, "gone");
+    no_copies_left(dark_member, &ns, "mover");
+    no_copies_left(dark_member, &ns, "dual");
     wait_phase(&ns, "lost", "Running", Duration::from_secs(90));
-    wait_until(
-        "the moved tenancy's old copy gone from the dark member",
-        Duration::from_secs(60),
-        || match copies(dark_member, &ns, "mover") {
-            0 => Ok(()),
-            n => Err(format!("{n} left")),
-        },
+    wait_condition(dark_member, "Ready", "True", 90);
+    eprintln!(
+        "site loss: {dark_member} takes placements again {:.1?} after it answered",
+        back.elapsed()
     );
-    assert_eq!(copies(lit, &ns, "mover"), 1, "it stays where it moved");
+    assert_eq!(
+        copies(&moved_to, &ns, "mover"),
+        1,
+        "it stays where it moved"
+    );
     assert_eq!(copies(dark_member, &ns, "fresh"), 0, "nothing runs twice");
-    assert_eq!(copies(lit, &ns, "fresh"), 1);
-    delete(&ns, &["lost", "fresh", "mover", "later"]);
+    billed_more(&sunk, sunk_then.0);
+    let dual_to = Instant::now();
+
+    let samples = checker.finish();
+    let (count, span) = samples.span();
+    eprintln!("site loss: the checker took {count} samples over {span:.0?}");
+    assert!(count > 0);
+    let gap = samples.longest_gap();
+    assert!(
+        gap <= Duration::from_secs(5),
+        "a gap of {gap:?} between samples"
+    );
+    let fewest = samples.fewest_available("dual", "api", dual_up, dual_to);
+    assert!(
+        fewest >= 1,
+        "the DualSite tenancy had no available replica at some sample"
+    );
+    assert_eq!(
+        samples.moves("mover"),
+        1,
+        "a flapping member moves a tenancy once"
+    );
+    assert_eq!(samples.moves("lost"), 0);
+    assert_eq!(samples.moves("fresh"), 0);
+    for name in ["mover", "lost", "fresh", "later"] {
+        let twice = samples.longest_twice(name);
+        assert!(
+            twice <= Duration::from_secs(60),
+            "{name} ran in two members for {twice:?}"
+        );
+    }
+
+    // Nothing orphaned: deleted everywhere.
+    delete(&ns, &["lost", "fresh", "mover", "later", "dual"]);
+    for member in [MEMBERS[0], MEMBERS[1], THIRD_SITE] {
+        let selector = format!("colo.dev/tenancy-namespace={ns}");
+        let run = kubectl(
+            member,
+            &["get", "deployments", "-A", "-l", &selector, "-o", "name"],
+        );
+        assert!(
+            run.ok && run.stdout.trim().is_empty(),
+            "left in {member}: {}",
+            run.stdout
+        );
+    }
+    delete(&sunk_ns, &["work"]);
+    delete(&ashore_ns, &["work"]);
+    drop(third);
 }

@@ -57,6 +57,8 @@ pub struct Config {
     pub member_unreachable_after: Duration,
     /// `SingleSite` tenancies on a member silent this long are placed again elsewhere.
     pub failover_grace: Duration,
+    /// A member back from an outage takes new placements once it has answered this long.
+    pub member_settle: Duration,
 }
 
 impl Default for Config {
@@ -79,6 +81,7 @@ impl Default for Config {
             member_timeout: Duration::from_secs(10),
             member_unreachable_after: Duration::from_secs(20),
             failover_grace: Duration::from_secs(180),
+            member_settle: Duration::from_secs(120),
         }
     }
 }

@@ -40,6 +40,8 @@ pub struct Wiring {
     pub identity: String,
     /// Watch the hub (the operator) or list it on every observation (`colo snapshot`).
     pub watch_hub: bool,
+    /// What member clients' writes pass (the leader's Lease; open for commands and tests).
+    pub fence: Arc<crate::k8s::fence::Fence>,
 }
 
 impl Context {
@@ -50,6 +52,7 @@ impl Context {
             client.clone(),
             config.namespace.clone(),
             config.member_timeout,
+            wiring.fence.clone(),
         ));
         let hub = wiring.watch_hub.then(|| Hub::start(client.clone()));
         let measuring = Measuring {
@@ -65,6 +68,7 @@ impl Context {
             Judging {
                 timeout: config.member_timeout,
                 unreachable_after: config.member_unreachable_after,
+                settle: config.member_settle,
             },
         ));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -4,15 +4,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
+use k8s_openapi::api::coordination::v1::Lease;
 use kube_lease_manager::LeaseManagerBuilder;
 
 use crate::accounting;
 use crate::config::Config;
 use crate::context::{Context, Wiring};
 use crate::controllers;
+use crate::k8s::fence::{self, Fence};
 use crate::k8s::labels;
 
 #[derive(clap::Args)]
@@ -69,6 +71,10 @@ pub struct Args {
     /// placed again on the members left (make-before-break: the old copies go when it answers).
     #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(u64).range(0..=86400))]
     pub failover_grace_seconds: u64,
+    /// A member back from an outage takes new placements only once it has answered every
+    /// heartbeat for this many seconds (until then its replicas count, nothing new goes there).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=86400))]
+    pub member_settle_seconds: u64,
 }
 
 fn speed(text: &str) -> Result<f64, String> {
@@ -89,9 +95,13 @@ fn currency_code(text: &str) -> Result<String, String> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let client = kube::Client::try_default()
+    let hub = kube::Config::infer()
         .await
         .context("connecting to the hub (KUBECONFIG or in-cluster)")?;
+    // The Lease is renewed with a client of its own; every other write goes through the fence.
+    let lease_client = kube::Client::try_from(hub.clone()).context("a client for the hub")?;
+    let fence = Fence::closed();
+    let client = fence::client(hub, fence.clone()).context("a client for the hub")?;
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
@@ -102,6 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Wiring {
             identity: identity.clone(),
             watch_hub: true,
+            fence: fence.clone(),
         },
     ));
     let ready = Arc::new(AtomicBool::new(false));
@@ -112,12 +123,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ready.clone(),
         stop.wait(),
     ));
-    ensure_namespace(&client, &args.namespace, &ctx.config.field_manager).await?;
-    let lease = LeaseManagerBuilder::new(client.clone(), labels::LEASE)
+    ensure_namespace(&lease_client, &args.namespace, &ctx.config.field_manager).await?;
+    let lease = LeaseManagerBuilder::new(lease_client.clone(), labels::LEASE)
         .with_namespace(&args.namespace)
         .with_identity(&identity)
-        .with_duration(15)
-        .with_grace(5)
+        .with_duration(LEASE.as_secs())
+        .with_grace((LEASE - RENEW_EVERY).as_secs())
         .build()
         .await
         .context("creating the leader Lease")?;
@@ -127,16 +138,67 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         led = leading.wait_for(|l| *l) => led.is_ok(),
         _ = stop.wait() => false,
     };
+    let mut fenced = false;
     if became_leader {
+        let leases = kube::Api::namespaced(lease_client, &args.namespace);
+        let holding = hold_lease(leases, identity.clone(), fence.clone());
         tracing::info!(%identity, "leading");
-        lead(&ctx, &ready, &leading, &stop).await;
+        fenced = lead(&ctx, &ready, &leading, holding, &fence, &stop).await;
     }
+    fence.close();
     ready.store(false, Ordering::Relaxed);
     drop(leading);
-    let _ = lease_task.await;
+    // Hands the Lease over at once when the hub answers; a cut-off replica does not wait.
+    let _ = tokio::time::timeout(RENEW_EVERY, lease_task).await;
     let _ = http.await;
+    if fenced {
+        anyhow::bail!(
+            "could not renew the leader Lease before its deadline, so stopped acting (a new start contends for it again)"
+        );
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long the leader Lease lasts after a renewal…
+const LEASE: Duration = Duration::from_secs(15);
+/// …how often the leader renews it…
+const RENEW_EVERY: Duration = Duration::from_secs(5);
+/// …and how long before the Lease's end a leader stops writing: another replica's clock may
+/// run this far ahead.
+const SKEW: Duration = Duration::from_secs(5);
+
+/// Keeps the fence open as far as the Lease, read back, shows this replica's renewals; returns
+/// when the deadline passes without one (the hub is cut off, or the process was frozen) or the
+/// Lease shows another holder.
+async fn hold_lease(leases: kube::Api<Lease>, identity: String, fence: Arc<Fence>) {
+    let mut every = tokio::time::interval(Duration::from_millis(500));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let began = tokio::time::Instant::now();
+    loop {
+        every.tick().await;
+        let read = tokio::time::timeout(RENEW_EVERY, leases.get(labels::LEASE)).await;
+        if let Ok(Ok(lease)) = read {
+            let spec = lease.spec.unwrap_or_default();
+            if spec.holder_identity.as_deref() != Some(identity.as_str()) {
+                tracing::error!(holder = ?spec.holder_identity, "the leader Lease is another replica's");
+                fence.close();
+                return;
+            }
+            if let Some(renewed) = spec.renew_time {
+                let left = fence::time_left(renewed.0.into(), LEASE, SKEW, SystemTime::now());
+                fence.hold_until(tokio::time::Instant::now() + left);
+            }
+        }
+        if fence.lapsed() {
+            tracing::error!("the leader Lease was not renewed before its deadline; writes stopped");
+            return;
+        }
+        if fence.refusal().is_some() && began.elapsed() >= LEASE {
+            tracing::error!("could not read back the leader Lease this replica took; not acting");
+            return;
+        }
+    }
 }
 
 fn config(args: &Args) -> Config {
@@ -154,18 +216,22 @@ fn config(args: &Args) -> Config {
         member_timeout: Duration::from_secs(args.member_timeout_seconds),
         member_unreachable_after: Duration::from_secs(args.member_unreachable_seconds),
         failover_grace: Duration::from_secs(args.failover_grace_seconds),
+        member_settle: Duration::from_secs(args.member_settle_seconds),
         ..Config::default()
     }
 }
 
 /// Runs the controllers and the accounting loop until stopped or the lease is lost: losing
-/// the lease stops them, so two replicas never both act.
+/// the lease (or failing to renew it in time: `holding` returns) stops them, and the fence
+/// has already stopped their writes. True when it ended because the Lease was not renewed.
 async fn lead(
     ctx: &Arc<Context>,
     ready: &AtomicBool,
     leading: &tokio::sync::watch::Receiver<bool>,
+    holding: impl std::future::Future<Output = ()> + Send + 'static,
+    fence: &Fence,
     stop: &Stop,
-) {
+) -> bool {
     let lost = {
         let mut leading = leading.clone();
         async move {
@@ -174,13 +240,19 @@ async fn lead(
     };
     let (end_tx, end_rx) = tokio::sync::watch::channel(false);
     let stopping = stop.wait();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = stopping => {}
-            _ = lost => tracing::error!("lost the lease; stopping"),
-        }
+    let ending = tokio::spawn(async move {
+        let fenced = tokio::select! {
+            _ = stopping => false,
+            _ = lost => { tracing::error!("lost the lease; stopping"); false }
+            _ = holding => true,
+        };
         let _ = end_tx.send(true);
+        fenced
     });
+    // Nothing acts before a renewal by this replica has been read back.
+    while fence.refusal().is_some() && !*end_rx.borrow() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let ended = move || {
         let mut rx = end_rx.clone();
         async move {
@@ -196,6 +268,7 @@ async fn lead(
         controllers::run(ctx.clone(), figures, ended()),
         accounting::run(ctx.clone(), figures_tx, ended()),
     );
+    ending.await.unwrap_or(false)
 }
 
 /// Resolves every waiter once SIGTERM or Ctrl-C arrives.

@@ -23,6 +23,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let wiring = Wiring {
         identity: "colo-snapshot".into(),
         watch_hub: false,
+        fence: crate::k8s::fence::Fence::open(),
     };
     let ctx = Context::new(client, config, wiring);
     let live = ctx

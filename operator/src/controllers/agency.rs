@@ -19,7 +19,6 @@ use super::{ErrorKind, claims};
 use crate::context::Context;
 use crate::k8s::events::Kind;
 use crate::k8s::labels;
-use crate::k8s::members::MemberError;
 use crate::k8s::status::{Said, condition, set_condition};
 use crate::state::figures::{AgencyMonth, agency_month};
 
@@ -30,12 +29,6 @@ const OWNED: &str = "NamespacesOwned";
 pub enum Error {
     #[error("write status: {0}")]
     Status(#[source] kube::Error),
-    #[error("connect to {cluster}: {source}")]
-    Connect {
-        cluster: String,
-        #[source]
-        source: MemberError,
-    },
     #[error("remove its member namespace in {cluster}: {source}")]
     Cleanup {
         cluster: String,
@@ -50,7 +43,6 @@ impl ErrorKind for Error {
     fn kind(&self) -> &'static str {
         match self {
             Error::Status(_) => "status",
-            Error::Connect { .. } => "connect",
             Error::Cleanup { .. } => "cleanup",
             Error::Finalizer(e) => super::finalizer_kind(e),
         }
@@ -69,49 +61,119 @@ pub async fn reconcile(agency: Arc<Agency>, ctx: Arc<Context>) -> Result<Action,
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-/// Deletes the agency's namespace in every member cluster (its quota, limits, policy, role
-/// binding and whatever still runs there go with it).
+/// Deletes the agency's namespace in every member cluster that answers (its quota, limits,
+/// policy, role binding and whatever still runs there go with it). A member that does not
+/// answer does not hold the delete up: `sweep_namespaces` empties it when it answers again.
 async fn empty_member_namespaces(agency: Arc<Agency>, ctx: &Context) -> Result<Action, Error> {
     let name = agency.name_any();
     let namespace = labels::member_namespace(&name);
     let lock = ctx.agency_lock(&name);
     let _held = lock.lock().await;
-    let mut emptied = Vec::new();
+    let (mut emptied, mut left) = (Vec::new(), Vec::new());
     for cluster in ctx.hub_clusters() {
         let cluster_name = cluster.name_any();
-        let client = ctx
-            .members
-            .client(&cluster)
-            .await
-            .map_err(|source| Error::Connect {
-                cluster: cluster_name.clone(),
-                source,
-            })?;
-        match Api::<Namespace>::all(client)
-            .delete(&namespace, &DeleteParams::background())
-            .await
-        {
-            Ok(_) => emptied.push(cluster_name.clone()),
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(source) => {
-                return Err(Error::Cleanup {
-                    cluster: cluster_name,
-                    source,
-                });
+        let client = match ctx.observer.reach.status(&cluster_name) {
+            Ok(()) => ctx
+                .members
+                .client(&cluster)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(why) => Err(why),
+        };
+        let client = match client {
+            Ok(client) => client,
+            Err(why) => {
+                tracing::warn!(cluster = %cluster_name, agency = %name, %why, "namespace removal left for when it answers");
+                left.push(cluster_name);
+                continue;
             }
+        };
+        if delete_namespace(client, &namespace, &cluster_name).await? {
+            emptied.push(cluster_name.clone());
         }
         ctx.state.space_unknown(&cluster_name, &name);
     }
-    if !emptied.is_empty() {
-        let note = format!(
+    if !emptied.is_empty() || !left.is_empty() {
+        let mut note = format!(
             "member namespace {namespace} removed from {}",
-            emptied.join(", ")
+            list(&emptied)
         );
+        if !left.is_empty() {
+            let later = format!(
+                "; {} does not answer now, and it goes there when it does",
+                list(&left)
+            );
+            note.push_str(&later);
+        }
         ctx.events
             .publish(&*agency, Kind::Normal, "CleanedUp", &note)
             .await;
     }
     Ok(Action::await_change())
+}
+
+fn list(clusters: &[String]) -> String {
+    match clusters.is_empty() {
+        true => "no member cluster".into(),
+        false => clusters.join(", "),
+    }
+}
+
+/// Deletes one member namespace; true when there was one.
+async fn delete_namespace(
+    client: kube::Client,
+    namespace: &str,
+    cluster: &str,
+) -> Result<bool, Error> {
+    match Api::<Namespace>::all(client)
+        .delete(namespace, &DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
+        Err(source) => Err(Error::Cleanup {
+            cluster: cluster.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Removes, from a member that answers, the namespaces of agencies deleted while it did not
+/// (each checked on the hub itself, not only in the watch, before it goes).
+pub async fn sweep_namespaces(ctx: &Context, cluster: &colo_api::SharedCluster) {
+    let name = cluster.name_any();
+    if ctx.observer.reach.status(&name).is_err() {
+        return;
+    }
+    let Ok(client) = ctx.members.client(cluster).await else {
+        return;
+    };
+    let selector = kube::api::ListParams::default().labels(&labels::managed_by_colo());
+    let Ok(namespaces) = Api::<Namespace>::all(client.clone()).list(&selector).await else {
+        return;
+    };
+    let known: std::collections::HashSet<String> =
+        ctx.hub_agencies().iter().map(|a| a.name_any()).collect();
+    let hub = Api::<Agency>::all(ctx.client.clone());
+    for ns in namespaces {
+        let Some(agency) = ns.labels().get(labels::AGENCY_LABEL) else {
+            continue;
+        };
+        if ns.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        if known.contains(agency) || !matches!(hub.get_opt(agency).await, Ok(None)) {
+            continue;
+        }
+        match delete_namespace(client.clone(), &ns.name_any(), &name).await {
+            Ok(_) => {
+                tracing::info!(cluster = %name, %agency, "removed the namespace of an agency deleted while this member did not answer")
+            }
+            Err(e) => {
+                tracing::warn!(cluster = %name, %agency, error = %e, "cannot remove the namespace of a deleted agency yet")
+            }
+        }
+    }
 }
 
 async fn write_status(agency: Arc<Agency>, ctx: &Context) -> Result<Action, Error> {

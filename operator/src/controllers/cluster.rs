@@ -35,6 +35,7 @@ pub async fn reconcile(
     }
     let view = ctx.observer.cluster(&cluster).await;
     super::tenancy::sweep::orphans(&ctx, &cluster).await;
+    super::agency::sweep_namespaces(&ctx, &cluster).await;
     // New or bigger nodes may take a tenancy that was too large for every node before.
     for key in ctx
         .state
@@ -146,6 +147,7 @@ fn conditions_of(h: &ClusterHealth) -> [Health; 3] {
         .err()
         .map(|e| format!("{e}; placement falls back to requests"));
     let ready = match &h.reachable {
+        Ok(()) if h.settling.is_some() => Err(h.settling.as_deref().unwrap_or_default()),
         Ok(()) if h.nodes_active > 0 => Ok("takes placements"),
         Ok(()) => Err("no node is Ready"),
         Err(e) => Err(e.as_str()),
@@ -165,7 +167,13 @@ fn conditions_of(h: &ClusterHealth) -> [Health; 3] {
                 Some(why) => Err(why.as_str()),
             },
         ),
-        health("Ready", ready),
+        Health {
+            reason: match h.settling {
+                Some(_) if h.reachable.is_ok() => "Settling",
+                _ => health("Ready", ready).reason,
+            },
+            ..health("Ready", ready)
+        },
     ]
 }
 

@@ -5,7 +5,7 @@
 //! watches built on the old one can be rebuilt.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use colo_api::SharedCluster;
 use k8s_openapi::api::core::v1::Secret;
@@ -69,16 +69,24 @@ pub struct Members {
     namespace: String,
     /// How long any one request to a member may take (watches excepted: they wait for news).
     timeout: std::time::Duration,
+    /// Writes pass only while this replica leads.
+    fence: Arc<super::fence::Fence>,
     /// By cluster name.
     connected: Mutex<HashMap<String, Member>>,
 }
 
 impl Members {
-    pub fn new(hub: Client, namespace: String, timeout: std::time::Duration) -> Self {
+    pub fn new(
+        hub: Client,
+        namespace: String,
+        timeout: std::time::Duration,
+        fence: Arc<super::fence::Fence>,
+    ) -> Self {
         Members {
             hub,
             namespace,
             timeout,
+            fence,
             connected: Mutex::default(),
         }
     }
@@ -141,7 +149,7 @@ impl Members {
         let watches = Client::try_from(config.clone()).map_err(unusable)?;
         config.read_timeout = Some(self.timeout);
         config.reset_reader_on_write = true;
-        let requests = Client::try_from(config).map_err(unusable)?;
+        let requests = super::fence::client(config, self.fence.clone()).map_err(unusable)?;
         Ok(Clients { requests, watches })
     }
 

@@ -2,6 +2,7 @@
 //! Prometheus client, status and conditions, Events, shared watches. Nothing here decides.
 
 pub mod events;
+pub mod fence;
 pub mod keys;
 pub mod labels;
 pub mod ledger;

@@ -216,6 +216,7 @@ impl Observer {
     async fn fetch(&self, cluster: &SharedCluster) -> Fetched {
         let unreachable = |why: String| Fetched {
             reachable: Err(why),
+            settling: None,
             nodes: Vec::new(),
             pods: Vec::new(),
             measurement: Measurement::none(),
@@ -234,6 +235,7 @@ impl Observer {
         };
         Fetched {
             reachable: Ok(()),
+            settling: self.reach.placeable(&cluster.name_any()).err(),
             nodes,
             pods,
             measurement: self.measurement(cluster).await,

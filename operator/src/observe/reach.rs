@@ -3,6 +3,11 @@
 //! (`GET /version` with a timeout, every quarter of `unreachable_after`), and a member that has
 //! not answered for `unreachable_after` (or has never answered) is unreachable: its cached
 //! nodes and pods are not used, and the SharedCluster controller is told at once.
+//!
+//! Hysteresis: an outage lasts from the last answer until the member has answered without a
+//! miss for `settle`. While it settles it is reachable (its replicas count, Colo writes to it)
+//! but takes no new placement; and if it goes dark again, the outage it is in is the same one,
+//! so a flapping member's tenancies move once, when the first outage passes the grace.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,6 +24,9 @@ pub struct Judging {
     pub timeout: Duration,
     /// Without an answer for this long, a member is unreachable.
     pub unreachable_after: Duration,
+    /// After an outage, a member takes new placements once it has answered for this long
+    /// without a miss.
+    pub settle: Duration,
 }
 
 /// What the heartbeats of one member have seen since it was connected.
@@ -32,6 +40,10 @@ struct Seen {
     told: Option<bool>,
     /// Set when the member answers again after being unreachable: its watches are rebuilt.
     returned: bool,
+    /// When the outage the member is in (or settling from) began: its last answer before it.
+    outage_since: Option<Instant>,
+    /// Since when it has answered without a miss, while it settles.
+    answering_since: Option<Instant>,
 }
 
 /// The verdict on a member, from what its heartbeats saw.
@@ -47,6 +59,23 @@ fn verdict(seen: &Seen, now: Instant, after: Duration) -> Result<(), String> {
         )),
         Some(_) => Ok(()),
     }
+}
+
+fn placeable(s: &Seen, now: Instant, judging: &Judging) -> Result<(), String> {
+    verdict(s, now, judging.unreachable_after)?;
+    match s.answering_since {
+        Some(since) => Err(format!(
+            "answering again for {} s after an outage; it takes new placements once it has answered for {} s",
+            now.duration_since(since).as_secs(),
+            judging.settle.as_secs()
+        )),
+        None => Ok(()),
+    }
+}
+
+fn dark_for(s: &Seen, now: Instant, judging: &Judging) -> Option<Duration> {
+    verdict(s, now, judging.unreachable_after).err()?;
+    Some(now.duration_since(s.outage_since.or(s.last_ok).or(s.started)?))
 }
 
 pub struct Reach {
@@ -78,14 +107,19 @@ impl Reach {
         })
     }
 
-    /// How long the member has been silent, when it is unreachable (since its last answer, or
-    /// since its first heartbeat if it never answered).
+    /// Ok when new placements may go to the member: it answers and is not settling after an
+    /// outage; else why not, in a sentence.
+    pub fn placeable(&self, cluster: &str) -> Result<(), String> {
+        let seen = self.seen.lock().expect("reach lock");
+        seen.get(cluster)
+            .map_or(Ok(()), |s| placeable(s, Instant::now(), &self.judging))
+    }
+
+    /// How long the member's outage has lasted, when it is unreachable now. A member that
+    /// answered briefly and went dark again is still in the same outage.
     pub fn dark_for(&self, cluster: &str) -> Option<Duration> {
         let seen = self.seen.lock().expect("reach lock");
-        let s = seen.get(cluster)?;
-        let now = Instant::now();
-        verdict(s, now, self.judging.unreachable_after).err()?;
-        Some(now.duration_since(s.last_ok.or(s.started)?))
+        dark_for(seen.get(cluster)?, Instant::now(), &self.judging)
     }
 
     /// True once after the member answered again following an outage.
@@ -159,29 +193,24 @@ async fn heartbeat(
                 judging.timeout.as_secs_f64()
             )),
         };
-        if record(
-            &seen,
-            &cluster,
-            error,
-            Instant::now(),
-            judging.unreachable_after,
-        ) {
+        if record(&seen, &cluster, error, Instant::now(), &judging) {
             let _ = changed.send(cluster.clone());
         }
     }
 }
 
-/// Records one heartbeat; true when the verdict changed.
+/// Records one heartbeat; true when the verdict changed (reachable, or placeable again).
 fn record(
     seen: &Mutex<HashMap<String, Seen>>,
     cluster: &str,
     error: Option<String>,
     now: Instant,
-    after: Duration,
+    judging: &Judging,
 ) -> bool {
     let mut seen = seen.lock().expect("reach lock");
     let s = seen.entry(cluster.to_string()).or_default();
     s.started.get_or_insert(now);
+    let answered = error.is_none();
     match error {
         None => {
             s.last_ok = Some(now);
@@ -189,15 +218,42 @@ fn record(
         }
         Some(e) => s.last_error = Some(e),
     }
-    let reachable = verdict(s, now, after).is_ok();
+    let reachable = verdict(s, now, judging.unreachable_after).is_ok();
+    let settled = settle(s, now, answered, reachable, judging.settle);
     let before = s.told.replace(reachable);
     if before == Some(false) && reachable {
         s.returned = true;
     }
-    match before {
-        Some(b) => b != reachable,
-        None => !reachable,
+    settled
+        || match before {
+            Some(b) => b != reachable,
+            None => !reachable,
+        }
+}
+
+/// Moves the outage along: begun when the member turns unreachable, settling while it answers
+/// without a miss, over after `settle` of that. True when it is over now.
+fn settle(s: &mut Seen, now: Instant, answered: bool, reachable: bool, settle: Duration) -> bool {
+    if !reachable {
+        s.outage_since
+            .get_or_insert(s.last_ok.or(s.started).unwrap_or(now));
+        s.answering_since = None;
+        return false;
     }
+    if s.outage_since.is_none() {
+        return false;
+    }
+    if !answered {
+        s.answering_since = None;
+        return false;
+    }
+    let since = *s.answering_since.get_or_insert(now);
+    if now.duration_since(since) < settle {
+        return false;
+    }
+    s.outage_since = None;
+    s.answering_since = None;
+    true
 }
 
 #[cfg(test)]
@@ -205,12 +261,23 @@ mod tests {
     use super::*;
 
     const AFTER: Duration = Duration::from_secs(20);
+    const JUDGING: Judging = Judging {
+        timeout: Duration::from_secs(10),
+        unreachable_after: AFTER,
+        settle: Duration::from_secs(60),
+    };
 
     #[test]
     fn a_member_that_never_answered_is_unreachable_at_once() {
         let seen = Mutex::default();
         let t0 = Instant::now();
-        assert!(record(&seen, "north-1", Some("refused".into()), t0, AFTER));
+        assert!(record(
+            &seen,
+            "north-1",
+            Some("refused".into()),
+            t0,
+            &JUDGING
+        ));
         let s = seen.lock().unwrap()["north-1"].clone();
         assert_eq!(
             verdict(&s, t0, AFTER),
@@ -222,28 +289,28 @@ mod tests {
     fn a_member_that_answered_stays_reachable_until_the_grace_then_returns() {
         let seen = Mutex::default();
         let t0 = Instant::now();
-        assert!(!record(&seen, "north-1", None, t0, AFTER), "no news");
+        assert!(!record(&seen, "north-1", None, t0, &JUDGING), "no news");
         let late = |s| t0 + Duration::from_secs(s);
         assert!(!record(
             &seen,
             "north-1",
             Some("timed out".into()),
             late(5),
-            AFTER
+            &JUDGING
         ));
         assert!(!record(
             &seen,
             "north-1",
             Some("timed out".into()),
             late(15),
-            AFTER
+            &JUDGING
         ));
         assert!(record(
             &seen,
             "north-1",
             Some("timed out".into()),
             late(20),
-            AFTER
+            &JUDGING
         ));
         let s = seen.lock().unwrap()["north-1"].clone();
         assert_eq!(
@@ -251,7 +318,54 @@ mod tests {
             Err("the API server has not answered for 20 s (timed out)".into())
         );
         assert!(!s.returned);
-        assert!(record(&seen, "north-1", None, late(40), AFTER), "back");
+        assert!(record(&seen, "north-1", None, late(40), &JUDGING), "back");
         assert!(seen.lock().unwrap()["north-1"].returned);
+    }
+
+    #[test]
+    fn a_flapping_member_is_one_outage_and_takes_placements_only_once_settled() {
+        let seen = Mutex::default();
+        let t0 = Instant::now();
+        let at = |secs| t0 + Duration::from_secs(secs);
+        let beat = |secs, ok: bool| {
+            let error = (!ok).then(|| "timed out".to_string());
+            record(&seen, "north-1", error, at(secs), &JUDGING)
+        };
+        let now = |secs| {
+            let s = seen.lock().unwrap()["north-1"].clone();
+            (
+                placeable(&s, at(secs), &JUDGING),
+                dark_for(&s, at(secs), &JUDGING),
+            )
+        };
+        beat(0, true);
+        beat(10, false);
+        assert!(beat(20, false), "dark");
+        assert_eq!(now(20).1, Some(Duration::from_secs(20)));
+        assert!(beat(25, true), "answers again");
+        let (placing, dark) = now(30);
+        assert_eq!(dark, None);
+        assert_eq!(
+            placing,
+            Err("answering again for 5 s after an outage; it takes new placements once it has answered for 60 s".into())
+        );
+        // Dark again within the settling time: the same outage, counted from its start.
+        assert!(!beat(35, false));
+        assert!(beat(45, false));
+        assert_eq!(
+            now(45).1,
+            Some(Duration::from_secs(45)),
+            "since t0, not t25"
+        );
+        // Back, and this time it stays: placeable after 60 s without a miss.
+        assert!(beat(50, true));
+        assert!(!beat(80, true));
+        assert!(now(100).0.is_err());
+        assert!(beat(110, true), "settled: the controller is told");
+        assert_eq!(now(110), (Ok(()), None));
+        // A later outage is a new one.
+        beat(120, false);
+        beat(140, false);
+        assert_eq!(now(140).1, Some(Duration::from_secs(30)));
     }
 }

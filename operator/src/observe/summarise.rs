@@ -18,6 +18,8 @@ use crate::k8s::labels;
 /// A member as fetched: reachable or not, its nodes and live pods, its latest measurement.
 pub struct Fetched {
     pub reachable: Result<(), String>,
+    /// Why it takes no new placement although it answers (settling after an outage).
+    pub settling: Option<String>,
     pub nodes: Vec<Arc<Node>>,
     pub pods: Vec<Arc<Pod>>,
     pub measurement: Measurement,
@@ -27,6 +29,8 @@ pub struct Fetched {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterHealth {
     pub reachable: Result<(), String>,
+    /// Why it takes no new placement although it answers (settling after an outage).
+    pub settling: Option<String>,
     pub metrics: Result<(), String>,
     pub nodes_active: i32,
     pub nodes_standby: i32,
@@ -67,6 +71,7 @@ pub fn summarise(cluster: &SharedCluster, fetched: &Fetched) -> ClusterView {
     let measured_nodes = m.nodes.values().fold((0, 0), |a, u| (a.0 + u.0, a.1 + u.1));
     let health = ClusterHealth {
         reachable: fetched.reachable.clone(),
+        settling: fetched.settling.clone(),
         metrics: m.result.clone(),
         nodes_active: nodes.active,
         nodes_standby: nodes.standby,
@@ -111,6 +116,7 @@ pub fn summarise(cluster: &SharedCluster, fetched: &Fetched) -> ClusterView {
 fn unavailable(health: &ClusterHealth) -> Option<String> {
     match &health.reachable {
         Err(why) => Some(format!("unreachable ({why})")),
+        Ok(()) if health.settling.is_some() => health.settling.clone(),
         Ok(()) if health.nodes_active == 0 => Some("has no Ready node".into()),
         Ok(()) => None,
     }
@@ -333,6 +339,7 @@ mod tests {
     fn fetched(measurement: Measurement) -> Fetched {
         Fetched {
             reachable: Ok(()),
+            settling: None,
             nodes: vec![
                 node("n1", "32", true, false),
                 node("n2", "32", true, true),

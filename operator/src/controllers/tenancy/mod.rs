@@ -158,7 +158,7 @@ async fn place_and_run(
     now: DateTime<Utc>,
 ) -> Result<Outcome, Error> {
     ctx.state.not_rejected(key);
-    let decided = match place::placement(tenancy, key, ctx)
+    let (decided, stranded) = match place::placement(tenancy, key, ctx)
         .await
         .map_err(Error::Plan)?
     {
@@ -180,7 +180,8 @@ async fn place_and_run(
         }
         // A new decision is recorded first (status says where, at once), applied next time.
         Placing::New(decided) => return Ok(Outcome::Decided(decided)),
-        Placing::Kept(decided) | Placing::Assumed(decided) => decided,
+        Placing::Kept(decided) | Placing::Assumed(decided) => (decided, None),
+        Placing::Stranded(decided, why) => (decided, Some(why)),
     };
     let in_use: Vec<&str> = decided
         .placements
@@ -205,7 +206,11 @@ async fn place_and_run(
         placements: review.placements.clone(),
         ..decided
     };
-    let availability = apply_and_count(ctx, tenancy, key, agency, &sized, now).await?;
+    let mut availability = apply_and_count(ctx, tenancy, key, agency, &sized, now).await?;
+    if let Some(why) = stranded {
+        let lost = format!("its replicas on the lost site cannot be placed again: {why}");
+        availability.reasons.push(lost);
+    }
     if availability.all_up(tenancy) {
         let settled = availability.settled;
         apply::retire(ctx, tenancy, agency, &sized.placements, settled, now).await?;

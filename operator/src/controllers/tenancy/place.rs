@@ -12,6 +12,9 @@ use crate::state::{Decided, placement_spec};
 pub enum Placing {
     /// Confirmed before for this placement spec.
     Kept(Decided),
+    /// Confirmed before, with part of it on a member lost past the failover grace, and no
+    /// placement now that avoids that member: kept (the rest serves), and why it cannot move.
+    Stranded(Decided, String),
     /// Decided by the planner for this placement spec, not yet applied: apply it now.
     Assumed(Decided),
     /// Decided now by the planner (assumed until applied): record it, apply it next time.
@@ -37,11 +40,13 @@ pub async fn placement(
     let kept = ctx.state.confirmed(key).filter(|c| {
         let stamped = c.decided.spec == spec;
         let legacy = c.decided.spec.is_empty() && within(tenancy, &c.decided);
-        (stamped || legacy) && complete(tenancy, &c.decided) && !lost(ctx, tenancy, &c.decided)
+        (stamped || legacy) && complete(tenancy, &c.decided)
     });
-    if let Some(confirmed) = kept {
-        return Ok(Placing::Kept(confirmed.decided));
-    }
+    let stranded = match kept {
+        Some(c) if !lost(ctx, tenancy, &c.decided) => return Ok(Placing::Kept(c.decided)),
+        Some(c) => Some(c.decided),
+        None => None,
+    };
     if let Some(assumed) = ctx.state.assumed(key).filter(|a| a.spec == spec) {
         return Ok(Placing::Assumed(assumed));
     }
@@ -54,23 +59,29 @@ pub async fn placement(
     }
     Ok(match ctx.planner.place(key).await? {
         Decision::Placed { decided } => Placing::New(decided),
+        // A DualSite tenancy keeps serving from its other site until a third one qualifies.
+        Decision::Unplaced { reason } | Decision::TooLarge { reason }
+            if tenancy.spec.resilience == Resilience::DualSite && stranded.is_some() =>
+        {
+            Placing::Stranded(stranded.unwrap_or_default(), reason)
+        }
         Decision::Unplaced { reason } => Placing::Unplaced(reason),
         Decision::Refused { reason } => Placing::Refused(reason),
         Decision::TooLarge { reason } => Placing::TooLarge(reason),
     })
 }
 
-/// True when a `SingleSite` tenancy free to move is placed on a member that has been dark for
-/// longer than the failover grace: it is placed again, on what is left. (A `DualSite` one
-/// keeps serving from its other site; a pinned one cannot move.)
+/// True when a tenancy free to move is placed on a member whose outage has lasted longer than
+/// the failover grace: it is placed again, on what is left (a `DualSite` one only where a
+/// third site qualifies, else it serves from its other site; a pinned one cannot move).
 fn lost(ctx: &Context, tenancy: &Tenancy, decided: &Decided) -> bool {
-    let free = tenancy.spec.resilience == Resilience::SingleSite && tenancy.spec.cluster.is_none();
-    free && decided.placements.iter().any(|p| {
-        ctx.observer
-            .reach
-            .dark_for(&p.cluster)
-            .is_some_and(|d| d >= ctx.config.failover_grace)
-    })
+    tenancy.spec.cluster.is_none()
+        && decided.placements.iter().any(|p| {
+            ctx.observer
+                .reach
+                .dark_for(&p.cluster)
+                .is_some_and(|d| d >= ctx.config.failover_grace)
+        })
 }
 
 /// True when `decided` places every replica of every workload, and nothing else.

@@ -92,6 +92,7 @@ fn context(client: kube::Client) -> Arc<Context> {
     let wiring = Wiring {
         identity: "test".into(),
         watch_hub: false,
+        fence: crate::k8s::fence::Fence::open(),
     };
     Arc::new(Context::new(client, Config::default(), wiring))
 }
