@@ -195,6 +195,11 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
     // Billing: one agency's work only on the member that goes dark, another's on the other.
     let (sunk, sunk_ns) = new_agency("sunk", "OFFICIAL");
     let (ashore, ashore_ns) = new_agency("ashore", "OFFICIAL");
+    let (leaving, leaving_ns) = new_agency("leaving", "OFFICIAL");
+    apply_yaml(
+        HUB,
+        &tenancy_yaml(&leaving_ns, &leaving, "work", dark_member, false),
+    );
     apply_yaml(
         HUB,
         &tenancy_yaml(&sunk_ns, &sunk, "work", dark_member, false),
@@ -202,6 +207,9 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
     apply_yaml(HUB, &tenancy_yaml(&ashore_ns, &ashore, "work", lit, false));
     wait_phase(&sunk_ns, "work", "Running", Duration::from_secs(90));
     wait_phase(&ashore_ns, "work", "Running", Duration::from_secs(90));
+    wait_phase(&leaving_ns, "work", "Running", Duration::from_secs(90));
+    let leaving_space = format!("colo-{leaving}");
+    kubectl_ok(dark_member, &["get", "namespace", &leaving_space]);
     billed_more(&sunk, 0.0);
     // A third site joins, and the checker starts sampling every member.
     let third = ThirdSite::join();
@@ -306,9 +314,11 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
         "nothing billed for work on a dark site"
     );
 
-    // Deletes go through, here and there.
+    // Deletes go through, here and there; an agency leaves, its work on the dark site.
     delete(&ns, &["stay", "gone"]);
     assert_eq!(copies(lit, &ns, "stay"), 0);
+    delete(&leaving_ns, &["work"]);
+    kubectl_ok(HUB, &["delete", "agency", &leaving, "--timeout=60s"]);
 
     // The operator starts and serves while a member is dark: a tenancy applied after the
     // restart is placed elsewhere, saying why not the dark one; the ledger goes on.
@@ -334,6 +344,26 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
     let back = Instant::now();
     wait_condition(dark_member, "Reachable", "True", 60);
     no_copies_left(dark_member, &ns, "gone");
+    wait_until(
+        "the departed agency's namespace gone from the member",
+        Duration::from_secs(60),
+        || {
+            let run = kubectl(
+                dark_member,
+                &[
+                    "get",
+                    "namespace",
+                    &leaving_space,
+                    "-o",
+                    "jsonpath={.status.phase}",
+                ],
+            );
+            match (run.ok, run.stdout.as_str()) {
+                (false, _) | (true, "Terminating") => Ok(()),
+                (true, phase) => Err(phase.to_string()),
+            }
+        },
+    );
     no_copies_left(dark_member, &ns, "mover");
     no_copies_left(dark_member, &ns, "dual");
     wait_phase(&ns, "lost", "Running", Duration::from_secs(90));

@@ -138,26 +138,32 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         led = leading.wait_for(|l| *l) => led.is_ok(),
         _ = stop.wait() => false,
     };
-    let mut fenced = false;
     if became_leader {
         let leases = kube::Api::namespaced(lease_client, &args.namespace);
         let holding = hold_lease(leases, identity.clone(), fence.clone());
         tracing::info!(%identity, "leading");
-        fenced = lead(&ctx, &ready, &leading, holding, &fence, &stop).await;
+        lead(&ctx, &ready, &leading, holding, fence.clone(), &stop).await;
     }
     fence.close();
     ready.store(false, Ordering::Relaxed);
     drop(leading);
-    // Hands the Lease over at once when the hub answers; a cut-off replica does not wait.
+    // Hands the Lease over at once, without waiting long for a hub that does not answer.
     let _ = tokio::time::timeout(RENEW_EVERY, lease_task).await;
     let _ = http.await;
-    if fenced {
-        anyhow::bail!(
-            "could not renew the leader Lease before its deadline, so stopped acting (a new start contends for it again)"
-        );
-    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Ends a replica that has stopped leading without being asked to: its writes are fenced
+/// already; it exits at once (in-flight reconciles are not waited for) with an error, so that
+/// its supervisor starts it afresh to contend for the Lease again.
+fn abdicate(fence: &Fence, why: &str) -> ! {
+    fence.close();
+    tracing::error!(
+        "{why}, so stopped acting; exiting so that a fresh start contends for the Lease"
+    );
+    eprintln!("colo: {why}, so stopped acting");
+    std::process::exit(1)
 }
 
 /// How long the leader Lease lasts after a renewal…
@@ -221,17 +227,16 @@ fn config(args: &Args) -> Config {
     }
 }
 
-/// Runs the controllers and the accounting loop until stopped or the lease is lost: losing
-/// the lease (or failing to renew it in time: `holding` returns) stops them, and the fence
-/// has already stopped their writes. True when it ended because the Lease was not renewed.
+/// Runs the controllers and the accounting loop until stopped. Losing the Lease, or failing
+/// to renew it in time (`holding` returns), ends the process (`abdicate`).
 async fn lead(
     ctx: &Arc<Context>,
     ready: &AtomicBool,
     leading: &tokio::sync::watch::Receiver<bool>,
     holding: impl std::future::Future<Output = ()> + Send + 'static,
-    fence: &Fence,
+    fence: Arc<Fence>,
     stop: &Stop,
-) -> bool {
+) {
     let lost = {
         let mut leading = leading.clone();
         async move {
@@ -240,14 +245,14 @@ async fn lead(
     };
     let (end_tx, end_rx) = tokio::sync::watch::channel(false);
     let stopping = stop.wait();
-    let ending = tokio::spawn(async move {
-        let fenced = tokio::select! {
-            _ = stopping => false,
-            _ = lost => { tracing::error!("lost the lease; stopping"); false }
-            _ = holding => true,
+    let watching = fence.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stopping => {}
+            _ = lost => abdicate(&watching, "another replica holds the leader Lease"),
+            _ = holding => abdicate(&watching, "could not renew the leader Lease before its deadline"),
         };
         let _ = end_tx.send(true);
-        fenced
     });
     // Nothing acts before a renewal by this replica has been read back.
     while fence.refusal().is_some() && !*end_rx.borrow() {
@@ -268,7 +273,6 @@ async fn lead(
         controllers::run(ctx.clone(), figures, ended()),
         accounting::run(ctx.clone(), figures_tx, ended()),
     );
-    ending.await.unwrap_or(false)
 }
 
 /// Resolves every waiter once SIGTERM or Ctrl-C arrives.
