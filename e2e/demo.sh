@@ -12,7 +12,7 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 
 "$here/prerequisites.sh"
 
-step "Local estate: hub + north-1 + south-1, kwok nodes, Prometheus (first run builds Kubernetes: ~8 min)"
+step "Local estate: hub + north-1 + south-1 (+ west-1, a third site for e2e/site-loss.sh), kwok nodes, Prometheus (first run builds Kubernetes: ~8 min)"
 eval "$("$here/estate.sh" up)"
 
 step "Colo's operator on the hub: CRDs (colo crds | kubectl apply), member kubeconfig Secrets, colo operator"
@@ -56,9 +56,9 @@ for a in json.load(sys.stdin):
 cat >&2 <<MSG
 
 The estate is up, with Colo's operator running (log: $COLO_ESTATE_DIR/logs/colo-operator.log). To use it from this shell:
-  eval "\$(e2e/estate.sh env)"      # KUBECONFIG (contexts hub, north-1, south-1), PATH, Prometheus
+  eval "\$(e2e/estate.sh env)"      # KUBECONFIG (contexts hub, north-1, south-1, west-1), PATH, Prometheus
   kubectl get colo -A
   open http://127.0.0.1:8080/          # the report page; dashboards/ for Grafana
   curl -s '$COLO_PROMETHEUS_URL/api/v1/query?query=count(container_cpu_usage_seconds_total)'
-Stop it with: e2e/estate.sh down
+A site loss on this estate: e2e/site-loss.sh   Stop it with: e2e/estate.sh down
 MSG

@@ -62,6 +62,11 @@ fn api_routes(
         .then(|ctx: Arc<Context>| async move {
             reply(report::estate_now(&ctx).await.map(|e| json(&e.agencies)))
         });
+    let estate = warp::path!("api" / "v1" / "estate")
+        .and(with_ctx.clone())
+        .then(|ctx: Arc<Context>| async move {
+            reply(report::estate_now(&ctx).await.map(|e| json(&e)))
+        });
     let agency = warp::path!("api" / "v1" / "agencies" / String)
         .and(with_ctx.clone())
         .then(|name: String, ctx: Arc<Context>| async move {
@@ -120,6 +125,8 @@ fn api_routes(
     agencies
         .or(agency)
         .unify()
+        .or(estate)
+        .unify()
         .or(report)
         .unify()
         .or(page)
@@ -127,10 +134,11 @@ fn api_routes(
 }
 
 /// The paths this server answers.
-pub const PATHS: [&str; 7] = [
+pub const PATHS: [&str; 8] = [
     "/",
     "/api/v1/agencies",
     "/api/v1/agencies/{name}",
+    "/api/v1/estate",
     "/api/v1/report",
     "/healthz",
     "/readyz",

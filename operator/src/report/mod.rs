@@ -55,11 +55,18 @@ pub struct AgencyNow {
 #[derive(Clone, Debug, Serialize)]
 pub struct EstateNow {
     pub agencies: Vec<AgencyNow>,
+    /// Agencies deleted this month: what they ran before they left is still theirs to pay.
+    pub departed: Vec<ReportRow>,
     /// Nodes with no tenancy: the platform's own line (kWh, cost).
     #[serde(rename = "spareKWh")]
     pub spare_kwh: f64,
     #[serde(rename = "spareCost")]
     pub spare_cost: f64,
+    /// What no agency could carry (a cluster with nothing of any agency on it).
+    #[serde(rename = "unassignedKWh")]
+    pub unassigned_kwh: f64,
+    #[serde(rename = "unassignedCost")]
+    pub unassigned_cost: f64,
     /// Idle and system share, already spread over the agencies above.
     #[serde(rename = "unattributedKWh")]
     pub unattributed_kwh: f64,
@@ -102,8 +109,11 @@ pub async fn estate_now(ctx: &Context) -> Result<EstateNow, ReportError> {
     let m = &ledger.this_month;
     Ok(EstateNow {
         agencies: out,
+        departed: departed(&agencies, &ledger, currency),
         spare_kwh: colo_api::report::thousandths(m.spare.kwh()),
         spare_cost: colo_api::report::cents(m.spare.cost),
+        unassigned_kwh: colo_api::report::thousandths(m.unassigned.kwh()),
+        unassigned_cost: colo_api::report::cents(m.unassigned.cost),
         unattributed_kwh: colo_api::report::thousandths(m.unattributed.kwh()),
         total_kwh: colo_api::report::thousandths(m.total.kwh()),
         total_cost: colo_api::report::cents(m.total.cost),
@@ -115,6 +125,21 @@ pub async fn estate_now(ctx: &Context) -> Result<EstateNow, ReportError> {
 }
 
 /// One agency this month, from the same figures as its status.
+/// This month's rows of agencies in the ledger that are no longer on the hub.
+fn departed(agencies: &[Agency], ledger: &Ledger, currency: &str) -> Vec<ReportRow> {
+    let on_hub: std::collections::HashSet<String> = agencies.iter().map(|a| a.name_any()).collect();
+    let until = unix(ledger.until);
+    let (_, month_start) = month_of(until);
+    let from = month_start.max(unix(ledger.since));
+    ledger
+        .this_month
+        .agencies
+        .iter()
+        .filter(|(name, _)| !on_hub.contains(*name))
+        .map(|(name, figures)| row(name, figures, from, until, currency))
+        .collect()
+}
+
 fn agency_now(agency: &Agency, ledger: &Ledger, currency: &str, speed: f64) -> AgencyNow {
     let month = agency_month(agency, ledger, currency);
     let (row, unattributed_kwh) = match month {
