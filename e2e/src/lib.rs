@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod accounting;
 pub mod invariants;
 
 pub const HUB: &str = "hub";

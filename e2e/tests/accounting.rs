@@ -6,50 +6,8 @@
 use std::process::Command;
 use std::time::Duration;
 
+use colo_e2e::accounting::{busy_agency, status_row, wait_cost};
 use colo_e2e::*;
-
-/// A new agency with a budget and one busy tenancy, Running.
-fn busy_agency(prefix: &str, budget: &str) -> (String, String) {
-    let (agency, ns) = new_agency(prefix, "OFFICIAL");
-    kubectl_ok(
-        HUB,
-        &[
-            "patch",
-            "agency",
-            &agency,
-            "--type=merge",
-            "-p",
-            &format!(r#"{{"spec":{{"budget":{budget}}}}}"#),
-        ],
-    );
-    apply_yaml(
-        HUB,
-        &format!(
-            "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: ledger, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads:\n  - {{name: api, image: i, replicas: 2, cpu: \"4\", memory: 8Gi, podAnnotations: {{kwok.x-k8s.io/usage-cpu: \"2\", kwok.x-k8s.io/usage-memory: 4Gi}}}}\n"
-        ),
-    );
-    wait_phase(&ns, "ledger", "Running", Duration::from_secs(90));
-    (agency, ns)
-}
-
-fn status_row(agency: &str, which: &str) -> serde_json::Value {
-    get_json(HUB, &["get", "agency", agency])["status"][which].clone()
-}
-
-/// Waits until the agency's accounted cost this month reaches `cents`.
-fn wait_cost(agency: &str, cents: f64) -> serde_json::Value {
-    wait_until(
-        &format!("{agency} accounted at least {cents} cents"),
-        Duration::from_secs(180),
-        || {
-            let row = status_row(agency, "thisMonth");
-            match row["cost"].as_f64() {
-                Some(c) if c * 100.0 >= cents => Ok(row),
-                other => Err(format!("cost {other:?}")),
-            }
-        },
-    )
-}
 
 const FIELDS: [&str; 11] = [
     "cpuCoreHours",
@@ -447,54 +405,4 @@ fn csv_accounting_speed() -> String {
                 .then(|| value.trim().to_string())
         })
         .unwrap_or_else(|| "no X-Colo-Accounting-Speed header".into())
-}
-
-#[test]
-fn the_estate_adds_up_and_an_agency_that_left_still_pays_for_its_month() {
-    colo_is_running();
-    let (agency, ns) = busy_agency("left", "100000");
-    wait_cost(&agency, 2.0);
-    kubectl_ok(
-        HUB,
-        &["-n", &ns, "delete", "tenancy", "--all", "--timeout=60s"],
-    );
-    kubectl_ok(HUB, &["delete", "agency", &agency, "--timeout=60s"]);
-    let estate = wait_until(
-        "the departed agency in the estate's figures",
-        Duration::from_secs(60),
-        || {
-            let (code, body) = colo_get("/api/v1/estate");
-            assert_eq!(code, 200, "{body}");
-            let estate: serde_json::Value = serde_json::from_str(&body).unwrap();
-            let departed = estate["departed"].as_array().cloned().unwrap_or_default();
-            match departed.iter().find(|r| r["agency"] == agency.as_str()) {
-                Some(row) => Ok((estate.clone(), row.clone())),
-                None => Err(body),
-            }
-        },
-    );
-    let (estate, row) = estate;
-    assert!(row["cost"].as_f64().unwrap() >= 0.02, "{row}");
-    let listed = |field: &str| -> Vec<f64> {
-        let rows = estate["agencies"].as_array().unwrap().iter();
-        let rows = rows.chain(estate["departed"].as_array().unwrap());
-        rows.map(|r| r[field].as_f64().unwrap()).collect()
-    };
-    // Every line is rounded (cost to the penny, energy to the watt-hour): the sum may differ
-    // from the rounded total by half a unit per line.
-    for (field, spare, unassigned, total, unit) in [
-        ("cost", "spareCost", "unassignedCost", "totalCost", 0.01),
-        ("kWh", "spareKWh", "unassignedKWh", "totalKWh", 0.001),
-    ] {
-        let lines = listed(field);
-        let sum = lines.iter().sum::<f64>()
-            + estate[spare].as_f64().unwrap()
-            + estate[unassigned].as_f64().unwrap();
-        let total = estate[total].as_f64().unwrap();
-        let slack = unit / 2.0 * (lines.len() + 3) as f64;
-        assert!(
-            (sum - total).abs() <= slack,
-            "{field}: agencies, departed, spare and unassigned add to {sum}, the total is {total}"
-        );
-    }
 }

@@ -63,14 +63,16 @@ fn verdict(seen: &Seen, now: Instant, after: Duration) -> Result<(), String> {
 
 fn placeable(s: &Seen, now: Instant, judging: &Judging) -> Result<(), String> {
     verdict(s, now, judging.unreachable_after)?;
-    match s.answering_since {
-        Some(since) => Err(format!(
-            "answering again for {} s after an outage; it takes new placements once it has answered for {} s",
-            now.duration_since(since).as_secs(),
-            judging.settle.as_secs()
-        )),
-        None => Ok(()),
+    if s.outage_since.is_none() {
+        return Ok(());
     }
+    let answering = s
+        .answering_since
+        .map_or(0, |t| now.duration_since(t).as_secs());
+    Err(format!(
+        "answering again for {answering} s after an outage; it takes new placements once it has answered for {} s",
+        judging.settle.as_secs()
+    ))
 }
 
 fn dark_for(s: &Seen, now: Instant, judging: &Judging) -> Option<Duration> {
@@ -357,15 +359,22 @@ mod tests {
             Some(Duration::from_secs(45)),
             "since t0, not t25"
         );
-        // Back, and this time it stays: placeable after 60 s without a miss.
+        // Back, and this time it stays: placeable after 60 s without a miss (a miss that is
+        // not yet an outage starts the count again).
         assert!(beat(50, true));
-        assert!(!beat(80, true));
-        assert!(now(100).0.is_err());
-        assert!(beat(110, true), "settled: the controller is told");
-        assert_eq!(now(110), (Ok(()), None));
+        assert!(!beat(55, false));
+        assert!(
+            now(56).0.is_err(),
+            "a miss while settling does not settle it"
+        );
+        assert!(!beat(60, true));
+        assert!(!beat(90, true));
+        assert!(now(110).0.is_err());
+        assert!(beat(120, true), "settled: the controller is told");
+        assert_eq!(now(120), (Ok(()), None));
         // A later outage is a new one.
-        beat(120, false);
+        beat(130, false);
         beat(140, false);
-        assert_eq!(now(140).1, Some(Duration::from_secs(30)));
+        assert_eq!(now(140).1, Some(Duration::from_secs(20)));
     }
 }

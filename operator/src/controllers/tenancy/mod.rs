@@ -207,7 +207,7 @@ async fn place_and_run(
         ..decided
     };
     let mut availability = apply_and_count(ctx, tenancy, key, agency, &sized, now).await?;
-    if let Some(why) = stranded {
+    if let Some(why) = &stranded {
         let lost = format!("its replicas on the lost site cannot be placed again: {why}");
         availability.reasons.push(lost);
     }
@@ -219,6 +219,7 @@ async fn place_and_run(
         decided: sized,
         review,
         availability,
+        stranded: stranded.is_some(),
     }))
 }
 

@@ -46,6 +46,9 @@ pub struct Placed {
     pub decided: Decided,
     pub review: Review,
     pub availability: Availability,
+    /// Part of it is on a lost member and cannot be placed again now: looked at again as a
+    /// Pending one is (each look asks the planner), not every few seconds.
+    pub stranded: bool,
 }
 
 /// How long after a placement missing replicas are news (before, a rollout is just starting).
@@ -226,6 +229,7 @@ pub fn requeue(
         }
         Outcome::Decided(_) => return Action::requeue(Duration::ZERO),
         Outcome::Pending(_, Wait::Nodes) => return Action::await_change(),
+        Outcome::Placed(p) if p.stranded => return Action::requeue(config.pending_retry),
         _ => {}
     }
     match status.phase {
@@ -286,6 +290,7 @@ mod tests {
                 placements: vec![placement],
                 ..Default::default()
             },
+            stranded: false,
             availability: Availability {
                 ready: BTreeMap::from([("api".to_string(), ready)]),
                 reasons: reasons.iter().map(|r| r.to_string()).collect(),
@@ -398,6 +403,15 @@ mod tests {
             Action::requeue(config.resync * 4)
         );
         assert_eq!(again(&too_large, Phase::Pending), Action::await_change());
+        let mut stranded = placed(1, &["north-1: the API server has not answered"]);
+        if let Outcome::Placed(p) = &mut stranded {
+            p.stranded = true;
+        }
+        assert_eq!(
+            again(&stranded, Phase::Degraded),
+            Action::requeue(config.pending_retry),
+            "a DualSite tenancy that cannot re-spread does not ask the planner every 5 s"
+        );
         let due = Outcome::Rejected(
             Rejection("r".into()),
             Revocation::Due {
