@@ -13,6 +13,11 @@ trap 'rm -f "$results"' EXIT
 # Runs cargo test, keeping its "test result:" lines for the closing count.
 cargo_test() { cargo test --quiet "$@" 2>&1 | tee -a "$results"; }
 step() { printf '\n==> %s\n' "$*" >&2; }
+keep_logs() {
+  local kept=$repo/target/e2e-artifacts/estate-logs
+  rm -rf "$kept" && mkdir -p "$kept" && cp -r "$COLO_ESTATE_DIR/logs/." "$kept/" 2>/dev/null &&
+    echo "test.sh: the estate's logs are kept in $kept" >&2
+}
 fail() { echo "test.sh: FAILED: $*" >&2; exit 1; }
 
 "$here/prerequisites.sh"
@@ -41,7 +46,8 @@ step "End-to-end tests on the local estate"
 started_here=0
 if ! "$here/estate.sh" status 2>/dev/null | grep -q running; then
   started_here=1
-  trap '"$here/estate.sh" down; rm -f "$results"' EXIT
+  # A failure keeps the estate's logs (the operator's among them) for whoever reads the CI run.
+  trap 'status=$?; if ((status)); then keep_logs; fi; "$here/estate.sh" down; rm -f "$results"' EXIT
   "$here/estate.sh" up >/dev/null
 fi
 step "Colo's operator on the estate"

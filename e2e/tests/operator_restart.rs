@@ -81,6 +81,7 @@ fn the_operator_killed_midway_and_restarted_leaves_no_duplicate_lost_or_orphaned
     );
     // What the members run.
     let mut running: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut seen = Vec::new();
     for cluster in MEMBERS {
         let deployments = get_json(
             cluster,
@@ -100,12 +101,13 @@ fn the_operator_killed_midway_and_restarted_leaves_no_duplicate_lost_or_orphaned
                     .is_some_and(|cs| cs.iter().any(|c| c == cluster)),
                 "{tenancy} runs on {cluster} where it is not placed"
             );
-            *running.entry((tenancy, workload)).or_default() +=
-                d["spec"]["replicas"].as_i64().unwrap();
+            let replicas = d["spec"]["replicas"].as_i64().unwrap();
+            seen.push(format!("{cluster}: {tenancy}/{workload} x{replicas}"));
+            *running.entry((tenancy, workload)).or_default() += replicas;
         }
     }
     assert_eq!(
         running, asked,
-        "every replica asked for runs once: none duplicated, none lost"
+        "every replica asked for runs once: none duplicated, none lost; placed: {placed_in:?}; seen: {seen:?}"
     );
 }
