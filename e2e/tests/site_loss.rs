@@ -138,6 +138,14 @@ fn tenancy_yaml(ns: &str, agency: &str, name: &str, pin: &str, dual: bool) -> St
     )
 }
 
+/// A pinned tenancy that uses 1.5 cores (kwok simulates it), so its bill grows visibly at each
+/// accounting tick (a 100m one grows by a watt-hour only every few minutes).
+fn busy_yaml(ns: &str, agency: &str, pin: &str) -> String {
+    format!(
+        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: work, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: {pin}\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"2\", memory: 4Gi, podAnnotations: {{kwok.x-k8s.io/usage-cpu: 1500m, kwok.x-k8s.io/usage-memory: 2Gi}}}}\n"
+    )
+}
+
 fn clusters_of(ns: &str, name: &str) -> String {
     let t = get_json(HUB, &["-n", ns, "get", "tenancy", name]);
     t["status"]["clusters"]
@@ -200,11 +208,8 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
         HUB,
         &tenancy_yaml(&leaving_ns, &leaving, "work", dark_member, false),
     );
-    apply_yaml(
-        HUB,
-        &tenancy_yaml(&sunk_ns, &sunk, "work", dark_member, false),
-    );
-    apply_yaml(HUB, &tenancy_yaml(&ashore_ns, &ashore, "work", lit, false));
+    apply_yaml(HUB, &busy_yaml(&sunk_ns, &sunk, dark_member));
+    apply_yaml(HUB, &busy_yaml(&ashore_ns, &ashore, lit));
     wait_phase(&sunk_ns, "work", "Running", Duration::from_secs(90));
     wait_phase(&ashore_ns, "work", "Running", Duration::from_secs(90));
     wait_phase(&leaving_ns, "work", "Running", Duration::from_secs(90));
