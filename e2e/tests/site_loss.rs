@@ -138,11 +138,12 @@ fn tenancy_yaml(ns: &str, agency: &str, name: &str, pin: &str, dual: bool) -> St
     )
 }
 
-/// A pinned tenancy that uses 1.5 cores (kwok simulates it), so its bill grows visibly at each
-/// accounting tick (a 100m one grows by a watt-hour only every few minutes).
+/// A pinned tenancy that uses most of the half core it asks (kwok simulates it), so its bill
+/// grows by a watt-hour every tick or two (a 100m idle one only every few minutes). Small
+/// enough for a member that earlier tests left busy.
 fn busy_yaml(ns: &str, agency: &str, pin: &str) -> String {
     format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: work, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: {pin}\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"2\", memory: 4Gi, podAnnotations: {{kwok.x-k8s.io/usage-cpu: 1500m, kwok.x-k8s.io/usage-memory: 2Gi}}}}\n"
+        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: work, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: {pin}\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: 500m, memory: 1Gi, podAnnotations: {{kwok.x-k8s.io/usage-cpu: 450m, kwok.x-k8s.io/usage-memory: 512Mi}}}}\n"
     )
 }
 
