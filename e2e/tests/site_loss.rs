@@ -147,6 +147,18 @@ fn busy_yaml(ns: &str, agency: &str, pin: &str) -> String {
     )
 }
 
+/// An OFFICIAL-SENSITIVE tenancy: only north-1 and south-1 are accredited for it, so it has
+/// no third site. `region` confines a SingleSite one to one member.
+fn sensitive_yaml(ns: &str, agency: &str, name: &str, region: &str) -> String {
+    let (resilience, replicas, regions) = match region {
+        "" => ("DualSite", 2, String::new()),
+        r => ("SingleSite", 1, format!("  regions: [{r}]\n")),
+    };
+    format!(
+        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL-SENSITIVE\n  resilience: {resilience}\n{regions}  workloads:\n  - {{name: api, image: i, replicas: {replicas}, cpu: 100m, memory: 64Mi}}\n"
+    )
+}
+
 fn clusters_of(ns: &str, name: &str) -> String {
     let t = get_json(HUB, &["-n", ns, "get", "tenancy", name]);
     t["status"]["clusters"]
@@ -201,6 +213,19 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
     assert_eq!(copies(dark_member, &ns, "gone"), 1);
     assert_eq!(copies(dark_member, &ns, "dual"), 1, "one half at each site");
     assert_eq!(copies(lit, &ns, "dual"), 1);
+    // Work with nowhere else to go: `boxed` may run only in the dark member's region, `pair`
+    // (DualSite) is accredited at no third site.
+    let (vault, vault_ns) = new_agency("vault", "OFFICIAL-SENSITIVE");
+    let dark_region = shc(dark_member)["spec"]["region"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let s = |name: &str, region: &str| sensitive_yaml(&vault_ns, &vault, name, region);
+    apply_yaml(HUB, &s("boxed", &dark_region));
+    apply_yaml(HUB, &s("pair", ""));
+    wait_phase(&vault_ns, "boxed", "Running", Duration::from_secs(90));
+    wait_phase(&vault_ns, "pair", "Running", Duration::from_secs(90));
+    assert_eq!(clusters_of(&vault_ns, "boxed"), dark_member);
     // Billing: one agency's work only on the member that goes dark, another's on the other.
     let (sunk, sunk_ns) = new_agency("sunk", "OFFICIAL");
     let (ashore, ashore_ns) = new_agency("ashore", "OFFICIAL");
@@ -260,7 +285,9 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
     assert_ne!(fresh["status"]["clusters"], dark_member);
     let why = fresh["status"]["explanation"].as_str().unwrap();
     assert!(
-        why.contains(&format!("not {dark_member}: answering again for")),
+        why.contains(&format!(
+            "not {dark_member}: answering again after an outage"
+        )),
         "{why}"
     );
 
@@ -309,6 +336,39 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
         dark.elapsed()
     );
     wait_phase(&ns, "lost", "Degraded", Duration::from_secs(5));
+    // What has nowhere else to go waits, saying why: `boxed` Pending, `pair` serving from
+    // its other site, Degraded.
+    let boxed = wait_phase(&vault_ns, "boxed", "Pending", Duration::from_secs(60));
+    let why = boxed["status"]["explanation"].as_str().unwrap();
+    eprintln!("site loss: boxed is Pending: {why}");
+    assert!(
+        why.contains(&format!("{dark_member}: unreachable")),
+        "{why}"
+    );
+    assert!(why.contains("outside the tenancy's regions"), "{why}");
+    let stranded = "its replicas on the lost site cannot be placed again";
+    let pair = wait_until("pair Degraded, saying why", Duration::from_secs(60), || {
+        let t = get_json(HUB, &["-n", &vault_ns, "get", "tenancy", "pair"]);
+        let said = condition(&t, "Available")["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if t["status"]["phase"] == "Degraded" && said.contains(stranded) {
+            Ok(said)
+        } else {
+            Err(format!("{}", t["status"]))
+        }
+    });
+    eprintln!("site loss: pair is Degraded: {pair}");
+    assert!(
+        pair.contains("DualSite needs clusters in two sites"),
+        "{pair}"
+    );
+    assert!(
+        pair.contains(&format!("{THIRD_SITE}: accredited to OFFICIAL only")),
+        "{pair}"
+    );
+    assert_eq!(copies(lit, &vault_ns, "pair"), 1, "its other half serves");
 
     // Billing through the outage: the dark site's work is not billed, the survivors' is.
     let (ashore_then, _) = billed_more(&ashore, billed(&ashore).0);
@@ -373,7 +433,18 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
     no_copies_left(dark_member, &ns, "mover");
     no_copies_left(dark_member, &ns, "dual");
     wait_phase(&ns, "lost", "Running", Duration::from_secs(90));
+    wait_phase(&vault_ns, "pair", "Running", Duration::from_secs(90));
     wait_condition(dark_member, "Ready", "True", 90);
+    let boxed = wait_phase(&vault_ns, "boxed", "Running", Duration::from_secs(90));
+    assert_eq!(
+        boxed["status"]["clusters"], dark_member,
+        "back where it may run"
+    );
+    assert_eq!(
+        copies(dark_member, &vault_ns, "boxed"),
+        1,
+        "one copy, not two"
+    );
     eprintln!(
         "site loss: {dark_member} takes placements again {:.1?} after it answered",
         back.elapsed()
@@ -430,6 +501,7 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
             run.stdout
         );
     }
+    delete(&vault_ns, &["boxed", "pair"]);
     delete(&sunk_ns, &["work"]);
     delete(&ashore_ns, &["work"]);
     drop(third);

@@ -142,6 +142,20 @@ impl Context {
         }))
     }
 
+    /// A client for a member that answers now; else why not (it is dark, or its kubeconfig
+    /// Secret cannot be read), for work that is left until it answers again.
+    pub async fn answering_member(
+        &self,
+        cluster: &colo_api::SharedCluster,
+    ) -> Result<kube::Client, String> {
+        use kube::ResourceExt;
+        self.observer.reach.status(&cluster.name_any())?;
+        self.members
+            .client(cluster)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The lock of an agency's member objects.
     pub fn agency_lock(&self, agency: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.agency_locks

@@ -72,15 +72,7 @@ async fn empty_member_namespaces(agency: Arc<Agency>, ctx: &Context) -> Result<A
     let (mut emptied, mut left) = (Vec::new(), Vec::new());
     for cluster in ctx.hub_clusters() {
         let cluster_name = cluster.name_any();
-        let client = match ctx.observer.reach.status(&cluster_name) {
-            Ok(()) => ctx
-                .members
-                .client(&cluster)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(why) => Err(why),
-        };
-        let client = match client {
+        let client = match ctx.answering_member(&cluster).await {
             Ok(client) => client,
             Err(why) => {
                 tracing::warn!(cluster = %cluster_name, agency = %name, %why, "namespace removal left for when it answers");
@@ -142,10 +134,7 @@ async fn delete_namespace(
 /// (each checked on the hub itself, not only in the watch, before it goes).
 pub async fn sweep_namespaces(ctx: &Context, cluster: &colo_api::SharedCluster) {
     let name = cluster.name_any();
-    if ctx.observer.reach.status(&name).is_err() {
-        return;
-    }
-    let Ok(client) = ctx.members.client(cluster).await else {
+    let Ok(client) = ctx.answering_member(cluster).await else {
         return;
     };
     let selector = kube::api::ListParams::default().labels(&labels::managed_by_colo());

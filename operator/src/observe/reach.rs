@@ -52,9 +52,9 @@ fn verdict(seen: &Seen, now: Instant, after: Duration) -> Result<(), String> {
         return Ok(());
     };
     match seen.last_ok {
-        None => Err(format!("the API server does not answer ({error})")),
+        None => Err(format!("the API server does not answer, last try: {error}")),
         Some(ok) if now.duration_since(ok) >= after => Err(format!(
-            "the API server has not answered for {} s ({error})",
+            "the API server has not answered for {} s, last try: {error}",
             after.as_secs()
         )),
         Some(_) => Ok(()),
@@ -66,11 +66,10 @@ fn placeable(s: &Seen, now: Instant, judging: &Judging) -> Result<(), String> {
     if s.outage_since.is_none() {
         return Ok(());
     }
-    let answering = s
-        .answering_since
-        .map_or(0, |t| now.duration_since(t).as_secs());
+    // No running count: the message stays the same while it settles, so statuses that quote
+    // it are not rewritten every heartbeat.
     Err(format!(
-        "answering again for {answering} s after an outage; it takes new placements once it has answered for {} s",
+        "answering again after an outage; it takes new placements once it has answered for {} s",
         judging.settle.as_secs()
     ))
 }
@@ -189,7 +188,12 @@ async fn heartbeat(
         let answer = tokio::time::timeout(judging.timeout, client.apiserver_version()).await;
         let error = match answer {
             Ok(Ok(_)) => None,
-            Ok(Err(e)) => Some(crate::k8s::plain::kube_error(&e)),
+            // The cause alone ("deadline has elapsed"): the message already says it is the API
+            // server that does not answer.
+            Ok(Err(kube::Error::Api(status))) => {
+                Some(crate::k8s::plain::kube_error(&kube::Error::Api(status)))
+            }
+            Ok(Err(e)) => Some(crate::k8s::plain::root_cause(&e)),
             Err(_) => Some(format!(
                 "no answer within {} s",
                 judging.timeout.as_secs_f64()
@@ -283,7 +287,7 @@ mod tests {
         let s = seen.lock().unwrap()["north-1"].clone();
         assert_eq!(
             verdict(&s, t0, AFTER),
-            Err("the API server does not answer (refused)".into())
+            Err("the API server does not answer, last try: refused".into())
         );
     }
 
@@ -317,7 +321,7 @@ mod tests {
         let s = seen.lock().unwrap()["north-1"].clone();
         assert_eq!(
             verdict(&s, late(20), AFTER),
-            Err("the API server has not answered for 20 s (timed out)".into())
+            Err("the API server has not answered for 20 s, last try: timed out".into())
         );
         assert!(!s.returned);
         assert!(record(&seen, "north-1", None, late(40), &JUDGING), "back");
@@ -349,7 +353,7 @@ mod tests {
         assert_eq!(dark, None);
         assert_eq!(
             placing,
-            Err("answering again for 5 s after an outage; it takes new placements once it has answered for 60 s".into())
+            Err("answering again after an outage; it takes new placements once it has answered for 60 s".into())
         );
         // Dark again within the settling time: the same outage, counted from its start.
         assert!(!beat(35, false));

@@ -11,7 +11,7 @@ use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
 use super::Error;
-use super::apply::{apply_space, connect};
+use super::apply::apply_space;
 use super::materialise;
 use crate::context::Context;
 use crate::k8s::events::Kind;
@@ -33,11 +33,7 @@ pub async fn cleanup(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Err
     let mut left = Vec::new();
     for cluster in ctx.hub_clusters() {
         let name = cluster.name_any();
-        let reachable = match ctx.observer.reach.status(&name) {
-            Ok(()) => connect(ctx, &cluster).await.map_err(|e| e.to_string()),
-            Err(why) => Err(why),
-        };
-        let client = match reachable {
+        let client = match ctx.answering_member(&cluster).await {
             Ok(client) => client,
             Err(why) => {
                 tracing::warn!(cluster = %name, tenancy = %key, %why, "clean-up left for when it answers");

@@ -17,10 +17,7 @@ pub async fn orphans(ctx: &Context, cluster: &SharedCluster) -> usize {
     let Some(cache) = ctx.observer.cache() else {
         return 0;
     };
-    if ctx.observer.reach.status(&name).is_err() {
-        return 0;
-    }
-    let Ok(client) = ctx.members.client(cluster).await else {
+    let Ok(client) = ctx.answering_member(cluster).await else {
         return 0;
     };
     let mut removed = 0;
