@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 pub mod accounting;
 pub mod invariants;
+pub mod outage;
 
 pub const HUB: &str = "hub";
 /// The members of examples/20-shared-clusters.yaml.

@@ -12,39 +12,10 @@
 //! runs with a 45 s failover grace and 20 s settling time (e2e/operator.sh); the member
 //! heartbeat keeps its production default of 20 s.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use colo_e2e::outage::*;
 use colo_e2e::*;
-
-/// Freezes a member's API server; thaws it however the test ends.
-struct Frozen(String);
-
-impl Frozen {
-    fn freeze(member: &str) -> Frozen {
-        let pidfile = estate_dir().join(format!("pids/{member}-kube-apiserver.pid"));
-        let pid = std::fs::read_to_string(&pidfile)
-            .unwrap_or_else(|e| panic!("{}: {e}", pidfile.display()))
-            .trim()
-            .to_string();
-        signal("STOP", &pid);
-        Frozen(pid)
-    }
-}
-
-impl Drop for Frozen {
-    fn drop(&mut self) {
-        signal("CONT", &self.0);
-    }
-}
-
-fn signal(name: &str, pid: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{name}"), pid])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill -{name} {pid}");
-}
 
 /// The third site, joined to the hub for this test and taken out of it afterwards.
 struct ThirdSite;
@@ -74,55 +45,6 @@ impl Drop for ThirdSite {
     }
 }
 
-/// Deletes tenancies, each delete finished within a minute.
-fn delete(ns: &str, names: &[&str]) {
-    let mut args = vec!["-n", ns, "delete", "tenancy", "--timeout=60s"];
-    args.extend(names);
-    kubectl_ok(HUB, &args);
-}
-
-fn condition(object: &serde_json::Value, type_: &str) -> serde_json::Value {
-    object["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == type_).cloned())
-        .unwrap_or_default()
-}
-
-fn shc(cluster: &str) -> serde_json::Value {
-    get_json(HUB, &["get", "sharedcluster", cluster])
-}
-
-/// Waits until a member's `type_` condition has `status`; returns the condition.
-fn wait_condition(cluster: &str, type_: &str, status: &str, within: u64) -> serde_json::Value {
-    let what = format!("{cluster} {type_}={status}");
-    wait_until(&what, Duration::from_secs(within), || {
-        let c = condition(&shc(cluster), type_);
-        if c["status"] == status {
-            Ok(c)
-        } else {
-            Err(format!("{c}"))
-        }
-    })
-}
-
-/// Colo's Deployments of a tenancy in a member.
-fn copies(member: &str, ns: &str, tenancy: &str) -> usize {
-    let selector = format!("colo.dev/tenancy={tenancy},colo.dev/tenancy-namespace={ns}");
-    let run = member_deployments(member, &selector, "name", "10s");
-    assert!(run.ok, "{}", run.stderr);
-    run.stdout.lines().count()
-}
-
-fn no_copies_left(member: &str, ns: &str, tenancy: &str) {
-    let what = format!("{ns}/{tenancy}'s copies gone from {member}");
-    wait_until(&what, Duration::from_secs(60), || {
-        match copies(member, ns, tenancy) {
-            0 => Ok(()),
-            n => Err(format!("{n} left")),
-        }
-    });
-}
-
 fn tenancy_yaml(ns: &str, agency: &str, name: &str, pin: &str, dual: bool) -> String {
     let pin = match pin {
         "" => String::new(),
@@ -145,26 +67,6 @@ fn busy_yaml(ns: &str, agency: &str, pin: &str) -> String {
     format!(
         "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: work, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: {pin}\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: 500m, memory: 1Gi, podAnnotations: {{kwok.x-k8s.io/usage-cpu: 450m, kwok.x-k8s.io/usage-memory: 512Mi}}}}\n"
     )
-}
-
-/// An OFFICIAL-SENSITIVE tenancy: only north-1 and south-1 are accredited for it, so it has
-/// no third site. `region` confines a SingleSite one to one member.
-fn sensitive_yaml(ns: &str, agency: &str, name: &str, region: &str) -> String {
-    let (resilience, replicas, regions) = match region {
-        "" => ("DualSite", 2, String::new()),
-        r => ("SingleSite", 1, format!("  regions: [{r}]\n")),
-    };
-    format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL-SENSITIVE\n  resilience: {resilience}\n{regions}  workloads:\n  - {{name: api, image: i, replicas: {replicas}, cpu: 100m, memory: 64Mi}}\n"
-    )
-}
-
-fn clusters_of(ns: &str, name: &str) -> String {
-    let t = get_json(HUB, &["-n", ns, "get", "tenancy", name]);
-    t["status"]["clusters"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// An agency's energy and cost so far, from the report API.
@@ -346,19 +248,7 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
         "{why}"
     );
     assert!(why.contains("outside the tenancy's regions"), "{why}");
-    let stranded = "its replicas on the lost site cannot be placed again";
-    let pair = wait_until("pair Degraded, saying why", Duration::from_secs(60), || {
-        let t = get_json(HUB, &["-n", &vault_ns, "get", "tenancy", "pair"]);
-        let said = condition(&t, "Available")["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        if t["status"]["phase"] == "Degraded" && said.contains(stranded) {
-            Ok(said)
-        } else {
-            Err(format!("{}", t["status"]))
-        }
-    });
+    let pair = wait_stranded(&vault_ns, "pair");
     eprintln!("site loss: pair is Degraded: {pair}");
     assert!(
         pair.contains("DualSite needs clusters in two sites"),

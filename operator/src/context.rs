@@ -113,6 +113,13 @@ impl Context {
         self.hub.as_ref()?.tenancies.store.get(&key.object_ref())
     }
 
+    /// Every Tenancy, from the hub's watch.
+    pub fn hub_tenancies(&self) -> Vec<Arc<colo_api::Tenancy>> {
+        self.hub
+            .as_ref()
+            .map_or_else(Vec::new, |h| h.tenancies.store.state())
+    }
+
     /// True when the hub's watch holds this tenancy (unknown without a hub watch: true).
     pub fn hub_has_tenancy(&self, key: &crate::k8s::keys::TenancyKey) -> bool {
         self.hub

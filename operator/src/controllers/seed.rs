@@ -1,9 +1,15 @@
 //! What a starting leader learns before its first reconcile: where every tenancy runs, from
-//! Colo's labelled Deployments in the member clusters (never from any status), so that the
-//! agencies' quotas sum every tenancy from the first reconcile on. Seeded placements count as
-//! applied long ago, so each is applied again on its tenancy's first reconcile.
+//! Colo's labelled Deployments in the member clusters, so that the agencies' quotas sum every
+//! tenancy from the first reconcile on. Seeded placements count as applied long ago, so each
+//! is applied again on its tenancy's first reconcile.
+//!
+//! A member that does not answer cannot be read: for it alone, a tenancy's own status says
+//! what it holds there (only where the tenancy may run at all), so a restart during an outage
+//! neither moves free tenancies before the failover grace nor turns a DualSite one serving
+//! from its other site `Pending`. The worst a forged status does is misplace its own tenancy.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use colo_api::{Placement, Resources, SharedCluster};
@@ -32,25 +38,31 @@ pub async fn from_members(ctx: &Context) {
         return;
     };
     let mut seen: BTreeMap<TenancyKey, Seen> = BTreeMap::new();
+    let mut unread = Vec::new();
     for cluster in ctx.hub_clusters() {
         let name = cluster.name_any();
         if let Err(e) = ctx.observer.connect(&cluster).await {
             tracing::warn!(cluster = %name, error = %e, "not seeded from this member");
+            unread.push(cluster);
             continue;
         }
         let wait = ctx.config.member_timeout;
         let Some(deployments) = cache.deployments(&name, wait).await else {
             tracing::warn!(cluster = %name, "its Deployments did not list in time; not seeded from it");
+            unread.push(cluster);
             continue;
         };
         for d in &deployments {
             note(&mut seen, &cluster, d);
         }
     }
+    for tenancy in ctx.hub_tenancies() {
+        note_status(&mut seen, &tenancy, &unread);
+    }
     for (key, s) in seen {
-        let spec = match s.specs.iter().all(|x| *x == s.specs[0]) {
-            true => s.specs[0].clone(),
-            false => String::new(),
+        let spec = match s.specs.first() {
+            Some(first) if s.specs.iter().all(|x| x == first) => first.clone(),
+            _ => String::new(),
         };
         // Copies of the same spec in more places than it asks for: a move (a failover) whose
         // old copies were not removed yet. The newest are the placement; the older go.
@@ -123,6 +135,49 @@ fn note(seen: &mut BTreeMap<TenancyKey, Seen>, cluster: &SharedCluster, d: &Depl
     });
 }
 
+/// What a tenancy's status says it holds in members that could not be read, where it may run.
+fn note_status(
+    seen: &mut BTreeMap<TenancyKey, Seen>,
+    tenancy: &colo_api::Tenancy,
+    unread: &[Arc<SharedCluster>],
+) {
+    let Some(status) = &tenancy.status else {
+        return;
+    };
+    let current = status.observed_generation == tenancy.metadata.generation;
+    for p in &status.placements {
+        let Some(cluster) = unread.iter().find(|c| c.name_any() == p.cluster) else {
+            continue;
+        };
+        if !may_run_on(tenancy, cluster) {
+            continue;
+        }
+        let s = seen.entry(TenancyKey::of(tenancy)).or_default();
+        s.agency = tenancy.spec.agency.clone();
+        if s.explanation.is_empty() {
+            s.explanation = status.explanation.clone().unwrap_or_default();
+        }
+        s.placements.push(p.clone());
+        // Oldest of all: where copies were read too, those are the placement.
+        s.created.push(0);
+        s.specs.push(match current {
+            true => placement_spec(&tenancy.spec),
+            false => String::new(),
+        });
+        s.generations.push(status.observed_generation.unwrap_or(0));
+    }
+}
+
+/// The hard rules a status cannot bend: the pin, the cluster's accreditation, the regions.
+fn may_run_on(tenancy: &colo_api::Tenancy, cluster: &SharedCluster) -> bool {
+    let spec = &tenancy.spec;
+    spec.cluster
+        .as_ref()
+        .is_none_or(|pin| *pin == cluster.name_any())
+        && spec.classification <= cluster.spec.classification
+        && (spec.regions.is_empty() || spec.regions.contains(&cluster.spec.region))
+}
+
 /// Replicas asked per workload.
 fn asked(tenancy: &colo_api::Tenancy) -> BTreeMap<String, i32> {
     tenancy
@@ -166,6 +221,67 @@ mod tests {
             workload: workload.into(),
             replicas,
             requests: None,
+        }
+    }
+
+    fn member(name: &str, region: &str, classification: &str) -> Arc<SharedCluster> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "colo.dev/v1alpha1", "kind": "SharedCluster",
+                "metadata": {"name": name},
+                "spec": {"site": format!("{name}-dc"), "region": region,
+                         "classification": classification,
+                         "kubeconfigSecretRef": {"name": "k", "namespace": "colo-system"}}
+            }))
+            .unwrap(),
+        )
+    }
+
+    /// A DualSite tenancy whose status says one replica on north-1, one on south-1.
+    fn reported(extra: serde_json::Value) -> colo_api::Tenancy {
+        let mut spec = serde_json::json!({
+            "agency": "a", "classification": "OFFICIAL-SENSITIVE", "resilience": "DualSite",
+            "workloads": [{"name": "api", "image": "i", "replicas": 2, "cpu": "100m", "memory": "64Mi"}]
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "colo.dev/v1alpha1", "kind": "Tenancy",
+            "metadata": {"name": "t", "namespace": "ns", "generation": 3},
+            "spec": spec,
+            "status": {"observedGeneration": 3, "explanation": "Placed at two sites.",
+                       "placements": [copy("north-1", "api", 1), copy("south-1", "api", 1)]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_status_speaks_only_for_members_not_read_and_only_where_the_tenancy_may_run() {
+        let north = member("north-1", "uk-north", "OFFICIAL-SENSITIVE");
+        let mut seen = BTreeMap::new();
+        let t = reported(serde_json::json!({}));
+        note_status(&mut seen, &t, std::slice::from_ref(&north));
+        let s = &seen[&TenancyKey::of(&t)];
+        assert_eq!(
+            s.placements,
+            [copy("north-1", "api", 1)],
+            "south-1 was read"
+        );
+        assert_eq!(s.specs, [placement_spec(&t.spec)]);
+        assert_eq!(s.explanation, "Placed at two sites.");
+        for refused in [
+            serde_json::json!({"classification": "SECRET"}),
+            serde_json::json!({"regions": ["uk-south"]}),
+            serde_json::json!({"cluster": "south-1"}),
+        ] {
+            let mut seen = BTreeMap::new();
+            note_status(
+                &mut seen,
+                &reported(refused.clone()),
+                std::slice::from_ref(&north),
+            );
+            assert!(seen.is_empty(), "{refused}");
         }
     }
 
