@@ -18,12 +18,18 @@ pub struct Move {
     pub replicas: u32,
 }
 
+/// When emptying a node pays: its saving recurs every month, its moves' disruption is paid
+/// once, so the two are compared over a horizon.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Thresholds {
-    /// A node is emptied only if this much a month is saved after disruption is paid for.
+    /// A node is emptied only if, over the horizon, its saving beats the disruption of its
+    /// moves by at least this much a month.
     pub min_monthly_saving: f64,
-    /// What moving one replica costs, in the same money (restarts, a brief loss of capacity).
+    /// What moving one replica costs, once, in the same money (restarts, a brief loss of
+    /// capacity).
     pub disruption_cost_per_move: f64,
+    /// Months over which a node's saving is set against its one-off disruption.
+    pub horizon_months: f64,
 }
 
 impl Thresholds {
@@ -31,7 +37,16 @@ impl Thresholds {
     pub const FREE: Thresholds = Thresholds {
         min_monthly_saving: 0.0,
         disruption_cost_per_move: 0.0,
+        horizon_months: 1.0,
     };
+
+    /// True when freeing a node that saves `monthly_saving` by moving `replicas` pays:
+    /// (saving × horizon − disruption) / horizon ≥ the minimum monthly saving.
+    pub fn pays(&self, monthly_saving: f64, replicas: u32) -> bool {
+        let horizon = self.horizon_months.max(f64::MIN_POSITIVE);
+        let disruption = replicas as f64 * self.disruption_cost_per_move;
+        monthly_saving - disruption / horizon >= self.min_monthly_saving
+    }
 }
 
 impl Default for Thresholds {
@@ -39,6 +54,7 @@ impl Default for Thresholds {
         Thresholds {
             min_monthly_saving: 5.0,
             disruption_cost_per_move: 1.0,
+            horizon_months: 3.0,
         }
     }
 }
@@ -82,9 +98,7 @@ pub fn consolidate(packing: &mut Packing, targets: Targets, thresholds: Threshol
         if received[node] || packing.replicas_on(node) == 0 {
             continue;
         }
-        let saving = packing.wake_cost(node).0;
-        let disruption = packing.replicas_on(node) as f64 * thresholds.disruption_cost_per_move;
-        if saving - disruption < thresholds.min_monthly_saving {
+        if !thresholds.pays(packing.wake_cost(node).0, packing.replicas_on(node)) {
             continue;
         }
         if let Some(drained) = drain(packing, node, targets) {
@@ -104,7 +118,6 @@ pub fn consolidate(packing: &mut Packing, targets: Targets, thresholds: Threshol
 
 /// Moves every replica off `node` onto open nodes, or changes nothing and returns None.
 fn drain(packing: &mut Packing, node: usize, targets: Targets) -> Option<Vec<Move>> {
-    let estate = packing.estate;
     let residents: Vec<(usize, usize)> = packing.workloads_on(node).to_vec();
     if residents.iter().any(|&(t, _)| targets[t].is_none()) {
         return None;
@@ -114,47 +127,69 @@ fn drain(packing: &mut Packing, node: usize, targets: Targets) -> Option<Vec<Mov
     let mut done: Vec<Move> = Vec::new();
     let mut ok = true;
     'residents: for &(t, w) in &residents {
-        let demand = estate.tenancies[t].workloads[w].demand;
         for _ in 0..packing.replicas_of(t, w, node) {
             let Some(to) = target(packing, t, w, node, targets[t].as_deref().unwrap_or(&[])) else {
                 ok = false;
                 break 'residents;
             };
-            // Make before break: the new copy is placed before the old one goes.
-            packing.put(to, demand);
-            packing.record(t, w, to, 1);
-            packing.take(node, demand);
-            packing.unrecord(t, w, node, 1);
-            match done.last_mut() {
-                Some(m) if (m.tenancy, m.workload, m.to) == (t, w, to) => m.replicas += 1,
-                _ => done.push(Move {
-                    tenancy: t,
-                    workload: w,
-                    from: node,
-                    to,
-                    replicas: 1,
-                }),
-            }
+            move_one(packing, &mut done, (t, w), node, to);
         }
     }
     if ok {
         packing.commit();
         return Some(done);
     }
+    undo(packing, &done, mark);
+    packing.close(node, false);
+    None
+}
+
+/// Moves one replica of workload `w` of tenancy `t`, make-before-break (the new copy is placed
+/// before the old one goes), adding it to the last move of `done` when that is the same one.
+pub(crate) fn move_one(
+    packing: &mut Packing,
+    done: &mut Vec<Move>,
+    (t, w): (usize, usize),
+    from: usize,
+    to: usize,
+) {
+    let demand = packing.estate.tenancies[t].workloads[w].demand;
+    packing.put(to, demand);
+    packing.record(t, w, to, 1);
+    packing.take(from, demand);
+    packing.unrecord(t, w, from, 1);
+    match done.last_mut() {
+        Some(m) if (m.tenancy, m.workload, m.from, m.to) == (t, w, from, to) => m.replicas += 1,
+        _ => done.push(Move {
+            tenancy: t,
+            workload: w,
+            from,
+            to,
+            replicas: 1,
+        }),
+    }
+}
+
+/// Takes back `done` (newest first) and everything journalled since `mark`.
+pub(crate) fn undo(packing: &mut Packing, done: &[Move], mark: usize) {
     for m in done.iter().rev() {
         packing.unrecord(m.tenancy, m.workload, m.to, m.replicas);
         packing.record(m.tenancy, m.workload, m.from, m.replicas);
     }
     packing.rollback(mark);
-    packing.close(node, false);
-    None
 }
 
 /// The open node one replica of (t, w) moves to: its own cluster first, then the others it may
 /// use, keeping any DualSite spread valid at every step.
 /// Best fit whatever the placement heuristic: filling the fullest node that fits leaves the
 /// others free to be emptied (first fit and alignment spread moves out and free fewer nodes).
-fn target(packing: &Packing, t: usize, w: usize, from: usize, clusters: &[usize]) -> Option<usize> {
+pub(crate) fn target(
+    packing: &Packing,
+    t: usize,
+    w: usize,
+    from: usize,
+    clusters: &[usize],
+) -> Option<usize> {
     let estate = packing.estate;
     let tenancy = &estate.tenancies[t];
     let workload = &tenancy.workloads[w];

@@ -13,6 +13,7 @@ use crate::constraints::refusal;
 use crate::estate::{Estate, Res};
 use crate::pack::{Heuristic, Packing};
 use crate::place::{self, Outcome, Placer};
+use crate::repack;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlanOptions {
@@ -222,22 +223,24 @@ fn improve(packing: &mut Packing) {
     }
 }
 
-/// Plans the estate. Pure: the same estate and options always give the same plan.
-pub fn plan(estate: &Estate, options: PlanOptions) -> Plan {
+/// The estate as it runs: every observed assignment in place.
+pub fn running_packing(estate: &Estate) -> Packing<'_> {
     let mut packing = Packing::new(estate);
-    let running: Vec<usize> = (0..estate.tenancies.len())
-        .filter(|&t| !estate.tenancies[t].observed.is_empty())
-        .collect();
-    for &t in &running {
-        for p in &estate.tenancies[t].observed {
+    for (t, tenancy) in estate.tenancies.iter().enumerate() {
+        for p in &tenancy.observed {
             for _ in 0..p.replicas {
-                packing.put(p.node, estate.tenancies[t].workloads[p.workload].demand);
+                packing.put(p.node, tenancy.workloads[p.workload].demand);
             }
             packing.record(t, p.workload, p.node, p.replicas);
         }
     }
     packing.commit();
-    let active_before = packing.active_nodes();
+    packing
+}
+
+/// What each running tenancy may move to in a consolidation (the clusters it is eligible for,
+/// most preferred first); None for a tenancy not running.
+pub fn consolidation_targets(estate: &Estate) -> Vec<Option<Vec<usize>>> {
     let preference = place::cluster_preference(estate);
     let eligible = |t: usize| -> Vec<usize> {
         let mut clusters: Vec<usize> = (0..estate.clusters.len())
@@ -246,13 +249,22 @@ pub fn plan(estate: &Estate, options: PlanOptions) -> Plan {
         clusters.sort_by_key(|&c| preference[c]);
         clusters
     };
+    (0..estate.tenancies.len())
+        .map(|t| (!estate.tenancies[t].observed.is_empty()).then(|| eligible(t)))
+        .collect()
+}
 
+/// Plans the estate. Pure: the same estate and options always give the same plan.
+pub fn plan(estate: &Estate, options: PlanOptions) -> Plan {
+    let mut packing = running_packing(estate);
+    let running: Vec<usize> = (0..estate.tenancies.len())
+        .filter(|&t| !estate.tenancies[t].observed.is_empty())
+        .collect();
+    let active_before = packing.active_nodes();
     let mut moves = Vec::new();
     if options.consolidate {
-        let targets: Vec<Option<Vec<usize>>> = (0..estate.tenancies.len())
-            .map(|t| (!estate.tenancies[t].observed.is_empty()).then(|| eligible(t)))
-            .collect();
-        moves = consolidate::consolidate(&mut packing, &targets, options.thresholds);
+        let targets = consolidation_targets(estate);
+        moves = repack::repack(&mut packing, &targets, options.thresholds);
     }
 
     let reference = place::reference_capacity(estate);

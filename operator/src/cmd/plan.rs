@@ -18,13 +18,17 @@ pub struct Args {
     /// Node choice: first-fit, best-fit, dot-product or l2 (see docs/placement.md).
     #[arg(long, default_value = "dot-product", value_parser = parse_heuristic)]
     pub heuristic: Heuristic,
-    /// With --consolidate: empty a node only if it saves at least this much a month
-    /// after paying the disruption cost of its moves.
+    /// With --consolidate: empty a node only if it saves at least this much a month after
+    /// the disruption cost of its moves is spread over the horizon.
     #[arg(long, default_value_t = Thresholds::default().min_monthly_saving)]
     pub min_monthly_saving: f64,
-    /// With --consolidate: what moving one replica costs, in the same money.
+    /// With --consolidate: what moving one replica costs, once, in the same money.
     #[arg(long, default_value_t = Thresholds::default().disruption_cost_per_move)]
     pub disruption_cost_per_move: f64,
+    /// With --consolidate: months over which a node's saving is set against the one-off
+    /// disruption of emptying it.
+    #[arg(long, default_value_t = Thresholds::default().horizon_months, value_parser = positive_months)]
+    pub horizon_months: f64,
     /// Skip the re-pack of the emptiest nodes after greedy placement (for comparisons).
     #[arg(long)]
     pub no_improve: bool,
@@ -72,6 +76,7 @@ pub fn run(args: &Args) -> Result<String, PlanError> {
         thresholds: Thresholds {
             min_monthly_saving: args.min_monthly_saving,
             disruption_cost_per_move: args.disruption_cost_per_move,
+            horizon_months: args.horizon_months,
         },
     };
     let plan = colo_engine::plan_yaml(&text, options).map_err(|source| PlanError::Snapshot {
@@ -230,5 +235,16 @@ fn changes(out: &mut String, plan: &Plan) {
         for r in &d.rejected {
             let _ = writeln!(out, "      not {}: {}", r.cluster, r.reason);
         }
+    }
+}
+
+/// `--horizon-months`: a positive number of months (a saving is set against a one-off cost
+/// over it, so zero would make every move unaffordable without saying so).
+fn positive_months(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(months) if months.is_finite() && months > 0.0 => Ok(months),
+        _ => Err(format!(
+            "{text:?} is not a positive number of months (e.g. 3 or 0.5)"
+        )),
     }
 }
