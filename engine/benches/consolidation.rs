@@ -11,10 +11,10 @@
 use std::time::Instant;
 
 use colo_engine::consolidate::{self, Move, Thresholds};
-use colo_engine::generate::{EstateShape, estate};
+use colo_engine::generate::{EstateShape, estate, running_and_fresh};
 use colo_engine::plan::{consolidation_targets, lower_bound_nodes, running_packing};
 use colo_engine::repack::repack;
-use colo_engine::{Estate, EstateSnapshot, Heuristic, PlanOptions, plan};
+use colo_engine::{Estate, Heuristic, PlanOptions, plan};
 
 const RUNS: usize = 5;
 
@@ -115,23 +115,4 @@ fn fewest_moves(estate: &Estate, keep: usize) -> usize {
         .collect();
     on.sort_unstable_by(|a, b| b.cmp(a));
     on.iter().skip(keep).sum()
-}
-
-/// The tenancies that run (the generator leaves out what did not fit), and the same work
-/// with nothing running, for the fresh plan.
-fn running_and_fresh(mut snapshot: EstateSnapshot) -> (EstateSnapshot, EstateSnapshot) {
-    snapshot.tenancies.retain(|t| {
-        t.observed
-            .as_ref()
-            .is_some_and(|o| !o.assignments.is_empty())
-    });
-    let mut fresh = snapshot.clone();
-    for o in fresh
-        .tenancies
-        .iter_mut()
-        .filter_map(|t| t.observed.as_mut())
-    {
-        o.assignments.clear();
-    }
-    (snapshot, fresh)
 }

@@ -373,3 +373,22 @@ fn run_some(rng: &mut Rng, snapshot: &mut EstateSnapshot, share: f64) {
         }
     }
 }
+
+/// Of a generated estate with running tenancies: those that run (the generator leaves out
+/// what did not fit), and the same work with nothing running, for a fresh plan to compare with.
+pub fn running_and_fresh(mut snapshot: EstateSnapshot) -> (EstateSnapshot, EstateSnapshot) {
+    snapshot.tenancies.retain(|t| {
+        t.observed
+            .as_ref()
+            .is_some_and(|o| !o.assignments.is_empty())
+    });
+    let mut fresh = snapshot.clone();
+    for o in fresh
+        .tenancies
+        .iter_mut()
+        .filter_map(|t| t.observed.as_mut())
+    {
+        o.assignments.clear();
+    }
+    (snapshot, fresh)
+}

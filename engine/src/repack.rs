@@ -2,9 +2,11 @@
 //!
 //! Nodes are ranked for draining: the least room per idle watt first (the big, efficient
 //! machines stay on), then nodes of the least loaded clusters (so whole clusters can go), then
-//! those with the fewest replicas (fewest moves), then the least used. The longest prefix of
-//! that ranking whose replicas all fit on the nodes left is found by bisection: its replicas
-//! are re-placed largest first, best fit, onto nodes that stay on, each move
+//! those with the fewest replicas (fewest moves), then the least used; last of all, the nodes
+//! kept for work that cannot go just anywhere (a cluster's only-here work, a site's DualSite
+//! replicas). The longest prefix of that ranking whose replicas all fit on the nodes left is
+//! found by bisection: its replicas are re-placed the most constrained first (one cluster,
+//! then DualSite), then the largest, best fit, onto nodes that stay on, each move
 //! make-before-break. Then the next nodes are tried one at a time, where replicas moved a
 //! moment ago may move again (only when that frees a node). A node is drained only when it
 //! pays: its monthly saving, less the one-off disruption of its moves spread over the
@@ -14,6 +16,7 @@
 //! that is not running, and each move's target has room for the new copy while the old runs.
 
 use crate::consolidate::{Move, Targets, Thresholds, move_one, target, undo};
+use crate::estate::Res;
 use crate::pack::Packing;
 
 /// Empties as many nodes as pays; returns the moves in the order they are to be made.
@@ -85,7 +88,52 @@ fn ranked(packing: &Packing, targets: Targets, thresholds: Thresholds) -> Vec<us
             .then(used(packing, a).total_cmp(&used(packing, b)))
             .then(estate.nodes[a].name.cmp(&estate.nodes[b].name))
     });
-    ranked
+    // The nodes a cluster must keep for work that may run nowhere else go last.
+    let reserved = reserved(packing, targets, &ranked);
+    let (last, first): (Vec<usize>, Vec<usize>) =
+        ranked.into_iter().partition(|n| reserved.contains(n));
+    first.into_iter().chain(last).collect()
+}
+
+/// Nodes kept for work that cannot go just anywhere: per cluster, enough of its nodes to
+/// hold the work that may run in no other cluster; per site, enough to hold the DualSite
+/// replicas there (a spread lets each go only where its workload has room under its limit).
+/// The last in `ranked` (most worth keeping) are chosen, with a fifth to spare.
+fn reserved(packing: &Packing, targets: Targets, ranked: &[usize]) -> Vec<usize> {
+    let estate = packing.estate;
+    let mut cluster_need = vec![Res::ZERO; estate.clusters.len()];
+    let mut site_need = vec![Res::ZERO; estate.sites.len()];
+    for (t, placed) in packing.placed.iter().enumerate() {
+        let Some(clusters) = targets[t].as_deref() else {
+            continue;
+        };
+        for p in placed {
+            let demand = estate.tenancies[t].workloads[p.workload]
+                .demand
+                .times(p.replicas);
+            if let [only] = clusters {
+                cluster_need[*only] += demand;
+            } else if estate.tenancies[t].dual_site {
+                site_need[estate.cluster_of(p.node).site] += demand;
+            }
+        }
+    }
+    let enough =
+        |held: Res, need: Res| held.cpu * 5 >= need.cpu * 6 && held.mem * 5 >= need.mem * 6;
+    let mut cluster_held = vec![Res::ZERO; estate.clusters.len()];
+    let mut site_held = vec![Res::ZERO; estate.sites.len()];
+    let mut out = Vec::new();
+    for &n in ranked.iter().rev() {
+        let (c, site) = (estate.nodes[n].cluster, estate.cluster_of(n).site);
+        let short =
+            !enough(cluster_held[c], cluster_need[c]) || !enough(site_held[site], site_need[site]);
+        if short {
+            cluster_held[c] += estate.nodes[n].room;
+            site_held[site] += estate.nodes[n].room;
+            out.push(n);
+        }
+    }
+    out
 }
 
 /// The larger of a node's used shares of cpu and memory.
@@ -126,7 +174,23 @@ fn drain_all(
         let share = |x: i64, r: i64| if r > 0 { x as f64 / r as f64 } else { 0.0 };
         share(d.cpu, room.cpu).max(share(d.mem, room.mem))
     };
-    replicas.sort_by(|a, b| size(b).total_cmp(&size(a)).then(a.cmp(b)));
+    // The most constrained first (one cluster, then a DualSite spread, then by how few
+    // clusters it may use), then the largest.
+    let choices = |&(t, _, _): &(usize, usize, usize)| {
+        let clusters = targets[t].as_ref().map_or(0, Vec::len);
+        let class = match (clusters, estate.tenancies[t].dual_site) {
+            (0 | 1, _) => 0,
+            (_, true) => 1,
+            _ => 2,
+        };
+        (class, clusters)
+    };
+    replicas.sort_by(|a, b| {
+        choices(a)
+            .cmp(&choices(b))
+            .then(size(b).total_cmp(&size(a)))
+            .then(a.cmp(b))
+    });
     let mark = packing.mark();
     let mut done: Vec<Move> = Vec::new();
     let mut fitted = true;

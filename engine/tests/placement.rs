@@ -271,38 +271,32 @@ fn consolidation_moves_only_when_the_saving_pays_for_the_disruption() {
 
 #[test]
 fn a_thinly_spread_estate_is_consolidated_to_near_a_fresh_plan() {
-    use colo_engine::generate::{EstateShape, estate};
+    use colo_engine::generate::{EstateShape, estate, running_and_fresh};
     use colo_engine::{Estate, plan};
-    // Every tenancy running where a least-allocated scheduler put it: 201 of 213 nodes on.
-    let shape = EstateShape {
-        constrained: false,
-        running: 1.0,
-        ..EstateShape::new(300, 213)
-    };
-    let running = estate(shape);
-    let mut fresh = running.clone();
-    for o in fresh
-        .tenancies
-        .iter_mut()
-        .filter_map(|t| t.observed.as_mut())
-    {
-        o.assignments.clear();
+    for constrained in [false, true] {
+        // Every tenancy running where a least-allocated scheduler put it: 201 of 213 nodes on.
+        let shape = EstateShape {
+            constrained,
+            running: 1.0,
+            ..EstateShape::new(300, 213)
+        };
+        let (running, fresh) = running_and_fresh(estate(shape));
+        let options = PlanOptions {
+            consolidate: true,
+            ..PlanOptions::default()
+        };
+        let consolidated = plan(&Estate::from_snapshot(&running).unwrap(), options).summary;
+        let fresh = plan(
+            &Estate::from_snapshot(&fresh).unwrap(),
+            PlanOptions::default(),
+        )
+        .summary;
+        assert!(consolidated.active_nodes_before > 150, "{consolidated:?}");
+        assert!(
+            consolidated.active_nodes as f64 <= 1.1 * fresh.active_nodes as f64,
+            "constrained {constrained}: consolidated to {} nodes; a fresh plan needs {}",
+            consolidated.active_nodes,
+            fresh.active_nodes
+        );
     }
-    let options = PlanOptions {
-        consolidate: true,
-        ..PlanOptions::default()
-    };
-    let consolidated = plan(&Estate::from_snapshot(&running).unwrap(), options).summary;
-    let fresh = plan(
-        &Estate::from_snapshot(&fresh).unwrap(),
-        PlanOptions::default(),
-    )
-    .summary;
-    assert!(consolidated.active_nodes_before > 150, "{consolidated:?}");
-    assert!(
-        consolidated.active_nodes as f64 <= 1.1 * fresh.active_nodes as f64,
-        "consolidated to {} nodes; a fresh plan needs {}",
-        consolidated.active_nodes,
-        fresh.active_nodes
-    );
 }
