@@ -12,37 +12,54 @@ use colo_api::{Classification, Quantity, Resilience, Resources, Sizing};
 use crate::model::{PowerModel, StandaloneModel};
 use crate::snapshot::{EstateSnapshot, PowerState, SnapshotError};
 
-/// CPU in milli-cores and memory in bytes. Signed: a node's room can be overdrawn by what
-/// already runs there. Arithmetic saturates: no snapshot, however large, overflows it.
+/// CPU in milli-cores, memory in bytes and pods (kubelet's `maxPods`: a node of 110 pod slots
+/// takes no 111th pod however small). Signed: a node's room can be overdrawn by what already
+/// runs there. Arithmetic saturates: no snapshot, however large, overflows it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Res {
     pub cpu: i64,
     pub mem: i64,
+    pub pods: i64,
 }
 
-impl Res {
-    pub const ZERO: Res = Res { cpu: 0, mem: 0 };
+/// Pod slots of a node whose snapshot does not say (kubelet's default `maxPods`).
+pub const DEFAULT_MAX_PODS: u32 = 110;
 
+impl Res {
+    pub const ZERO: Res = Res {
+        cpu: 0,
+        mem: 0,
+        pods: 0,
+    };
+
+    /// Cpu and memory, no pod slots (a demand of this is not a pod: see `one_pod`).
     pub fn new(cpu: i64, mem: i64) -> Self {
-        Res { cpu, mem }
+        Res { cpu, mem, pods: 0 }
+    }
+
+    /// The same, taking one pod slot: what one replica asks of a node.
+    pub fn one_pod(self) -> Res {
+        Res { pods: 1, ..self }
     }
 
     pub fn times(self, n: u32) -> Res {
         Res {
             cpu: self.cpu.saturating_mul(n as i64),
             mem: self.mem.saturating_mul(n as i64),
+            pods: self.pods.saturating_mul(n as i64),
         }
     }
 
     /// True when `demand` fits in this room in every resource.
     pub fn holds(self, demand: Res) -> bool {
-        demand.cpu <= self.cpu && demand.mem <= self.mem
+        demand.cpu <= self.cpu && demand.mem <= self.mem && demand.pods <= self.pods
     }
 
     pub fn min(self, other: Res) -> Res {
         Res {
             cpu: self.cpu.min(other.cpu),
             mem: self.mem.min(other.mem),
+            pods: self.pods.min(other.pods),
         }
     }
 
@@ -50,6 +67,7 @@ impl Res {
         Res {
             cpu: self.cpu.max(other.cpu),
             mem: self.mem.max(other.mem),
+            pods: self.pods.max(other.pods),
         }
     }
 
@@ -67,6 +85,7 @@ impl Add for Res {
         Res {
             cpu: self.cpu.saturating_add(o.cpu),
             mem: self.mem.saturating_add(o.mem),
+            pods: self.pods.saturating_add(o.pods),
         }
     }
 }
@@ -76,6 +95,7 @@ impl Sub for Res {
         Res {
             cpu: self.cpu.saturating_sub(o.cpu),
             mem: self.mem.saturating_sub(o.mem),
+            pods: self.pods.saturating_sub(o.pods),
         }
     }
 }
@@ -495,10 +515,18 @@ impl Builder {
             Some(u) => parse_res(u, "usage")?,
             None => Res::ZERO,
         };
-        let plannable = Res::new(
-            ((1.0 - headroom) * capacity.cpu as f64).floor() as i64,
-            ((1.0 - headroom) * capacity.mem as f64).floor() as i64,
-        );
+        // Pod slots are a hard limit, not a load: no headroom; other pods take theirs.
+        let pods = n.pods.unwrap_or(DEFAULT_MAX_PODS) as i64;
+        let capacity = Res { pods, ..capacity };
+        let system_usage = Res {
+            pods: n.other_pods.unwrap_or(0) as i64,
+            ..system_usage
+        };
+        let plannable = Res {
+            cpu: ((1.0 - headroom) * capacity.cpu as f64).floor() as i64,
+            mem: ((1.0 - headroom) * capacity.mem as f64).floor() as i64,
+            pods,
+        };
         Ok(Node {
             name: n.name.clone(),
             cluster,
@@ -602,7 +630,8 @@ impl Builder {
                 )
                 .min(request),
                 _ => request,
-            };
+            }
+            .one_pod();
             workloads.push(Workload {
                 name: w.name.clone(),
                 replicas: w.replicas as u32,

@@ -116,6 +116,8 @@ fn clusters(rng: &mut Rng, shape: EstateShape) -> Vec<ClusterEntry> {
                     cpu: Quantity::from_cpu_millis(rng.range(300, 1000)),
                     memory: Quantity::from_bytes(rng.range(1, 4) << 30),
                 }),
+                pods: None,
+                other_pods: None,
                 power_state: if n % 17 == 16 {
                     PowerState::Standby
                 } else {

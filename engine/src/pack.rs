@@ -280,7 +280,9 @@ impl<'e> Packing<'e> {
         let (rc, rm) = ((f.cpu - d.cpu) as f64 * ic, (f.mem - d.mem) as f64 * im);
         match h {
             Heuristic::FirstFit => 0.0,
-            Heuristic::BestFit => rc + rm,
+            // Pod slots count too: filling a node's slots with small replicas while its cpu
+            // and memory sit free would strand them.
+            Heuristic::BestFit => rc + rm + self.pods_left(node, d),
             Heuristic::L2 => rc * rc + rm * rm,
             Heuristic::DotProduct => {
                 let (dc, dm) = (d.cpu as f64 * ic, d.mem as f64 * im);
@@ -295,6 +297,12 @@ impl<'e> Packing<'e> {
                 -cosine + 1e-3 * (rc + rm)
             }
         }
+    }
+
+    /// Share of a node's pod slots left after `d`.
+    fn pods_left(&self, node: usize, d: Res) -> f64 {
+        let slots = self.estate.nodes[node].capacity.pods.max(1);
+        (self.free[node].pods - d.pods) as f64 / slots as f64
     }
 
     /// Records replicas of a workload of a tenancy on a node (merging with what is there).

@@ -528,8 +528,8 @@ fn assignments(estate: &Estate, packing: &Packing) -> Vec<Assignment> {
     out
 }
 
-/// SPEC: per resource, the fewest nodes whose usable room, largest first, could hold the total
-/// demand; the larger of the two.
+/// SPEC: per resource (cpu, memory, pod slots), the fewest nodes whose usable room, largest
+/// first, could hold the total demand; the largest of the three.
 pub fn lower_bound_nodes(estate: &Estate, packing: &Packing) -> usize {
     let mut demand = Res::ZERO;
     for (t, tenancy) in estate.tenancies.iter().enumerate() {
@@ -560,7 +560,11 @@ pub fn lower_bound_nodes(estate: &Estate, packing: &Packing) -> usize {
         estate.nodes.iter().map(|n| n.room.mem).collect(),
         demand.mem,
     );
-    cpu.max(mem)
+    let pods = fewest(
+        estate.nodes.iter().map(|n| n.room.pods).collect(),
+        demand.pods,
+    );
+    cpu.max(mem).max(pods)
 }
 
 fn figures(estate: &Estate, packing: &Packing) -> (Vec<AgencyFigures>, accounting::EstateMonth) {

@@ -118,8 +118,10 @@ fn reserved(packing: &Packing, targets: Targets, ranked: &[usize]) -> Vec<usize>
             }
         }
     }
-    let enough =
-        |held: Res, need: Res| held.cpu * 5 >= need.cpu * 6 && held.mem * 5 >= need.mem * 6;
+    let enough = |held: Res, need: Res| {
+        let spare = |h: i64, n: i64| h.saturating_mul(5) >= n.saturating_mul(6);
+        spare(held.cpu, need.cpu) && spare(held.mem, need.mem) && spare(held.pods, need.pods)
+    };
     let mut cluster_held = vec![Res::ZERO; estate.clusters.len()];
     let mut site_held = vec![Res::ZERO; estate.sites.len()];
     let mut out = Vec::new();
@@ -136,7 +138,7 @@ fn reserved(packing: &Packing, targets: Targets, ranked: &[usize]) -> Vec<usize>
     out
 }
 
-/// The larger of a node's used shares of cpu and memory.
+/// The largest of a node's used shares of cpu, memory and pod slots.
 fn used(packing: &Packing, n: usize) -> f64 {
     let (free, room) = (packing.free(n), packing.estate.nodes[n].room);
     let share = |f: i64, r: i64| {
@@ -146,7 +148,9 @@ fn used(packing: &Packing, n: usize) -> f64 {
             1.0
         }
     };
-    share(free.cpu, room.cpu).max(share(free.mem, room.mem))
+    share(free.cpu, room.cpu)
+        .max(share(free.mem, room.mem))
+        .max(share(free.pods, room.pods))
 }
 
 /// Moves every replica off `nodes` onto nodes that stay on, largest first, best fit. Keeps the
@@ -172,7 +176,9 @@ fn drain_all(
         let d = estate.tenancies[t].workloads[w].demand;
         let room = estate.nodes[n].room;
         let share = |x: i64, r: i64| if r > 0 { x as f64 / r as f64 } else { 0.0 };
-        share(d.cpu, room.cpu).max(share(d.mem, room.mem))
+        share(d.cpu, room.cpu)
+            .max(share(d.mem, room.mem))
+            .max(share(d.pods, room.pods))
     };
     // The most constrained first (one cluster, then a DualSite spread, then by how few
     // clusters it may use), then the largest.

@@ -58,6 +58,12 @@ pub struct NodeEntry {
     /// Measured p95 of what is not a tenancy (system pods); absent means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Resources>,
+    /// Allocatable pods (kubelet's `maxPods`); absent means 110.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<u32>,
+    /// Pods running there that are not tenancies' (each takes a pod slot); absent means none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_pods: Option<u32>,
     #[serde(default)]
     pub power_state: PowerState,
 }

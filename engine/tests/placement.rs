@@ -300,3 +300,42 @@ fn a_thinly_spread_estate_is_consolidated_to_near_a_fresh_plan() {
         );
     }
 }
+
+#[test]
+fn a_node_takes_no_more_pods_than_its_slots() {
+    // Nodes of 16 cores with 4 pod slots, 2 of them taken by system pods: 3 tiny replicas
+    // fit one node in cpu and memory, but not in pods, so a second node is used.
+    let slots = ", pods: 4, otherPods: 2}";
+    let snapshot = estate(&tenancy(
+        "many",
+        "    cluster: south-1\n",
+        "    - {name: w, image: i, replicas: 3, cpu: 10m, memory: 16Mi}\n",
+    ))
+    .replace(
+        "- {name: s1, capacity: {cpu: \"16\", memory: 64Gi}}",
+        &format!("- {{name: s1, capacity: {{cpu: \"16\", memory: 64Gi}}{slots}"),
+    )
+    .replace(
+        "- {name: s2, capacity: {cpu: \"16\", memory: 64Gi}}",
+        &format!("- {{name: s2, capacity: {{cpu: \"16\", memory: 64Gi}}{slots}"),
+    );
+    assert_eq!(snapshot.matches("otherPods: 2").count(), 2);
+    let plan = plan_yaml(&snapshot, PlanOptions::default()).unwrap();
+    let on = |node: &str| -> u32 {
+        plan.assignments
+            .iter()
+            .filter(|a| a.node == node)
+            .map(|a| a.replicas)
+            .sum()
+    };
+    let (s1, s2) = (on("s1"), on("s2"));
+    assert_eq!(s1 + s2, 3, "{:?}", plan.assignments);
+    assert!(
+        s1 <= 2 && s2 <= 2,
+        "a node over its pod slots: {:?}",
+        plan.assignments
+    );
+    // Without the limits, one node takes all three.
+    let unlimited = plan_yaml(&snapshot.replace(slots, "}"), PlanOptions::default()).unwrap();
+    assert_eq!(unlimited.summary.active_nodes, 1);
+}

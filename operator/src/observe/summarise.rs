@@ -129,6 +129,8 @@ struct PodTally {
     requested: Usage,
     /// Per node: requests of pods that are not tenancies.
     other_requests: HashMap<String, Usage>,
+    /// Per node: how many pods that are not tenancies (each takes one of its pod slots).
+    other_pods: HashMap<String, u32>,
     /// (tenancy, workload, node) → pods.
     tenancy_pods: BTreeMap<(TenancyKey, String, String), i32>,
     /// Per node: measured CPU of tenancy pods (for the node's power).
@@ -164,6 +166,7 @@ fn tally_pods(pods: &[Arc<Pod>], m: &Measurement) -> PodTally {
                 *t.tenancy_pods.entry((key, workload, node)).or_default() += 1;
             }
             None => {
+                *t.other_pods.entry(node.clone()).or_default() += 1;
                 let e = t.other_requests.entry(node).or_default();
                 *e = (e.0 + requests.0, e.1 + requests.1);
             }
@@ -216,6 +219,8 @@ fn tally_nodes(
         let requested = pods.other_requests.get(&name).copied().unwrap_or((0, 0));
         let usage = (measured.0.max(requested.0), measured.1.max(requested.1));
         t.entries.push(NodeEntry {
+            pods: max_pods(node),
+            other_pods: pods.other_pods.get(&name).copied(),
             name,
             capacity,
             usage: Some(Resources {
@@ -244,6 +249,12 @@ fn allocatable(node: &Node) -> Resources {
         cpu: quantity("cpu"),
         memory: quantity("memory"),
     }
+}
+
+/// The node's allocatable pods (kubelet's `maxPods`), when it says.
+fn max_pods(node: &Node) -> Option<u32> {
+    let allocatable = node.status.as_ref()?.allocatable.as_ref()?;
+    allocatable.get("pods")?.0.parse().ok()
 }
 
 fn is_ready(node: &Node) -> bool {
