@@ -117,6 +117,23 @@ pub struct Summary {
     pub spare_k_wh_per_month: f64,
     pub spare_cost_per_month: f64,
     pub heuristic: String,
+    /// With `--consolidate`: what emptying nodes saves and what its moves cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consolidation: Option<ConsolidationFigures>,
+}
+
+/// A consolidation priced: the saving recurs each month, the disruption is paid once.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsolidationFigures {
+    pub nodes_freed: usize,
+    pub replicas_moved: u64,
+    /// Idle power of the freed nodes above standby, a month.
+    pub saving_per_month: f64,
+    pub carbon_kg_saved_per_month: f64,
+    /// Replicas moved × the disruption cost per move, once.
+    pub disruption_cost: f64,
+    pub horizon_months: f64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -254,6 +271,31 @@ pub fn consolidation_targets(estate: &Estate) -> Vec<Option<Vec<usize>>> {
         .collect()
 }
 
+/// The saving of the nodes a consolidation freed and the disruption of its moves.
+fn priced(
+    packing: &Packing,
+    was_on: &[bool],
+    moves: &[consolidate::Move],
+    thresholds: Thresholds,
+) -> ConsolidationFigures {
+    let freed: Vec<usize> = (0..was_on.len())
+        .filter(|&n| was_on[n] && packing.replicas_on(n) == 0)
+        .collect();
+    let (cost, grams) = freed.iter().fold((0.0, 0.0), |(c, g), &n| {
+        let (cost, grams) = packing.wake_cost(n);
+        (c + cost, g + grams)
+    });
+    let replicas_moved: u64 = moves.iter().map(|m| m.replicas as u64).sum();
+    ConsolidationFigures {
+        nodes_freed: freed.len(),
+        replicas_moved,
+        saving_per_month: round(cost),
+        carbon_kg_saved_per_month: round(grams / 1000.0),
+        disruption_cost: round(replicas_moved as f64 * thresholds.disruption_cost_per_move),
+        horizon_months: thresholds.horizon_months,
+    }
+}
+
 /// Plans the estate. Pure: the same estate and options always give the same plan.
 pub fn plan(estate: &Estate, options: PlanOptions) -> Plan {
     let mut packing = running_packing(estate);
@@ -262,9 +304,14 @@ pub fn plan(estate: &Estate, options: PlanOptions) -> Plan {
         .collect();
     let active_before = packing.active_nodes();
     let mut moves = Vec::new();
+    let mut consolidation = None;
     if options.consolidate {
         let targets = consolidation_targets(estate);
+        let was_on: Vec<bool> = (0..estate.nodes.len())
+            .map(|n| packing.replicas_on(n) > 0)
+            .collect();
         moves = repack::repack(&mut packing, &targets, options.thresholds);
+        consolidation = Some(priced(&packing, &was_on, &moves, options.thresholds));
     }
 
     let reference = place::reference_capacity(estate);
@@ -368,6 +415,7 @@ pub fn plan(estate: &Estate, options: PlanOptions) -> Plan {
         spare_k_wh_per_month: round(month.spare.kwh),
         spare_cost_per_month: round(month.spare.cost),
         heuristic: options.heuristic.name().into(),
+        consolidation,
     };
     let clusters = cluster_figures(estate, &packing);
     Plan {

@@ -246,6 +246,16 @@ fn consolidation_moves_only_when_the_saving_pays_for_the_disruption() {
         eager.moves
     );
     assert!(!eager.moves.is_empty());
+    // The plan says both sides of the bargain.
+    let priced = eager.summary.consolidation.clone().expect("priced");
+    let moved: u64 = eager.moves.iter().map(|m| m.replicas as u64).sum();
+    assert_eq!(priced.replicas_moved, moved);
+    assert_eq!(priced.disruption_cost, moved as f64 * 1.0);
+    assert_eq!(
+        priced.nodes_freed,
+        eager.summary.active_nodes_before - eager.summary.active_nodes
+    );
+    assert!(priced.saving_per_month > 0.0, "{priced:?}");
     let demanding = Thresholds {
         min_monthly_saving: 1000.0,
         ..Thresholds::default()

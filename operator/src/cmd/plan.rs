@@ -229,6 +229,18 @@ fn changes(out: &mut String, plan: &Plan) {
             );
         }
     }
+    if let Some(c) = &plan.summary.consolidation {
+        let _ = writeln!(
+            out,
+            "\nCONSOLIDATION frees {} nodes: saves {:.2} a month ({:.1} kg CO2e); {} replicas moved cost {:.2} once (horizon {} months)",
+            c.nodes_freed,
+            c.saving_per_month,
+            c.carbon_kg_saved_per_month,
+            c.replicas_moved,
+            c.disruption_cost,
+            c.horizon_months
+        );
+    }
     let _ = writeln!(out, "\nDECISIONS");
     for d in &plan.decisions {
         let _ = writeln!(out, "  {} [{}] {}", d.tenancy, d.outcome, d.reason);
