@@ -308,3 +308,10 @@ pub fn colo_get(path_and_query: &str) -> (u16, String) {
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
+
+/// GET JSON from Colo's HTTP endpoint, which must answer 200.
+pub fn colo_json(path_and_query: &str) -> serde_json::Value {
+    let (code, body) = colo_get(path_and_query);
+    assert_eq!(code, 200, "{path_and_query}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path_and_query}: {e}: {body}"))
+}

@@ -147,9 +147,7 @@ fn status_api_csv_and_page_agree_to_the_cent() {
         "the API and the page show the same tick",
         Duration::from_secs(60),
         || {
-            let (code, body) = colo_get("/api/v1/agencies");
-            assert_eq!(code, 200, "{body}");
-            let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let api = colo_json("/api/v1/agencies");
             let out = Command::new("node")
                 .arg(repo().join("e2e/page/check.mjs"))
                 .arg(format!("{COLO_HTTP}/"))
@@ -272,8 +270,7 @@ fn status_api_csv_and_page_agree_to_the_cent() {
         "the dashboard and the API show the same tick",
         Duration::from_secs(60),
         || {
-            let (_, body) = colo_get(&format!("/api/v1/agencies/{agency}"));
-            let api: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let api = colo_json(&format!("/api/v1/agencies/{agency}"));
             let to = chrono::DateTime::parse_from_rfc3339(api["to"].as_str().unwrap())
                 .unwrap()
                 .timestamp();
@@ -345,8 +342,7 @@ fn an_agency_over_its_budget_gets_a_condition_an_event_and_a_metric() {
             }
         },
     );
-    let (_, body) = colo_get(&format!("/api/v1/agencies/{agency}"));
-    let a: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let a = colo_json(&format!("/api/v1/agencies/{agency}"));
     assert!(a["budgetUsedPercent"].as_f64().unwrap() > 100.0, "{a}");
 }
 

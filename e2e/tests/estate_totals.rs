@@ -22,13 +22,11 @@ fn the_estate_adds_up_and_an_agency_that_left_still_pays_for_its_month() {
         "the departed agency in the estate's figures",
         Duration::from_secs(60),
         || {
-            let (code, body) = colo_get("/api/v1/estate");
-            assert_eq!(code, 200, "{body}");
-            let estate: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let estate = colo_json("/api/v1/estate");
             let departed = estate["departed"].as_array().cloned().unwrap_or_default();
             match departed.iter().find(|r| r["agency"] == agency.as_str()) {
                 Some(row) => Ok((estate.clone(), row.clone())),
-                None => Err(body),
+                None => Err(estate.to_string()),
             }
         },
     );

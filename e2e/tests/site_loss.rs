@@ -71,9 +71,7 @@ fn busy_yaml(ns: &str, agency: &str, pin: &str) -> String {
 
 /// An agency's energy and cost so far, from the report API.
 fn billed(agency: &str) -> (f64, f64) {
-    let (code, body) = colo_get(&format!("/api/v1/agencies/{agency}"));
-    assert_eq!(code, 200, "{body}");
-    let a: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let a = colo_json(&format!("/api/v1/agencies/{agency}"));
     (a["kWh"].as_f64().unwrap(), a["cost"].as_f64().unwrap())
 }
 

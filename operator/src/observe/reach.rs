@@ -188,12 +188,12 @@ async fn heartbeat(
         let answer = tokio::time::timeout(judging.timeout, client.apiserver_version()).await;
         let error = match answer {
             Ok(Ok(_)) => None,
-            // The cause alone ("deadline has elapsed"): the message already says it is the API
-            // server that does not answer.
-            Ok(Err(kube::Error::Api(status))) => {
-                Some(crate::k8s::plain::kube_error(&kube::Error::Api(status)))
-            }
-            Ok(Err(e)) => Some(crate::k8s::plain::root_cause(&e)),
+            // What the API server said, or else the cause alone ("deadline has elapsed"): the
+            // message already says it is the API server that does not answer.
+            Ok(Err(e)) => Some(match e {
+                kube::Error::Api(_) => crate::k8s::plain::kube_error(&e),
+                _ => crate::k8s::plain::root_cause(&e),
+            }),
             Err(_) => Some(format!(
                 "no answer within {} s",
                 judging.timeout.as_secs_f64()
