@@ -378,8 +378,15 @@ impl<'e> Packing<'e> {
 
     /// Monthly energy cost of keeping `node` on rather than in standby (idle power).
     pub fn wake_cost(&self, node: usize) -> (f64, f64) {
+        let (_, cost, grams) = self.wake_energy(node);
+        (cost, grams)
+    }
+
+    /// Energy (kWh), cost and carbon (grams) a month of keeping `node` on rather than in
+    /// standby.
+    pub fn wake_energy(&self, node: usize) -> (f64, f64, f64) {
         let p = &self.estate.cluster_of(node).power;
         let kwh = p.monthly_kwh(p.idle_watts - p.standby_watts);
-        (kwh * p.price_per_kwh, kwh * p.carbon_grams_per_kwh)
+        (kwh, kwh * p.price_per_kwh, kwh * p.carbon_grams_per_kwh)
     }
 }

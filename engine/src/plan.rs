@@ -127,6 +127,15 @@ pub struct Summary {
 #[serde(rename_all = "camelCase")]
 pub struct ConsolidationFigures {
     pub nodes_freed: usize,
+    /// The nodes emptied, as `cluster/node`, in estate order.
+    #[serde(default)]
+    pub freed_nodes: Vec<String>,
+    /// Clusters whose every node is then empty (they were not before).
+    #[serde(default)]
+    pub clusters_freed: Vec<String>,
+    /// Idle energy of the freed nodes above standby, a month.
+    #[serde(default)]
+    pub k_wh_saved_per_month: f64,
     pub replicas_moved: u64,
     /// Idle power of the freed nodes above standby, a month.
     pub saving_per_month: f64,
@@ -281,13 +290,26 @@ fn priced(
     let freed: Vec<usize> = (0..was_on.len())
         .filter(|&n| was_on[n] && packing.replicas_on(n) == 0)
         .collect();
-    let (cost, grams) = freed.iter().fold((0.0, 0.0), |(c, g), &n| {
-        let (cost, grams) = packing.wake_cost(n);
-        (c + cost, g + grams)
+    let (kwh, cost, grams) = freed.iter().fold((0.0, 0.0, 0.0), |(k, c, g), &n| {
+        let (kwh, cost, grams) = packing.wake_energy(n);
+        (k + kwh, c + cost, g + grams)
     });
+    let estate = packing.estate;
+    let clusters_freed = estate
+        .clusters
+        .iter()
+        .filter(|c| {
+            let mut nodes = c.nodes.clone();
+            nodes.clone().any(|n| was_on[n]) && nodes.all(|n| packing.replicas_on(n) == 0)
+        })
+        .map(|c| c.name.clone())
+        .collect();
     let replicas_moved: u64 = moves.iter().map(|m| m.replicas as u64).sum();
     ConsolidationFigures {
         nodes_freed: freed.len(),
+        freed_nodes: freed.iter().map(|&n| node_path(estate, n)).collect(),
+        clusters_freed,
+        k_wh_saved_per_month: round(kwh),
         replicas_moved,
         saving_per_month: round(cost),
         carbon_kg_saved_per_month: round(grams / 1000.0),
