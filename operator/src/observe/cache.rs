@@ -263,8 +263,12 @@ impl Cache {
     }
 }
 
+/// Every object of a store, in namespace and name order as a list would give them: the
+/// engine's plan must not depend on the order a watch happened to see objects in.
 fn cloned<K: Watched>(store: &Store<K>) -> Vec<K> {
-    store.state().iter().map(|o| (**o).clone()).collect()
+    let mut objects: Vec<K> = store.state().iter().map(|o| (**o).clone()).collect();
+    objects.sort_by_key(|o| (o.namespace(), o.name_any()));
+    objects
 }
 
 /// Containers with their names and resources only.
