@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use colo_api::{Placement, Quantity, Resources};
 use colo_engine::plan::{DecisionOutcome, Plan};
-use colo_engine::snapshot::ObservedAssignment;
+use colo_engine::snapshot::{ObservedAssignment, PowerState};
 use colo_engine::{Estate, PlanOptions};
 use tokio::sync::{mpsc, oneshot};
 
@@ -216,6 +216,8 @@ struct Planned {
 struct Explaining {
     sites: HashMap<String, String>,
     unmeasured: BTreeMap<String, String>,
+    /// Nodes in standby (cluster, node): a placement on one wakes it.
+    standby: std::collections::HashSet<(String, String)>,
 }
 
 impl Explaining {
@@ -232,7 +234,22 @@ impl Explaining {
             .iter()
             .map(|c| (c.metadata.name.clone(), c.spec.site.clone()))
             .collect();
-        Explaining { sites, unmeasured }
+        let standby = live
+            .snapshot
+            .clusters
+            .iter()
+            .flat_map(|c| {
+                c.nodes
+                    .iter()
+                    .filter(|n| n.power_state == PowerState::Standby)
+                    .map(|n| (c.metadata.name.clone(), n.name.clone()))
+            })
+            .collect();
+        Explaining {
+            sites,
+            unmeasured,
+            standby,
+        }
     }
 
     /// The basis of a placement on `clusters`, said once, for those of them not measured.
@@ -277,10 +294,18 @@ fn decide(key: &TenancyKey, plan: &Plan, context: &Explaining, spec: String) -> 
     }
     explanation.push_str(&context.basis(&decision.clusters));
     explanation.push('.');
+    let decided = decided(&name, plan, &context.sites, explanation);
+    let wake = decided
+        .nodes
+        .iter()
+        .map(|a| (a.cluster.clone(), a.node.clone()))
+        .filter(|n| context.standby.contains(n))
+        .collect();
     Some(Decision::Placed {
         decided: Decided {
             spec,
-            ..decided(&name, plan, &context.sites, explanation)
+            wake,
+            ..decided
         },
     })
 }
@@ -325,5 +350,6 @@ fn decided(
         nodes,
         explanation,
         spec: String::new(),
+        wake: Vec::new(),
     }
 }

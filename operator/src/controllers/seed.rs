@@ -80,9 +80,11 @@ pub async fn from_members(ctx: &Context) {
                 nodes: Vec::new(),
                 explanation: s.explanation,
                 spec,
+                wake: Vec::new(),
             },
             generation: s.generations.iter().min().copied(),
             at: DateTime::<Utc>::UNIX_EPOCH,
+            surged: false,
         };
         ctx.state.seed(&key, &s.agency, confirmed);
     }

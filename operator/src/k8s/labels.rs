@@ -22,6 +22,21 @@ pub const PLACEMENT_SPEC_ANNOTATION: &str = "colo.dev/placement-spec";
 pub const GENERATION_ANNOTATION: &str = "colo.dev/tenancy-generation";
 /// On member Deployments: why the tenancy was placed there (its status says it again).
 pub const EXPLANATION_ANNOTATION: &str = "colo.dev/explanation";
+/// On member nodes Colo cordoned: `draining` while a consolidation empties them, `true` once
+/// empty (standby, woken by a placement that needs them). Nodes cordoned by anyone else are
+/// never uncordoned by Colo.
+pub const STANDBY_LABEL: &str = "colo.dev/standby";
+pub const STANDBY: &str = "true";
+pub const DRAINING: &str = "draining";
+/// On member nodes: the ConsolidationPlan that cordoned them.
+pub const PLAN_ANNOTATION: &str = "colo.dev/consolidation-plan";
+/// On member Deployments' pod templates: the plan that last rolled them off nodes being freed
+/// (set with its own field manager, as `kubectl rollout restart` does).
+pub const MOVED_BY_ANNOTATION: &str = "colo.dev/moved-by";
+/// The field manager of that annotation and of node cordons.
+pub const CONSOLIDATION_MANAGER: &str = "colo-consolidation";
+/// kube-controller-manager removes pods with the lowest cost first when it scales down.
+pub const DELETION_COST_ANNOTATION: &str = "controller.kubernetes.io/pod-deletion-cost";
 /// Member namespaces are this prefix and the agency's name.
 const MEMBER_NAMESPACE_PREFIX: &str = "colo-";
 /// Objects around an agency's member namespace.

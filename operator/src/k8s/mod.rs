@@ -7,6 +7,7 @@ pub mod keys;
 pub mod labels;
 pub mod ledger;
 pub mod members;
+pub mod nodes;
 pub mod plain;
 pub mod prom;
 pub mod status;

@@ -31,6 +31,8 @@ pub struct Decided {
     /// The placement spec it was decided for ([`placement_spec`]): a spec edit that leaves
     /// this alone (an image, an env var) keeps the placement.
     pub spec: String,
+    /// Standby nodes (cluster, node) the engine chose: uncordoned when it is applied.
+    pub wake: Vec<(String, String)>,
 }
 
 /// A placement whose member objects were applied: for which spec, and when.
@@ -40,6 +42,9 @@ pub struct Confirmed {
     /// The generation of the Tenancy applied.
     pub generation: Option<i64>,
     pub at: DateTime<Utc>,
+    /// Applied with more replicas than decided somewhere (a move in flight keeps its old
+    /// replicas until the new are available): applied again once it settles.
+    pub surged: bool,
 }
 
 #[derive(Default)]
@@ -59,6 +64,9 @@ struct Record {
     announced: Option<(Option<Phase>, Option<String>)>,
     /// Per Event reason announced apart from the phase (Placed, Resized): its last message.
     told: BTreeMap<&'static str, String>,
+    /// Since when a consolidation moves it: its quota has room for one more replica of each
+    /// workload (a rolling restart's surge pod) and its member objects are applied each time.
+    moving: Option<DateTime<Utc>>,
 }
 
 impl Record {
@@ -111,7 +119,12 @@ pub fn placement_spec(spec: &colo_api::TenancySpec) -> String {
         spec.cluster.as_deref().unwrap_or_default(),
         workloads.join(",")
     );
-    // FNV-1a, 64 bits: stable across builds and platforms, unlike the std hasher.
+    fingerprint(&text)
+}
+
+/// A short stable digest of `text` (FNV-1a, 64 bits: stable across builds and platforms,
+/// unlike the std hasher), for what is stamped on objects and compared later.
+pub fn fingerprint(text: &str) -> String {
     let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     });
@@ -337,21 +350,79 @@ impl State {
         self.metrics.set_tenancy_phases(&counts);
     }
 
-    /// Per cluster, what the agency's tenancies request there (its quota).
+    /// Per cluster, what the agency's tenancies request there (its quota), with room for one
+    /// more replica of each workload of a tenancy a consolidation moves.
     pub fn quotas(&self, agency: &str) -> BTreeMap<String, Requests> {
         let mut quotas: BTreeMap<String, Requests> = BTreeMap::new();
         for record in lock(&self.tenancies)
             .values()
             .filter(|r| r.agency == agency)
         {
+            let mut surge: BTreeMap<(&str, &str), Requests> = BTreeMap::new();
             for p in record.holding() {
                 let Some(r) = &p.requests else { continue };
+                let one = (
+                    r.cpu.cpu_millis().unwrap_or(0) as i64,
+                    r.memory.bytes().unwrap_or(0) as i64,
+                );
                 let e = quotas.entry(p.cluster.clone()).or_default();
-                e.0 += r.cpu.cpu_millis().unwrap_or(0) as i64 * p.replicas as i64;
-                e.1 += r.memory.bytes().unwrap_or(0) as i64 * p.replicas as i64;
+                *e = (
+                    e.0 + one.0 * p.replicas as i64,
+                    e.1 + one.1 * p.replicas as i64,
+                );
+                if record.moving.is_some() {
+                    let s = surge.entry((&p.cluster, &p.workload)).or_default();
+                    *s = (s.0.max(one.0), s.1.max(one.1));
+                }
+            }
+            for ((cluster, _), one) in surge {
+                let e = quotas.entry(cluster.to_string()).or_default();
+                *e = (e.0 + one.0, e.1 + one.1);
             }
         }
         quotas
+    }
+
+    /// Tenancies with a placement decided and not yet applied, or a placement they replace
+    /// still held: the estate is changing under them.
+    pub fn in_flight(&self) -> Vec<TenancyKey> {
+        let mut keys: Vec<TenancyKey> = lock(&self.tenancies)
+            .iter()
+            .filter(|(_, r)| r.assumed.is_some() || r.previous.is_some() || r.moving.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// A consolidation starts moving `key`.
+    pub fn start_moving(&self, key: &TenancyKey, now: DateTime<Utc>) {
+        let mut tenancies = lock(&self.tenancies);
+        let record = tenancies.entry(key.clone()).or_default();
+        record.moving.get_or_insert(now);
+    }
+
+    /// The consolidation's move of `key` is over (done or rolled back).
+    pub fn stop_moving(&self, key: &TenancyKey) {
+        if let Some(record) = lock(&self.tenancies).get_mut(key) {
+            record.moving = None;
+        }
+    }
+
+    /// True when a consolidation moves `key`.
+    pub fn is_moving(&self, key: &TenancyKey) -> bool {
+        lock(&self.tenancies)
+            .get(key)
+            .is_some_and(|r| r.moving.is_some())
+    }
+
+    /// True once `key`'s member objects (and its quota's room for a surge) were applied
+    /// since a consolidation started moving it.
+    pub fn applied_since_moving(&self, key: &TenancyKey) -> bool {
+        lock(&self.tenancies).get(key).is_some_and(|r| {
+            let applied = r.confirmed.as_ref().map(|c| c.at);
+            r.moving.is_some() && applied >= r.moving
+        })
     }
 
     /// How many of an agency's tenancies are accepted (reconciled and not Rejected).
@@ -506,6 +577,7 @@ mod tests {
             nodes: vec![],
             explanation: String::new(),
             spec: String::new(),
+            wake: Vec::new(),
         }
     }
 
@@ -514,6 +586,7 @@ mod tests {
             decided,
             generation: Some(1),
             at: Utc::now(),
+            surged: false,
         }
     }
 
@@ -555,6 +628,38 @@ mod tests {
         s.forget(&a);
         assert_eq!(s.quotas("ag")["north"], (100, 1 << 20));
         assert!(!s.quotas("ag").contains_key("south"));
+    }
+
+    #[test]
+    fn a_tenancy_a_consolidation_moves_has_room_for_one_surge_replica() {
+        let s = state();
+        let a = TenancyKey::new("ns", "a");
+        s.track(&a, "ag");
+        let mut at = Utc::now();
+        s.confirm(
+            &a,
+            Confirmed {
+                at,
+                ..confirmed(placed("north", 3, "100m"))
+            },
+        );
+        assert_eq!(s.quotas("ag")["north"], (300, 3 << 20));
+        at += chrono::Duration::seconds(1);
+        s.start_moving(&a, at);
+        assert_eq!(s.quotas("ag")["north"], (400, 4 << 20), "one more replica");
+        assert!(!s.applied_since_moving(&a), "applied before the move began");
+        assert_eq!(s.in_flight(), vec![a.clone()]);
+        s.confirm(
+            &a,
+            Confirmed {
+                at,
+                ..confirmed(placed("north", 3, "100m"))
+            },
+        );
+        assert!(s.applied_since_moving(&a));
+        s.stop_moving(&a);
+        assert_eq!(s.quotas("ag")["north"], (300, 3 << 20));
+        assert!(s.in_flight().is_empty() && !s.is_moving(&a));
     }
 
     #[test]

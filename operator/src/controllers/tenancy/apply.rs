@@ -27,10 +27,14 @@ pub async fn apply(
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, Client)>, Error> {
     let key = TenancyKey::of(tenancy);
-    let by_cluster = by_cluster(&sized.placements);
+    let surged = surged(&sized.placements, ctx.state.previous(&key));
+    let by_cluster = by_cluster(&surged);
+    let moving = ctx.state.is_moving(&key);
     let current = ctx.state.confirmed(&key).is_some_and(|c| {
         c.generation == tenancy.metadata.generation
             && c.decided.placements == sized.placements
+            && !c.surged
+            && !moving
             && (now - c.at).to_std().unwrap_or_default() < ctx.config.drift_repair
     });
     let mut members = Vec::new();
@@ -43,6 +47,11 @@ pub async fn apply(
     if current {
         return Ok(members);
     }
+    wake(ctx, tenancy, &sized.wake, &members).await?;
+    let sized = &Decided {
+        wake: Vec::new(),
+        ..sized.clone()
+    };
     ctx.state.assume(&key, sized.clone());
     let stamp = Stamp {
         placement_spec: placement_spec(&tenancy.spec),
@@ -57,11 +66,62 @@ pub async fn apply(
                 decided: sized.clone(),
                 generation: tenancy.metadata.generation,
                 at: now,
+                surged: surged != sized.placements,
             },
         ),
         Err(_) => ctx.state.forget(&key),
     }
     written.map(|()| members)
+}
+
+/// Uncordons the standby nodes the planner chose for this placement (the fewest it needed).
+async fn wake(
+    ctx: &Context,
+    tenancy: &Tenancy,
+    nodes: &[(String, String)],
+    members: &[(String, Client)],
+) -> Result<(), Error> {
+    for (cluster, node) in nodes {
+        let Some((_, client)) = members.iter().find(|(c, _)| c == cluster) else {
+            continue;
+        };
+        let woke = crate::k8s::nodes::wake(client, node)
+            .await
+            .map_err(|source| Error::Apply {
+                cluster: cluster.clone(),
+                source,
+            })?;
+        if woke {
+            let note = format!("woke standby node {cluster}/{node}: no running node had room");
+            tracing::info!(tenancy = %TenancyKey::of(tenancy), %cluster, %node, "woke a standby node");
+            ctx.events
+                .publish(tenancy, crate::k8s::events::Kind::Normal, "WokeNode", &note)
+                .await;
+        }
+    }
+    Ok(())
+}
+
+/// Make-before-break within a cluster the tenancy stays in: while the placement it replaces
+/// is still held, a workload keeps there the replicas it had, if more, until the new
+/// placement is available everywhere (then retire releases it and the next apply trims).
+fn surged(placements: &[Placement], previous: Option<Decided>) -> Vec<Placement> {
+    let previous = previous.map(|d| d.placements).unwrap_or_default();
+    placements
+        .iter()
+        .map(|p| {
+            let before = previous
+                .iter()
+                .filter(|o| o.cluster == p.cluster && o.workload == p.workload)
+                .map(|o| o.replicas)
+                .max()
+                .unwrap_or(0);
+            Placement {
+                replicas: p.replicas.max(before),
+                ..p.clone()
+            }
+        })
+        .collect()
 }
 
 async fn write(
@@ -266,4 +326,35 @@ pub async fn connect(ctx: &Context, cluster: &SharedCluster) -> Result<Client, E
             cluster: cluster.name_any(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(cluster: &str, replicas: i32) -> Placement {
+        Placement {
+            cluster: cluster.into(),
+            site: String::new(),
+            workload: "api".into(),
+            replicas,
+            requests: None,
+        }
+    }
+
+    #[test]
+    fn a_cluster_keeps_its_old_replicas_until_the_move_settles() {
+        let new = vec![on("north", 1), on("south", 2)];
+        let previous = Decided {
+            placements: vec![on("north", 3)],
+            ..Default::default()
+        };
+        let surged = surged(&new, Some(previous));
+        assert_eq!(surged, vec![on("north", 3), on("south", 2)]);
+        assert_eq!(
+            super::surged(&new, None),
+            new,
+            "nothing in flight: as decided"
+        );
+    }
 }

@@ -18,6 +18,8 @@ use crate::k8s::labels;
 pub struct Availability {
     /// Available replicas per workload, over every cluster.
     pub ready: BTreeMap<String, i32>,
+    /// Available replicas per (cluster, workload).
+    pub ready_in: BTreeMap<(String, String), i32>,
     /// Why replicas are missing, as "cluster: reason" (empty when none are, or not asked).
     pub reasons: Vec<String>,
     /// Every Deployment has rolled out its latest spec: no pod of an older one is left.
@@ -32,6 +34,15 @@ impl Availability {
             .workloads
             .iter()
             .all(|w| self.ready.get(&w.name).copied().unwrap_or(0) >= w.replicas)
+    }
+
+    /// True when every placement has its replicas available in its own cluster (replicas
+    /// kept elsewhere meanwhile do not make up for them).
+    pub fn placed_up(&self, placements: &[colo_api::Placement]) -> bool {
+        placements.iter().all(|p| {
+            let key = (p.cluster.clone(), p.workload.clone());
+            self.ready_in.get(&key).copied().unwrap_or(0) >= p.replicas
+        })
     }
 
     pub fn total_ready(&self) -> i32 {
@@ -116,7 +127,11 @@ pub async fn read(
         for c in deployments.items.iter().map(count) {
             seen.settled &= c.settled;
             let n = if c.current || in_place { c.ready } else { 0 };
-            *seen.ready.entry(c.workload).or_default() += n;
+            *seen.ready.entry(c.workload.clone()).or_default() += n;
+            *seen
+                .ready_in
+                .entry((cluster.clone(), c.workload))
+                .or_default() += n;
             failures.entry(cluster).or_default().extend(c.failure);
         }
     }
@@ -157,5 +172,30 @@ async fn pending_pods(client: &Client, tenancy: &Tenancy, ns: &str) -> Option<St
         (0, _) => None,
         (n, Some(message)) => Some(format!("{n} pod(s) pending: {message}")),
         (n, None) => Some(format!("{n} pod(s) pending")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_kept_elsewhere_do_not_make_up_for_a_placement() {
+        let place = |cluster: &str, replicas| colo_api::Placement {
+            cluster: cluster.into(),
+            site: String::new(),
+            workload: "api".into(),
+            replicas,
+            requests: None,
+        };
+        let seen = Availability {
+            ready_in: BTreeMap::from([
+                (("north".to_string(), "api".to_string()), 2),
+                (("south".to_string(), "api".to_string()), 0),
+            ]),
+            ..Default::default()
+        };
+        assert!(seen.placed_up(&[place("north", 2)]));
+        assert!(!seen.placed_up(&[place("north", 1), place("south", 1)]));
     }
 }

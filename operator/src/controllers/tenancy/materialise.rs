@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
 use colo_api::{Agency, Placement, Quantity, Tenancy, Workload};
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, ContainerPort, EnvVar, LimitRange, LimitRangeItem, LimitRangeSpec,
     Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceQuota, ResourceQuotaSpec,
@@ -16,9 +18,11 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
@@ -231,8 +235,31 @@ pub async fn workloads(
         if !workload.ports.is_empty() {
             apply(client, manager, &service(tenancy, workload)).await?;
         }
+        if placement.replicas >= 2 {
+            apply(client, manager, &disruption_budget(tenancy, workload)).await?;
+        }
     }
     Ok(())
+}
+
+/// At most one replica of a workload disrupted at a time (node drains, evictions); Colo's
+/// own moves wait for the budget to allow one.
+fn disruption_budget(tenancy: &Tenancy, workload: &Workload) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: workload_meta(tenancy, workload),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(labels::workload_selector(
+                    &TenancyKey::of(tenancy),
+                    &workload.name,
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 fn workload_meta(tenancy: &Tenancy, workload: &Workload) -> ObjectMeta {
@@ -272,6 +299,14 @@ fn deployment(
     Deployment {
         spec: Some(DeploymentSpec {
             replicas: Some(placement.replicas),
+            // Make-before-break: a new pod is available before an old one goes.
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(IntOrString::Int(1)),
+                    max_unavailable: Some(IntOrString::Int(0)),
+                }),
+            }),
             selector: LabelSelector {
                 match_labels: Some(selector),
                 ..Default::default()
@@ -394,6 +429,10 @@ pub async fn remove(client: &Client, key: &TenancyKey, agency: &str) -> Result<(
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
     for s in services.list(&lp).await?.items {
         services.delete(&s.name_any(), &dp).await?;
+    }
+    let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
+    for b in budgets.list(&lp).await?.items {
+        budgets.delete(&b.name_any(), &dp).await?;
     }
     Ok(())
 }

@@ -211,7 +211,7 @@ async fn place_and_run(
         let lost = format!("its replicas on the lost site cannot be placed again: {why}");
         availability.reasons.push(lost);
     }
-    if availability.all_up(tenancy) {
+    if availability.all_up(tenancy) && availability.placed_up(&sized.placements) {
         let settled = availability.settled;
         apply::retire(ctx, tenancy, agency, &sized.placements, settled, now).await?;
     }

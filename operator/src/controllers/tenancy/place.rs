@@ -35,6 +35,10 @@ pub async fn placement(
     ctx: &Context,
 ) -> Result<Placing, PlannerError> {
     let spec = placement_spec(&tenancy.spec);
+    // A decision not yet applied comes first: the planner's, or a consolidation's move.
+    if let Some(assumed) = ctx.state.assumed(key).filter(|a| a.spec == spec) {
+        return Ok(Placing::Assumed(assumed));
+    }
     // Kept only when it places every replica (a crash may have left half of it applied);
     // member objects from before placement specs were stamped are kept if they fit.
     let kept = ctx.state.confirmed(key).filter(|c| {
@@ -47,9 +51,6 @@ pub async fn placement(
         Some(c) => Some(c.decided),
         None => None,
     };
-    if let Some(assumed) = ctx.state.assumed(key).filter(|a| a.spec == spec) {
-        return Ok(Placing::Assumed(assumed));
-    }
     if let Some(pin) = &tenancy.spec.cluster
         && ctx.hub_cluster(pin).is_none()
     {

@@ -284,7 +284,7 @@ mod tests {
                 placements: vec![placement.clone()],
                 nodes: vec![],
                 explanation: "Placed on north-1.".into(),
-                spec: String::new(),
+                ..Default::default()
             },
             review: Review {
                 placements: vec![placement],
@@ -295,6 +295,7 @@ mod tests {
                 ready: BTreeMap::from([("api".to_string(), ready)]),
                 reasons: reasons.iter().map(|r| r.to_string()).collect(),
                 settled: true,
+                ..Default::default()
             },
         })
     }
