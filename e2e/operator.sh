@@ -50,8 +50,13 @@ start() {
   # A lost member's tenancies move after 45 s, and a member back from an outage takes new
   # placements after 20 s (production: 3 and 2 minutes).
   local grace=(--revocation-grace-seconds 10 --failover-grace-seconds 45 --member-settle-seconds 20)
+  # Consolidation is off unless a test (or the demo) asks: COLO_CONSOLIDATION_MODE=propose|auto,
+  # with COLO_CONSOLIDATION_ARGS for its other flags. It looks at the estate every 5 s.
+  grace+=(--consolidation-interval-seconds "${COLO_CONSOLIDATION_INTERVAL:-5}")
+  read -r -a consolidation <<<"${COLO_CONSOLIDATION_ARGS:-}"
+  grace+=("${consolidation[@]}")
   [[ -z ${COLO_BIN:-} ]] || grace=()
-  COLO_HTTP_ADDR=$addr setsid "$colo" operator --rate-window 20s \
+  COLO_CONSOLIDATION_MODE=${COLO_CONSOLIDATION_MODE:-off} COLO_HTTP_ADDR=$addr setsid "$colo" operator --rate-window 20s \
     --accounting-interval-seconds 5 --accounting-speed 60 \
     "${grace[@]}" \
     --history-prometheus-url "http://127.0.0.10:9090" \

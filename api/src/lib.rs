@@ -17,7 +17,9 @@ pub use cluster::{
     CostSpec, PowerSpec, PrometheusSpec, SecretKeyRef, SharedClusterSpec, SharedClusterStatus,
 };
 pub use common::{Classification, Condition, Resources};
-pub use consolidation::{ConsolidationPlanSpec, ConsolidationPlanStatus, Move, PlanState};
+pub use consolidation::{
+    ConsolidationPlanSpec, ConsolidationPlanStatus, Move, PlanState, StepState, TenancyStep,
+};
 pub use quantity::{Quantity, QuantityError};
 pub use report::{REPORT_CSV_HEADER, ReportRow};
 pub use tenancy::{

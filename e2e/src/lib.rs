@@ -244,13 +244,36 @@ pub fn colo_is_running() {
 
 /// Runs e2e/operator.sh with an action (start, stop, kill, restart).
 pub fn operator(action: &str) {
+    operator_with(action, &[]);
+}
+
+/// Runs e2e/operator.sh with an action and settings in its environment (e.g.
+/// `COLO_CONSOLIDATION_MODE`).
+pub fn operator_with(action: &str, settings: &[(&str, &str)]) {
     let status = Command::new(repo().join("e2e/operator.sh"))
         .arg(action)
         .env("COLO_ESTATE_DIR", estate_dir())
         .env("COLO_NO_BUILD", "1")
+        .envs(settings.iter().copied())
         .status()
         .expect("e2e/operator.sh runs");
     assert!(status.success(), "e2e/operator.sh {action} failed");
+}
+
+/// Runs the `colo` binary the operator runs (target/release/colo) against the estate's hub;
+/// returns what it printed, failing the test if it fails.
+pub fn colo(args: &[&str]) -> String {
+    let out = Command::new(repo().join("target/release/colo"))
+        .args(args)
+        .env("KUBECONFIG", estate_dir().join("kubeconfig"))
+        .output()
+        .expect("target/release/colo runs (e2e/operator.sh builds it)");
+    assert!(
+        out.status.success(),
+        "colo {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// An agency owning one hub namespace, both created; returns (agency, namespace).

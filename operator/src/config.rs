@@ -59,6 +59,55 @@ pub struct Config {
     pub failover_grace: Duration,
     /// A member back from an outage takes new placements once it has answered this long.
     pub member_settle: Duration,
+    pub consolidation: Consolidation,
+}
+
+/// What the consolidation controller does on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConsolidationMode {
+    /// Nothing is proposed; plans the platform team creates are still filled in and executed.
+    Off,
+    /// A plan is proposed every interval when it saves enough; the platform team approves it.
+    Propose,
+    /// As `propose`, and a plan saving at least the auto-approval figure is approved at once.
+    Auto,
+}
+
+#[derive(Clone, Debug)]
+pub struct Consolidation {
+    pub mode: ConsolidationMode,
+    /// How often the estate is looked at for a plan (and executing plans are advanced).
+    pub interval: Duration,
+    /// A plan is proposed only when it saves at least this much a month.
+    pub min_monthly_saving: f64,
+    /// In `auto` mode, a plan saving at least this much a month is approved by Colo.
+    pub auto_approve_saving: f64,
+    /// Tenancies of one agency moving at once.
+    pub moves_per_agency: usize,
+    /// A move not complete after this long is rolled back.
+    pub move_timeout: Duration,
+    /// How often an executing plan is looked at.
+    pub step_every: Duration,
+    /// What moving one replica costs, once, and the months a saving is set against it.
+    pub disruption_cost_per_move: f64,
+    pub horizon_months: f64,
+}
+
+impl Default for Consolidation {
+    fn default() -> Self {
+        let engine = colo_engine::consolidate::Thresholds::default();
+        Consolidation {
+            mode: ConsolidationMode::Propose,
+            interval: Duration::from_secs(3600),
+            min_monthly_saving: 20.0,
+            auto_approve_saving: 100.0,
+            moves_per_agency: 2,
+            move_timeout: Duration::from_secs(600),
+            step_every: Duration::from_secs(5),
+            disruption_cost_per_move: engine.disruption_cost_per_move,
+            horizon_months: engine.horizon_months,
+        }
+    }
 }
 
 impl Default for Config {
@@ -82,6 +131,7 @@ impl Default for Config {
             member_unreachable_after: Duration::from_secs(20),
             failover_grace: Duration::from_secs(180),
             member_settle: Duration::from_secs(120),
+            consolidation: Consolidation::default(),
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct Metrics {
     ledger_until: prometheus::Gauge,
     /// The platform dashboard's per-cluster gauges.
     pub cluster: ClusterGauges,
+    /// Consolidation: active nodes and the fewest the work could run on (each time the
+    /// estate is looked at for a plan), and what executed plans freed and saved.
+    pub consolidation: GaugeVec,
 }
 
 /// Each agency's month beside its budget.
@@ -254,6 +257,12 @@ impl Metrics {
                 .expect("metric"),
             ),
             cluster: ClusterGauges::new(r),
+            consolidation: gauge(
+                r,
+                "colo_consolidation",
+                "Consolidation figures: active_nodes, lower_bound_nodes (at the last look for a plan), nodes_freed and saved_per_month (by executed plans)",
+                &["figure"],
+            ),
             registry,
         }
     }

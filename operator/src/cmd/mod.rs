@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator against the hub in KUBECONFIG (or in-cluster).
-    Operator(operator::Args),
+    Operator(Box<operator::Args>),
     /// Write the live estate as an EstateSnapshot, to replay it with `colo plan`.
     Snapshot(snapshot::Args),
     /// Print the CustomResourceDefinitions as YAML (kubectl apply -f - takes them).
@@ -85,7 +85,7 @@ fn generate(g: GenerateArgs) -> ExitCode {
 
 pub fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Operator(args) => async_main(operator::run(args)),
+        Command::Operator(args) => async_main(operator::run(*args)),
         Command::Snapshot(args) => async_main(snapshot::run(args)),
         Command::Crds => match crds::print(&mut std::io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,

@@ -11,7 +11,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube_lease_manager::LeaseManagerBuilder;
 
 use crate::accounting;
-use crate::config::Config;
+use crate::config::{Config, ConsolidationMode};
 use crate::context::{Context, Wiring};
 use crate::controllers;
 use crate::k8s::fence::{self, Fence};
@@ -75,6 +75,45 @@ pub struct Args {
     /// heartbeat for this many seconds (until then its replicas count, nothing new goes there).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(0..=86400))]
     pub member_settle_seconds: u64,
+    #[command(flatten)]
+    pub consolidation: ConsolidationArgs,
+}
+
+/// Consolidation of the running estate (docs/operator.md, "Consolidation").
+#[derive(clap::Args)]
+pub struct ConsolidationArgs {
+    /// off: propose nothing (plans the platform team creates are still filled in); propose:
+    /// a ConsolidationPlan every interval when it saves enough; auto: and approve it when it
+    /// saves at least --consolidation-auto-approve-saving.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "propose",
+        env = "COLO_CONSOLIDATION_MODE"
+    )]
+    pub consolidation_mode: ConsolidationMode,
+    /// Seconds between looks at the estate for a plan.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604800))]
+    pub consolidation_interval_seconds: u64,
+    /// A plan is proposed only when it saves at least this much a month (the currency's units).
+    #[arg(long, default_value_t = 20.0, value_parser = non_negative)]
+    pub consolidation_min_monthly_saving: f64,
+    /// In auto mode, plans saving at least this much a month are approved by Colo.
+    #[arg(long, default_value_t = 100.0, value_parser = non_negative)]
+    pub consolidation_auto_approve_saving: f64,
+    /// Tenancies of one agency moved at the same time.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub consolidation_moves_per_agency: u64,
+    /// Seconds a move may take before it is rolled back (its old copies serve again).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(10..=86400))]
+    pub consolidation_move_timeout_seconds: u64,
+}
+
+fn non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{text:?} is not a number of 0 or more")),
+    }
 }
 
 fn speed(text: &str) -> Result<f64, String> {
@@ -223,7 +262,20 @@ fn config(args: &Args) -> Config {
         member_unreachable_after: Duration::from_secs(args.member_unreachable_seconds),
         failover_grace: Duration::from_secs(args.failover_grace_seconds),
         member_settle: Duration::from_secs(args.member_settle_seconds),
+        consolidation: consolidation(&args.consolidation),
         ..Config::default()
+    }
+}
+
+fn consolidation(args: &ConsolidationArgs) -> crate::config::Consolidation {
+    crate::config::Consolidation {
+        mode: args.consolidation_mode,
+        interval: Duration::from_secs(args.consolidation_interval_seconds),
+        min_monthly_saving: args.consolidation_min_monthly_saving,
+        auto_approve_saving: args.consolidation_auto_approve_saving,
+        moves_per_agency: args.consolidation_moves_per_agency as usize,
+        move_timeout: Duration::from_secs(args.consolidation_move_timeout_seconds),
+        ..Default::default()
     }
 }
 

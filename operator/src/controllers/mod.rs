@@ -1,5 +1,6 @@
 //! The controllers on the hub, one per kind and each the one writer of its kind's status:
-//! Tenancy (`tenancy/`), SharedCluster (`cluster.rs`), Agency (`agency.rs`). This module
+//! Tenancy (`tenancy/`), SharedCluster (`cluster.rs`), Agency (`agency.rs`),
+//! ConsolidationPlan (`consolidation/`). This module
 //! wires them to the hub's shared watches and to member Deployments, and gives every object
 //! its own back-off.
 
@@ -7,6 +8,7 @@ pub mod agency;
 mod backoff;
 pub mod claims;
 pub mod cluster;
+pub mod consolidation;
 mod seed;
 pub mod tenancy;
 
@@ -63,6 +65,7 @@ pub async fn run(
         tenancies(&ctx, &hub, stopped()),
         clusters(&ctx, &hub, stopped()),
         agencies(&ctx, &hub, agency_figures, stopped()),
+        consolidation::run(ctx.clone(), stopped()),
     );
 }
 

@@ -33,6 +33,12 @@ impl TenancyKey {
         ObjectRef::new(&self.name).within(&self.namespace)
     }
 
+    /// From the engine's (and a plan's) `namespace/name`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (namespace, name) = text.split_once('/')?;
+        Some(TenancyKey::new(namespace, name))
+    }
+
     /// The engine names tenancies `namespace/name` (in snapshots and plans).
     pub fn engine_name(&self) -> String {
         self.to_string()

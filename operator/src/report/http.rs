@@ -56,6 +56,7 @@ pub async fn serve(
 fn api_routes(
     ctx: Arc<Context>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let report = report_route(ctx.clone());
     let with_ctx = warp::any().map(move || ctx.clone());
     let agencies = warp::path!("api" / "v1" / "agencies")
         .and(with_ctx.clone())
@@ -78,7 +79,42 @@ fn api_routes(
                     .ok_or_else(|| ReportError::NotFound(format!("no agency {name:?}")))
             }))
         });
-    let report = warp::path!("api" / "v1" / "report")
+    let consolidation = warp::path!("api" / "v1" / "consolidation")
+        .and(with_ctx.clone())
+        .then(|ctx: Arc<Context>| async move {
+            reply(super::consolidation::list(&ctx).await.map(|c| json(&c)))
+        });
+    let page = warp::path::end()
+        .and(with_ctx)
+        .then(|ctx: Arc<Context>| async move {
+            reply(report::estate_now(&ctx).await.map(|e| {
+                let mut r = warp::reply::Response::new(super::page::render(&e).into());
+                r.headers_mut().insert(
+                    "content-type",
+                    warp::http::HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                r
+            }))
+        });
+    agencies
+        .or(agency)
+        .unify()
+        .or(estate)
+        .unify()
+        .or(report)
+        .unify()
+        .or(consolidation)
+        .unify()
+        .or(page)
+        .unify()
+}
+
+/// `/api/v1/report[?from&to&agency&format=csv]`: past windows, as JSON or CSV.
+fn report_route(
+    ctx: Arc<Context>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone {
+    let with_ctx = warp::any().map(move || ctx.clone());
+    warp::path!("api" / "v1" / "report")
         .and(warp::query::<BTreeMap<String, String>>())
         .and(with_ctx.clone())
         .then(
@@ -109,35 +145,15 @@ fn api_routes(
                 };
                 reply(answer.await)
             },
-        );
-    let page = warp::path::end()
-        .and(with_ctx)
-        .then(|ctx: Arc<Context>| async move {
-            reply(report::estate_now(&ctx).await.map(|e| {
-                let mut r = warp::reply::Response::new(super::page::render(&e).into());
-                r.headers_mut().insert(
-                    "content-type",
-                    warp::http::HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                r
-            }))
-        });
-    agencies
-        .or(agency)
-        .unify()
-        .or(estate)
-        .unify()
-        .or(report)
-        .unify()
-        .or(page)
-        .unify()
+        )
 }
 
 /// The paths this server answers.
-pub const PATHS: [&str; 8] = [
+pub const PATHS: [&str; 9] = [
     "/",
     "/api/v1/agencies",
     "/api/v1/agencies/{name}",
+    "/api/v1/consolidation",
     "/api/v1/estate",
     "/api/v1/report",
     "/healthz",

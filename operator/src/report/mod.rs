@@ -2,6 +2,7 @@
 //! Prometheus history of Colo's own counters), as report rows; served by `http` as JSON, CSV
 //! and the page (`page`).
 
+pub mod consolidation;
 pub mod http;
 mod page;
 

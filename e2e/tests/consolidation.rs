@@ -1,0 +1,546 @@
+//! Consolidation in the live estate. On the third site (west-1, joined for this test, which no
+//! other test leaves work on), tenancies of 12 cores pinned there are placed one by one, two
+//! to a node, and every other one deleted: each node is left half used (spread thin,
+//! consolidation off meanwhile). Then:
+//! - `propose`: Colo proposes a ConsolidationPlan whose figures are those `colo plan
+//!   --consolidate` gives on a `colo snapshot` of the same moment; approved, it executes with an
+//!   invariant checker sampling every member (no workload ever loses its available replica),
+//!   at most one tenancy of an agency moving at a time; the nodes it empties are cordoned and
+//!   labelled standby, counted as standby by `kubectl get shc`, and the accounted energy falls;
+//!   `/api/v1/consolidation` lists it with what it saved;
+//! - a change to the estate while a plan executes supersedes the rest of it: moves under way
+//!   finish, the others are skipped, nodes it did not empty are uncordoned;
+//! - `auto` approves only above its threshold: a plan saving less stays proposed, and is
+//!   approved and executed once the threshold is below its saving;
+//! - work with no room on running nodes wakes a standby node (uncordoned, an Event says so).
+//!
+//! Its own test binary: it restarts the operator with consolidation settings and changes
+//! which nodes are schedulable; afterwards every node is schedulable again and the operator
+//! runs with its usual settings (consolidation off).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use colo_e2e::*;
+use serde_json::Value;
+
+const SITE: &str = THIRD_SITE;
+
+/// west-1 joined for the test; afterwards, whatever happens: Colo's cordons lifted, the
+/// operator restarted with consolidation off, west-1 taken out of the hub.
+struct Restore;
+
+impl Restore {
+    fn join() -> Restore {
+        let file = repo().join("examples/21-third-site.yaml");
+        kubectl_ok(HUB, &["apply", "-f", file.to_str().unwrap()]);
+        wait_until("west-1 Ready", Duration::from_secs(90), || {
+            let c = get_json(HUB, &["get", "sharedcluster", SITE]);
+            let conditions = c["status"]["conditions"].as_array().cloned();
+            let ready = conditions
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            if ready {
+                Ok(())
+            } else {
+                Err(format!("{}", c["status"]))
+            }
+        });
+        Restore
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        wake_all();
+        operator_with("restart", &[]);
+        let _ = kubectl(HUB, &["delete", "sharedcluster", SITE, "--timeout=60s"]);
+    }
+}
+
+/// Lifts Colo's cordons in west-1.
+fn wake_all() {
+    let nodes = kubectl(
+        SITE,
+        &["get", "nodes", "-l", "colo.dev/standby", "-o", "name"],
+    );
+    for node in nodes.stdout.lines() {
+        let _ = kubectl(SITE, &["uncordon", node]);
+        let _ = kubectl(SITE, &["label", node, "colo.dev/standby-"]);
+    }
+}
+
+fn restart(mode: &str, extra: &str) {
+    let args =
+        format!("--consolidation-min-monthly-saving 1 --consolidation-moves-per-agency 1 {extra}");
+    operator_with(
+        "restart",
+        &[
+            ("COLO_CONSOLIDATION_MODE", mode),
+            ("COLO_CONSOLIDATION_ARGS", &args),
+        ],
+    );
+}
+
+/// A tenancy of one 12-core replica pinned to west-1: two fit a node (kube-scheduler's 32
+/// cores, and Colo's 80% headroom), three do not.
+fn tenancy_yaml(ns: &str, agency: &str, name: &str) -> String {
+    format!(
+        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: {SITE}\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"12\", memory: 4Gi}}\n"
+    )
+}
+
+/// Starts afresh (no tenancy of the test, every node schedulable), places eight tenancies one
+/// by one (two to a node) and deletes every other one: four nodes are left half used.
+/// Returns the names kept.
+fn spread(ns: &str, agency: &str, prefix: &str) -> Vec<String> {
+    kubectl_ok(
+        HUB,
+        &[
+            "-n",
+            ns,
+            "delete",
+            "tenancies",
+            "--all",
+            "--wait=true",
+            "--timeout=120s",
+        ],
+    );
+    wake_all();
+    let names: Vec<String> = (0..8).map(|i| format!("{prefix}{i}")).collect();
+    for name in &names {
+        apply_yaml(HUB, &tenancy_yaml(ns, agency, name));
+        wait_phase(ns, name, "Running", Duration::from_secs(90));
+    }
+    let gone: Vec<&str> = names
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(String::as_str)
+        .collect();
+    let mut args = vec!["-n", ns, "delete", "tenancy", "--wait=true"];
+    args.extend(&gone);
+    kubectl_ok(HUB, &args);
+    names.into_iter().step_by(2).collect()
+}
+
+fn plan_names() -> BTreeSet<String> {
+    get_json(HUB, &["get", "consolidationplans"])["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn plan(name: &str) -> Value {
+    get_json(HUB, &["get", "consolidationplan", name])
+}
+
+/// Waits for a plan not in `known`, in state `state`.
+fn new_plan(known: &BTreeSet<String>, state: &str) -> Value {
+    wait_until(
+        &format!("a new {state} ConsolidationPlan"),
+        Duration::from_secs(120),
+        || {
+            let items = get_json(HUB, &["get", "consolidationplans"]);
+            let items = items["items"].as_array().cloned().unwrap_or_default();
+            items
+                .into_iter()
+                .find(|p| {
+                    !known.contains(p["metadata"]["name"].as_str().unwrap_or_default())
+                        && p["status"]["state"] == state
+                })
+                .ok_or_else(|| format!("plans: {:?}", plan_names()))
+        },
+    )
+}
+
+fn approve(name: &str) {
+    kubectl_ok(
+        HUB,
+        &[
+            "patch",
+            "consolidationplan",
+            name,
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"approved":true}}"#,
+        ],
+    );
+}
+
+fn steps_in(plan: &Value, state: &str) -> usize {
+    let steps = plan["status"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    steps.iter().filter(|s| s["state"] == state).count()
+}
+
+/// Follows a plan until it is final; checks meanwhile that no agency has more than one tenancy
+/// moving. Returns the final plan and the progress texts seen.
+fn follow(name: &str) -> (Value, BTreeSet<String>) {
+    let mut progress = BTreeSet::new();
+    let plan = wait_until(
+        &format!("plan {name} final"),
+        Duration::from_secs(300),
+        || {
+            let p = plan(name);
+            let mut moving: BTreeMap<String, usize> = BTreeMap::new();
+            for s in p["status"]["steps"].as_array().cloned().unwrap_or_default() {
+                if s["state"] == "Moving" {
+                    *moving.entry(s["agency"].to_string()).or_default() += 1;
+                }
+            }
+            assert!(
+                moving.values().all(|&n| n <= 1),
+                "more than one move per agency: {moving:?}"
+            );
+            if let Some(text) = p["status"]["progress"].as_str() {
+                progress.insert(text.to_string());
+            }
+            match p["status"]["state"].as_str() {
+                Some("Done" | "Superseded" | "Failed") => Ok(p),
+                other => Err(format!("{other:?}: {}", p["status"]["message"])),
+            }
+        },
+    );
+    (plan, progress)
+}
+
+fn metric(name: &str) -> f64 {
+    let (_, text) = colo_get("/metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+/// The estate's accounted energy per accounted second, over at least 15 s of ledger.
+fn accounted_watts() -> f64 {
+    let start = (
+        metric("colo_estate_energy_joules_total"),
+        metric("colo_ledger_until_timestamp_seconds"),
+    );
+    let end = wait_until("15 s more of ledger", Duration::from_secs(60), || {
+        let until = metric("colo_ledger_until_timestamp_seconds");
+        if until >= start.1 + 15.0 {
+            Ok((metric("colo_estate_energy_joules_total"), until))
+        } else {
+            Err(format!("ledger until {until}"))
+        }
+    });
+    (end.0 - start.0) / (end.1 - start.1)
+}
+
+/// The accounted energy per second once two windows in a row agree within 2% (what was
+/// deleted before has left the measurements).
+fn steady_watts() -> f64 {
+    let mut last = accounted_watts();
+    wait_until("steady accounted energy", Duration::from_secs(180), || {
+        let now = accounted_watts();
+        let steady = (now - last).abs() <= 0.02 * last.abs();
+        last = now;
+        if steady {
+            Ok(now)
+        } else {
+            Err(format!("{last:.0} J/s"))
+        }
+    })
+}
+
+fn node(cluster: &str, name: &str) -> Value {
+    get_json(cluster, &["get", "node", name])
+}
+
+fn split(path: &str) -> (&str, &str) {
+    path.split_once('/').unwrap()
+}
+
+fn standby_count(cluster: &str) -> i64 {
+    get_json(HUB, &["get", "sharedcluster", cluster])["status"]["nodes"]["standby"]
+        .as_i64()
+        .unwrap_or(0)
+}
+
+/// The plan's figures are those of `colo plan --consolidate` on a `colo snapshot` now.
+fn matches_offline(proposed: &Value) {
+    let snapshot = repo().join("target/e2e-consolidation-snapshot.yaml");
+    std::fs::write(&snapshot, colo(&["snapshot"])).unwrap();
+    let path = snapshot.to_str().unwrap();
+    let args = [
+        "plan",
+        "--snapshot",
+        path,
+        "--consolidate",
+        "--output",
+        "json",
+    ];
+    let offline: Value = serde_json::from_str(&colo(&args)).unwrap();
+    let figures = &offline["summary"]["consolidation"];
+    let status = &proposed["status"];
+    assert_eq!(
+        status["nodesToFree"], figures["freedNodes"],
+        "{status}\n{figures}"
+    );
+    assert_eq!(status["moveCount"], figures["replicasMoved"]);
+    assert_eq!(status["moves"], offline["moves"]);
+    assert_eq!(status["monthlyCostSaved"], figures["savingPerMonth"]);
+    assert_eq!(status["monthlyKWhSaved"], figures["kWhSavedPerMonth"]);
+}
+
+/// Every node the plan freed is cordoned, labelled standby and empty, and counted by the
+/// SharedCluster's status.
+fn freed_are_standby(done: &Value) {
+    let freed = done["status"]["nodesToFree"].as_array().unwrap().clone();
+    assert_eq!(
+        done["status"]["nodesFreed"].as_u64().unwrap() as usize,
+        freed.len()
+    );
+    for path in &freed {
+        let (cluster, name) = split(path.as_str().unwrap());
+        let n = node(cluster, name);
+        assert_eq!(
+            n["metadata"]["labels"]["colo.dev/standby"], "true",
+            "{path}"
+        );
+        assert_eq!(n["spec"]["unschedulable"], true, "{path}");
+        let on_it = format!("spec.nodeName={name}");
+        let args = [
+            "get",
+            "pods",
+            "-A",
+            "-l",
+            "colo.dev/agency",
+            "--field-selector",
+            &on_it,
+            "-o",
+            "name",
+        ];
+        let pods = kubectl_ok(cluster, &args);
+        assert!(pods.trim().is_empty(), "{path} still runs {pods}");
+    }
+    assert!(
+        standby_count(SITE) >= freed.len() as i64,
+        "kubectl get shc counts fewer standby nodes"
+    );
+}
+
+/// Proposed, compared with the offline engine, approved and executed with the invariant
+/// checker running; the accounted energy falls by what the plan said.
+fn propose_and_execute(ns: &str, alive: &[String]) {
+    let known = plan_names();
+    restart("propose", "");
+    let proposed = new_plan(&known, "Proposed");
+    let name = proposed["metadata"]["name"].as_str().unwrap().to_string();
+    matches_offline(&proposed);
+    assert!(
+        proposed["status"]["nodesFreed"].as_i64().unwrap() >= 2,
+        "{}",
+        proposed["status"]
+    );
+    let get = kubectl_ok(HUB, &["get", "cpl", &name]);
+    assert!(
+        get.contains("Proposed") && get.contains("NODES FREED"),
+        "{get}"
+    );
+    let before = steady_watts();
+    let checker = invariants::start(ns, &[SITE]);
+    let approved_at = Instant::now();
+    approve(&name);
+    let (done, progress) = follow(&name);
+    let done_at = Instant::now();
+    let samples = checker.finish();
+    assert_eq!(done["status"]["state"], "Done", "{}", done["status"]);
+    assert!(
+        progress.iter().any(|p| p.starts_with("Executing ")),
+        "{progress:?}"
+    );
+    assert!(
+        samples.longest_gap() < Duration::from_secs(5),
+        "the checker missed too much"
+    );
+    for t in alive {
+        let fewest = samples.fewest_available(t, "api", approved_at, done_at);
+        assert!(
+            fewest >= 1,
+            "{t} had {fewest} available replicas during the plan"
+        );
+    }
+    freed_are_standby(&done);
+    // Measured usage lags a move by a rate window: the fall is waited for.
+    let saved_watts = done["status"]["monthlyKWhSaved"].as_f64().unwrap() * 1000.0 / 730.0;
+    let speed = 60.0;
+    wait_until(
+        "the accounted energy falls",
+        Duration::from_secs(180),
+        || {
+            let after = accounted_watts();
+            if before - after > 0.5 * saved_watts * speed {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{before:.0} → {after:.0} J/s; the plan saves {saved_watts:.0} W (× {speed})"
+                ))
+            }
+        },
+    );
+    let listed = colo_json("/api/v1/consolidation");
+    let rows = listed["plans"].as_array().unwrap();
+    let row = rows.iter().find(|p| p["name"] == name.as_str());
+    let row = row.unwrap_or_else(|| panic!("{name} not listed: {listed}"));
+    assert_eq!(row["state"], "Done");
+    let saved = listed["savedPerMonth"].as_f64().unwrap();
+    assert!(
+        saved >= row["monthlyCostSaved"].as_f64().unwrap(),
+        "{listed}"
+    );
+}
+
+/// A change to the estate (a new tenancy) while a plan executes supersedes the rest of it.
+fn superseded_by_a_change(ns: &str, agency: &str) {
+    let known = plan_names();
+    restart("propose", "");
+    let plan_now = new_plan(&known, "Proposed");
+    let name = plan_now["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(
+        steps_in(&plan_now, "Waiting") >= 2,
+        "{}",
+        plan_now["status"]
+    );
+    approve(&name);
+    wait_until(
+        "one move under way, one waiting",
+        Duration::from_secs(60),
+        || {
+            let p = plan(&name);
+            match steps_in(&p, "Moving") >= 1 && steps_in(&p, "Waiting") >= 1 {
+                true => Ok(()),
+                false => Err(format!("{}", p["status"])),
+            }
+        },
+    );
+    apply_yaml(HUB, &tenancy_yaml(ns, agency, "late"));
+    let (superseded, _) = follow(&name);
+    let status = &superseded["status"];
+    assert_eq!(status["state"], "Superseded", "{status}");
+    assert!(steps_in(&superseded, "Skipped") >= 1, "{status}");
+    assert!(
+        steps_in(&superseded, "Done") >= 1,
+        "the move under way finishes: {status}"
+    );
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("estate changed"),
+        "{status}"
+    );
+    for path in status["nodesToFree"].as_array().unwrap() {
+        let (cluster, name) = split(path.as_str().unwrap());
+        let n = node(cluster, name);
+        let standby = n["metadata"]["labels"]["colo.dev/standby"] == "true";
+        let schedulable = n["spec"]["unschedulable"] != true;
+        assert!(
+            standby != schedulable,
+            "{path}: standby {standby}, schedulable {schedulable}"
+        );
+    }
+    wait_phase(ns, "late", "Running", Duration::from_secs(60));
+}
+
+/// `auto` leaves a plan below its threshold proposed, and approves it once above.
+fn auto_acts_above_its_threshold() {
+    let known = plan_names();
+    restart("auto", "--consolidation-auto-approve-saving 1000000");
+    let proposed = new_plan(&known, "Proposed");
+    let name = proposed["metadata"]["name"].as_str().unwrap().to_string();
+    assert_eq!(
+        proposed["spec"]["approved"], false,
+        "auto approved below its threshold"
+    );
+    restart("auto", "--consolidation-auto-approve-saving 1");
+    let (done, _) = follow(&name);
+    assert_eq!(plan(&name)["spec"]["approved"], true);
+    assert_eq!(done["status"]["state"], "Done", "{}", done["status"]);
+}
+
+/// With every running node of west-1 full, a new tenancy wakes a standby node.
+fn pending_work_wakes_a_standby_node(ns: &str, agency: &str) {
+    restart("off", "");
+    let sleeping = labelled(SITE, "colo.dev/standby=true");
+    assert!(!sleeping.is_empty(), "no standby node after a plan");
+    apply_yaml(HUB, &tenancy_yaml(ns, agency, "waker"));
+    wait_phase(ns, "waker", "Running", Duration::from_secs(90));
+    let still = labelled(SITE, "colo.dev/standby=true");
+    let woken: Vec<&String> = sleeping.difference(&still).collect();
+    assert_eq!(
+        woken.len(),
+        1,
+        "fewest woken: standby {sleeping:?} → {still:?}"
+    );
+    assert_ne!(
+        node(SITE, woken[0])["spec"]["unschedulable"],
+        true,
+        "{} still cordoned",
+        woken[0]
+    );
+    let about = "involvedObject.name=waker,reason=WokeNode";
+    let args = [
+        "-n",
+        ns,
+        "get",
+        "events",
+        "--field-selector",
+        about,
+        "-o",
+        "jsonpath={.items[*].message}",
+    ];
+    let events = kubectl_ok(HUB, &args);
+    assert!(
+        events.contains(woken[0].as_str()),
+        "no WokeNode event naming {}: {events:?}",
+        woken[0]
+    );
+}
+
+fn labelled(cluster: &str, selector: &str) -> BTreeSet<String> {
+    let names = kubectl_ok(cluster, &["get", "nodes", "-l", selector, "-o", "name"]);
+    names
+        .lines()
+        .map(|l| l.trim_start_matches("node/").to_string())
+        .collect()
+}
+
+#[test]
+fn spread_estate_is_consolidated_live_make_before_break() {
+    colo_is_running();
+    let _restore = Restore::join();
+    let (agency, ns) = new_agency("consolidate", "OFFICIAL");
+
+    restart("off", "");
+    let alive = spread(&ns, &agency, "a");
+    propose_and_execute(&ns, &alive);
+
+    restart("off", "");
+    spread(&ns, &agency, "b");
+    superseded_by_a_change(&ns, &agency);
+
+    restart("off", "");
+    spread(&ns, &agency, "c");
+    auto_acts_above_its_threshold();
+
+    pending_work_wakes_a_standby_node(&ns, &agency);
+    let args = [
+        "-n",
+        ns.as_str(),
+        "delete",
+        "tenancies",
+        "--all",
+        "--wait=true",
+        "--timeout=120s",
+    ];
+    kubectl_ok(HUB, &args);
+}
