@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Colo's main job on the local estate: bring the estate up, start Colo's operator on the hub,
 # apply the example agencies, clusters and tenancies as their owners would, wait until the
-# tenancies run in the member clusters, and show where and why.
+# tenancies run in the member clusters, and show where and why; then leave an estate spread
+# thin and let Colo propose and execute a consolidation, showing what it saved.
 # The estate stays up afterwards; `e2e/estate.sh down` stops it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,7 +21,6 @@ step "Colo's operator on the hub: CRDs (colo crds | kubectl apply), member kubec
 colo=$repo/target/release/colo
 
 step "Applying examples/ as agencies and the platform team would (namespaces, agencies, clusters, tenancies)"
-# examples/40-consolidation-plan.yaml waits for the consolidation controller; not applied here.
 kubectl --context hub apply -f examples/00-namespaces.yaml -f examples/10-agencies.yaml \
   -f examples/20-shared-clusters.yaml -f examples/30-tenancies.yaml
 
@@ -52,6 +52,56 @@ for a in json.load(sys.stdin):
           % (a["agency"], a["displayName"], a["cost"], a["currency"], a["standaloneCost"], a["from"],
              a["savings"], a["savingsPercent"], a["kWh"], a["standaloneKWh"]))
 '
+
+step "Consolidation: west-1 joins; eight 12-core batch tenancies of the Met Office placed there one by one (two to a node), then half of them end"
+kubectl --context hub apply -f examples/21-third-site.yaml
+kubectl --context hub wait sharedcluster west-1 --for=condition=Ready --timeout=120s
+batch() {
+  cat <<YAML
+apiVersion: colo.dev/v1alpha1
+kind: Tenancy
+metadata: {name: batch-$1, namespace: met-office}
+spec:
+  agency: met-office
+  classification: OFFICIAL
+  cluster: west-1
+  workloads:
+  - {name: run, image: registry.example/met-office/batch:1.4, replicas: 1, cpu: "12", memory: 4Gi}
+YAML
+}
+for i in 0 1 2 3 4 5 6 7; do
+  batch "$i" | kubectl --context hub apply -f - >/dev/null
+  kubectl --context hub -n met-office wait tenancy "batch-$i" --for=jsonpath='{.status.phase}'=Running --timeout=120s >/dev/null
+done
+kubectl --context hub -n met-office delete tenancy batch-1 batch-3 batch-5 batch-7 --wait=true
+watts() { curl -fsS http://127.0.0.1:8080/metrics | awk '/^colo_cluster_power_watts\{cluster="west-1"/ {print $2}'; }
+until [[ -n $(watts) ]]; do sleep 1; done
+before=$(watts)
+echo "west-1 now: 4 nodes, each half used; its IT power: ${before} W"
+
+step "Colo's operator in consolidation mode propose (a look every 5 s here; production: every hour): a ConsolidationPlan"
+COLO_CONSOLIDATION_MODE=propose "$here/operator.sh" restart
+until plan=$(kubectl --context hub get cpl -o jsonpath='{.items[?(@.status.state=="Proposed")].metadata.name}' 2>/dev/null) && [[ -n $plan ]]; do
+  sleep 1
+done
+kubectl --context hub get cpl "$plan" -o wide
+kubectl --context hub get cpl "$plan" -o jsonpath='{range .status.moves[*]}  move {.tenancy} {.workload}: {.from} -> {.to}{"\n"}{end}'
+
+step "The platform team approves it: kubectl patch cpl $plan --type merge -p '{\"spec\":{\"approved\":true}}'"
+kubectl --context hub patch cpl "$plan" --type merge -p '{"spec":{"approved":true}}'
+until state=$(kubectl --context hub get cpl "$plan" -o jsonpath='{.status.state}') && [[ $state == Done || $state == Superseded || $state == Failed ]]; do
+  kubectl --context hub get cpl "$plan" --no-headers
+  sleep 5
+done
+kubectl --context hub get cpl "$plan" -o wide
+kubectl --context hub get sharedclusters -o wide
+until after=$(watts) && python3 -c "import sys; sys.exit(0 if float('$after') < float('$before') else 1)"; do sleep 1; done
+curl -fsS http://127.0.0.1:8080/api/v1/consolidation | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+print("Consolidation saved %.2f %s and %.1f kWh a month so far, %d nodes in standby (GET /api/v1/consolidation)"
+      % (c["savedPerMonth"], c["currency"], c["kWhSavedPerMonth"], c["nodesFreed"]))'
+echo "west-1 IT power: ${before} W before, ${after} W after (the freed nodes at standby power)"
 
 cat >&2 <<MSG
 

@@ -364,13 +364,13 @@ fn bad_report_parameters_get_a_400_naming_them() {
     let (code, body) = colo_get("/api/v1/agencies/no-such-agency");
     assert_eq!(code, 404, "{body}");
     // An unknown path says which paths there are.
-    let (code, body) = colo_get("/api/v1/consolidation");
+    let (code, body) = colo_get("/api/v1/quote");
     assert_eq!(code, 404, "{body}");
     let listed: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
     assert!(
         listed["paths"]
             .as_array()
-            .is_some_and(|p| p.iter().any(|x| x == "/api/v1/report")),
+            .is_some_and(|p| p.iter().any(|x| x == "/api/v1/consolidation")),
         "{body}"
     );
     let (code, body) = colo_get("/api/v1/report?from=2000-01-01&period=day&format=json");

@@ -78,8 +78,9 @@ fn row(plan: &ConsolidationPlan) -> PlanRow {
     }
 }
 
+/// Two decimals; an empty sum (-0.0 in Rust) is 0.
 fn round(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
+    (v * 100.0).round() / 100.0 + 0.0
 }
 
 pub async fn list(ctx: &Context) -> Result<Consolidations, ReportError> {

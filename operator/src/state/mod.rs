@@ -42,8 +42,8 @@ pub struct Confirmed {
     /// The generation of the Tenancy applied.
     pub generation: Option<i64>,
     pub at: DateTime<Utc>,
-    /// Applied with more replicas than decided somewhere (a move in flight keeps its old
-    /// replicas until the new are available): applied again once it settles.
+    /// Applied with more than decided: replicas kept somewhere while a move is in flight, or
+    /// quota room for a consolidation's surge pod. Applied again (trimmed) next time.
     pub surged: bool,
 }
 
@@ -402,10 +402,14 @@ impl State {
         record.moving.get_or_insert(now);
     }
 
-    /// The consolidation's move of `key` is over (done or rolled back).
+    /// The consolidation's move of `key` is over (done or rolled back): its member objects
+    /// are applied again next time (the quota loses the surge room).
     pub fn stop_moving(&self, key: &TenancyKey) {
-        if let Some(record) = lock(&self.tenancies).get_mut(key) {
-            record.moving = None;
+        if let Some(record) = lock(&self.tenancies).get_mut(key)
+            && record.moving.take().is_some()
+            && let Some(c) = record.confirmed.as_mut()
+        {
+            c.surged = true;
         }
     }
 
@@ -659,6 +663,10 @@ mod tests {
         assert!(s.applied_since_moving(&a));
         s.stop_moving(&a);
         assert_eq!(s.quotas("ag")["north"], (300, 3 << 20));
+        assert!(
+            s.confirmed(&a).unwrap().surged,
+            "applied again, to trim the quota"
+        );
         assert!(s.in_flight().is_empty() && !s.is_moving(&a));
     }
 

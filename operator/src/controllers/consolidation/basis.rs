@@ -1,5 +1,5 @@
-//! What a plan was made for: the tenancies and their placement specs, every member's nodes and
-//! capacity, and which members answer. Not where pods run or which nodes are cordoned: a
+//! What a plan was made for: the tenancies and their placement specs, every member's spec,
+//! nodes and capacity, and which members answer. Not where pods run or which nodes are cordoned: a
 //! plan's own moves change those. When the basis changes the plan is superseded.
 
 use colo_engine::EstateSnapshot;
@@ -16,7 +16,9 @@ pub fn of(snapshot: &EstateSnapshot) -> String {
         })
         .collect();
     for c in &snapshot.clusters {
-        lines.push(format!("c {} {}", c.metadata.name, c.nodes.len()));
+        // Its spec too: a cordon, an accreditation or a headroom changes what may go where.
+        let spec = serde_json::to_string(&c.spec).unwrap_or_default();
+        lines.push(format!("c {} {} {spec}", c.metadata.name, c.nodes.len()));
         lines.extend(c.nodes.iter().map(|n| {
             format!(
                 "n {}/{} {} {} {:?}",

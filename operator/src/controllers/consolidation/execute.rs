@@ -164,11 +164,15 @@ async fn finish(
         "freed {} of {proposed} nodes ({freed_text}), now in standby",
         freed.len()
     );
+    let done = status.steps.iter().any(|s| s.state == StepState::Done);
     let (state, message) = if changed {
         (
             PlanState::Superseded,
             format!("superseded while executing: {CHANGED}; {summary}"),
         )
+    } else if !done && !status.steps.is_empty() {
+        let why = "no move completed in time; each was rolled back and its old copies serve";
+        (PlanState::Failed, format!("{why}; {summary}"))
     } else {
         (PlanState::Done, summary)
     };

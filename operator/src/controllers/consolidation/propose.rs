@@ -200,3 +200,66 @@ fn steps(snapshot: &EstateSnapshot, plan: &Plan) -> Vec<TenancyStep> {
     }
     steps
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two nodes of one cluster, each with one 12-core replica: one node can be freed.
+    fn spread() -> EstateSnapshot {
+        let tenancy = |name: &str, node: &str| {
+            format!(
+                "- metadata: {{name: {name}, namespace: ns}}\n  spec: {{agency: a, classification: OFFICIAL, workloads: [{{name: api, image: i, replicas: 1, cpu: '12', memory: 4Gi}}]}}\n  observed: {{assignments: [{{workload: api, cluster: c1, node: {node}, replicas: 1}}]}}\n"
+            )
+        };
+        let yaml = format!(
+            "apiVersion: colo.dev/v1alpha1\nkind: EstateSnapshot\nagencies: [{{metadata: {{name: a}}, spec: {{displayName: A, costCentre: c, namespaces: [ns], maxClassification: OFFICIAL}}}}]\nclusters:\n- metadata: {{name: c1}}\n  spec: {{site: s, region: r, classification: OFFICIAL, headroom: 0.2}}\n  nodes:\n  - {{name: n1, capacity: {{cpu: '32', memory: 128Gi}}}}\n  - {{name: n2, capacity: {{cpu: '32', memory: 128Gi}}}}\ntenancies:\n{}{}",
+            tenancy("t1", "n1"),
+            tenancy("t2", "n2")
+        );
+        EstateSnapshot::from_yaml(&yaml).expect("a snapshot")
+    }
+
+    fn planned(snapshot: &EstateSnapshot) -> Plan {
+        let estate = Estate::from_snapshot(snapshot).unwrap();
+        let options = PlanOptions {
+            consolidate: true,
+            ..PlanOptions::default()
+        };
+        colo_engine::plan(&estate, options)
+    }
+
+    #[test]
+    fn a_plan_says_its_moves_nodes_and_saving_and_one_step_per_tenancy() {
+        let snapshot = spread();
+        let plan = planned(&snapshot);
+        let s = status(&snapshot, &plan, 1.0, "GBP", Utc::now());
+        assert_eq!(s.state, Some(PlanState::Proposed));
+        assert_eq!((s.nodes_freed, s.move_count, s.moves.len()), (1, 1, 1));
+        assert_eq!(s.nodes_to_free.len(), 1);
+        assert!(s.monthly_cost_saved > 0.0 && s.monthly_k_wh_saved > 0.0);
+        assert_eq!(s.steps.len(), 1, "only the tenancy that moves");
+        let step = &s.steps[0];
+        assert_eq!((step.state, step.moves), (StepState::Waiting, 1));
+        assert_eq!(
+            step.before, step.after,
+            "within one cluster: the same replicas per cluster"
+        );
+        assert_eq!(step.before.get("c1/api"), Some(&1));
+        assert!(s.message.unwrap().starts_with("frees 1 node ("));
+        assert_eq!(s.basis, Some(basis::of(&snapshot)));
+    }
+
+    #[test]
+    fn a_plan_below_the_minimum_saving_moves_nothing() {
+        let snapshot = spread();
+        let plan = planned(&snapshot);
+        let s = status(&snapshot, &plan, 1_000_000.0, "GBP", Utc::now());
+        assert_eq!(s.state, Some(PlanState::Done));
+        assert!(s.moves.is_empty() && s.steps.is_empty() && s.nodes_to_free.is_empty());
+        assert!(
+            s.message.unwrap().starts_with("nothing worth moving"),
+            "says why"
+        );
+    }
+}

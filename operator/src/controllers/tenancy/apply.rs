@@ -195,6 +195,9 @@ pub async fn retire(
     } else {
         None
     };
+    if released.is_some() {
+        trim(ctx, &key, &agency.name_any(), placed).await?;
+    }
     if stale.is_empty() && released.is_none() {
         return Ok(());
     }
@@ -206,6 +209,28 @@ pub async fn retire(
         .chain(here.iter().map(|c| c.to_string()))
         .collect();
     shrink_quotas(ctx, agency, &touched, now).await
+}
+
+/// Once a move has settled: a workload that left a cluster the tenancy stays in goes from it.
+async fn trim(
+    ctx: &Context,
+    key: &TenancyKey,
+    agency: &str,
+    placed: &[Placement],
+) -> Result<(), Error> {
+    for (cluster, here) in by_cluster(placed) {
+        let Some(client) = client_of(ctx, cluster).await? else {
+            continue;
+        };
+        let keep: Vec<&str> = here.iter().map(|p| p.workload.as_str()).collect();
+        materialise::remove_others(&client, key, agency, &keep)
+            .await
+            .map_err(|source| Error::Apply {
+                cluster: cluster.to_string(),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// Applies the agency's space, with its quota as the state holds it now, in `clusters`.

@@ -417,6 +417,42 @@ fn pod_spec(workload: &Workload, placement: &Placement) -> PodSpec {
     }
 }
 
+/// Deletes the tenancy's Deployments, Services and disruption budgets in one member cluster
+/// whose workload is not in `keep` (a workload that left this cluster while the tenancy
+/// stays in it).
+pub async fn remove_others(
+    client: &Client,
+    key: &TenancyKey,
+    agency: &str,
+    keep: &[&str],
+) -> Result<(), kube::Error> {
+    let ns = labels::member_namespace(agency);
+    let lp = ListParams::default().labels(&labels::tenancy_selector(key));
+    let gone = |labels: &BTreeMap<String, String>| {
+        labels::workload_of(labels).is_some_and(|(_, w)| !keep.contains(&w.as_str()))
+    };
+    let dp = DeleteParams::background();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    for d in deployments.list(&lp).await?.items {
+        if gone(d.labels()) {
+            deployments.delete(&d.name_any(), &dp).await?;
+        }
+    }
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    for s in services.list(&lp).await?.items {
+        if gone(s.labels()) {
+            services.delete(&s.name_any(), &dp).await?;
+        }
+    }
+    let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
+    for b in budgets.list(&lp).await?.items {
+        if gone(b.labels()) {
+            budgets.delete(&b.name_any(), &dp).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Deletes the tenancy's Deployments and Services in one member cluster.
 pub async fn remove(client: &Client, key: &TenancyKey, agency: &str) -> Result<(), kube::Error> {
     let ns = labels::member_namespace(agency);
