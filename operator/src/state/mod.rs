@@ -413,6 +413,19 @@ impl State {
         }
     }
 
+    /// Ends every move not in `moving` (its plan was deleted, or finished in another replica's
+    /// time): a tenancy is moved only while an open plan says so.
+    pub fn keep_moving_only(&self, moving: &std::collections::HashSet<TenancyKey>) {
+        let stale: Vec<TenancyKey> = lock(&self.tenancies)
+            .iter()
+            .filter(|(k, r)| r.moving.is_some() && !moving.contains(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in stale {
+            self.stop_moving(&key);
+        }
+    }
+
     /// True when a consolidation moves `key`.
     pub fn is_moving(&self, key: &TenancyKey) -> bool {
         lock(&self.tenancies)
@@ -668,6 +681,11 @@ mod tests {
             "applied again, to trim the quota"
         );
         assert!(s.in_flight().is_empty() && !s.is_moving(&a));
+        s.start_moving(&a, at);
+        s.keep_moving_only(&std::collections::HashSet::from([a.clone()]));
+        assert!(s.is_moving(&a), "its plan still moves it");
+        s.keep_moving_only(&std::collections::HashSet::new());
+        assert!(!s.is_moving(&a), "its plan is gone: the move is over");
     }
 
     #[test]

@@ -93,6 +93,14 @@ async fn tick(ctx: &Context, looking: &mut Looking) -> Result<(), Error> {
         .items;
     plans.sort_by_key(|p| (p.creation_timestamp(), p.name_any()));
     publish(ctx, &plans);
+    let moving = plans
+        .iter()
+        .filter(|p| !is_final(p))
+        .flat_map(|p| p.status.iter().flat_map(|s| &s.steps))
+        .filter(|s| s.state == colo_api::StepState::Moving)
+        .filter_map(|s| crate::k8s::keys::TenancyKey::parse(&s.tenancy))
+        .collect();
+    ctx.state.keep_moving_only(&moving);
     let open: Vec<&ConsolidationPlan> = plans.iter().filter(|p| !is_final(p)).collect();
     let mut executing = false;
     for plan in &open {
