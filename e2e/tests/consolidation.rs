@@ -599,6 +599,12 @@ fn brought_home_across_clusters(ns: &str, agency: &str) {
         ],
     );
     wake_all();
+    // Work already running on north-1 for home to join (an empty node is no saving).
+    let anchor = format!(
+        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: anchor, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: north-1\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"1\", memory: 1Gi}}\n"
+    );
+    apply_yaml(HUB, &anchor);
+    wait_phase(ns, "anchor", "Running", Duration::from_secs(90));
     cordon_cluster("north-1", true);
     let yaml = format!(
         "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: home, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  regions: [uk-north, uk-west]\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"2\", memory: 4Gi}}\n"
