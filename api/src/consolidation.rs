@@ -180,3 +180,22 @@ pub struct ConsolidationPlanStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
+
+impl ConsolidationPlanStatus {
+    /// True once the plan has moved work and stopped (done, or superseded part way): what it
+    /// freed is saved from then on.
+    pub fn executed(&self) -> bool {
+        matches!(self.state, Some(PlanState::Done | PlanState::Superseded)) && self.moves_done > 0
+    }
+
+    /// The part of the projected saving a plan that stopped achieved: the nodes it freed of
+    /// those it meant to (1 for a plan still proposed or executing).
+    pub fn freed_share(&self) -> f64 {
+        let stopped = matches!(self.state, Some(PlanState::Done | PlanState::Superseded));
+        if stopped && !self.nodes_to_free.is_empty() {
+            self.nodes_freed as f64 / self.nodes_to_free.len() as f64
+        } else {
+            1.0
+        }
+    }
+}

@@ -79,6 +79,21 @@ impl Drop for Restore {
     }
 }
 
+/// No tenancy of the test left (gone from the members too) and every node schedulable.
+fn fresh_start(ns: &str) {
+    let all = [
+        "-n",
+        ns,
+        "delete",
+        "tenancies",
+        "--all",
+        "--wait=true",
+        "--timeout=120s",
+    ];
+    kubectl_ok(HUB, &all);
+    wake_all();
+}
+
 /// Lifts Colo's cordons in every member.
 fn wake_all() {
     for member in MEMBERS.iter().chain([&SITE]) {
@@ -122,19 +137,7 @@ fn tenancy_yaml(ns: &str, agency: &str, name: &str) -> String {
 /// by one (two to a node) and deletes every other one: four nodes are left half used.
 /// Returns the names kept.
 fn spread(ns: &str, agency: &str, prefix: &str) -> Vec<String> {
-    kubectl_ok(
-        HUB,
-        &[
-            "-n",
-            ns,
-            "delete",
-            "tenancies",
-            "--all",
-            "--wait=true",
-            "--timeout=120s",
-        ],
-    );
-    wake_all();
+    fresh_start(ns);
     let names: Vec<String> = (0..8).map(|i| format!("{prefix}{i}")).collect();
     for name in &names {
         apply_yaml(HUB, &tenancy_yaml(ns, agency, name));
@@ -582,23 +585,11 @@ fn cordon_cluster(cluster: &str, cordoned: bool) {
 }
 
 /// A tenancy (small enough for a node north-1 already runs) that went to west-1 while north-1
-/// was cordoned (for maintenance) is brought back to north-1 by a plan, across clusters: its new copy available before the old one goes,
-/// and west-1 freed whole.
+/// was cordoned (for maintenance) is brought back to north-1 by a plan, across clusters: its
+/// new copy available before the old one goes, and west-1 freed whole.
 fn brought_home_across_clusters(ns: &str, agency: &str) {
     restart("off", "");
-    kubectl_ok(
-        HUB,
-        &[
-            "-n",
-            ns,
-            "delete",
-            "tenancies",
-            "--all",
-            "--wait=true",
-            "--timeout=120s",
-        ],
-    );
-    wake_all();
+    fresh_start(ns);
     // Work already running on north-1 for home to join (an empty node is no saving).
     let anchor = format!(
         "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: anchor, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: north-1\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"1\", memory: 1Gi}}\n"

@@ -1,7 +1,7 @@
 //! `GET /api/v1/consolidation`: every ConsolidationPlan, newest first, with what each moved
 //! and saved, and the monthly saving of the plans done (what consolidation has saved so far).
 
-use colo_api::{ConsolidationPlan, PlanState};
+use colo_api::ConsolidationPlan;
 use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 use serde::Serialize;
@@ -43,17 +43,14 @@ pub struct PlanRow {
     pub message: String,
     #[serde(skip)]
     created: Option<k8s_openapi::jiff::Timestamp>,
+    #[serde(skip)]
+    executed: bool,
 }
 
 fn row(plan: &ConsolidationPlan) -> PlanRow {
     let s = plan.status.clone().unwrap_or_default();
-    let freed_share = if s.nodes_to_free.is_empty()
-        || s.state != Some(PlanState::Done) && s.state != Some(PlanState::Superseded)
-    {
-        1.0
-    } else {
-        s.nodes_freed as f64 / s.nodes_to_free.len() as f64
-    };
+    let freed_share = s.freed_share();
+    let executed = s.executed();
     PlanRow {
         name: plan.name_any(),
         state: s
@@ -75,6 +72,7 @@ fn row(plan: &ConsolidationPlan) -> PlanRow {
         finished_at: s.finished_at,
         message: s.message.unwrap_or_default(),
         created: plan.creation_timestamp().map(|t| t.0),
+        executed,
     }
 }
 
@@ -90,9 +88,7 @@ pub async fn list(ctx: &Context) -> Result<Consolidations, ReportError> {
         .map_err(|e| ReportError::Unavailable(format!("cannot list ConsolidationPlans: {e}")))?;
     let mut rows: Vec<PlanRow> = plans.items.iter().map(row).collect();
     rows.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
-    let done = |r: &&PlanRow| {
-        (r.state == "Done" || r.state == "Superseded") && r.moves_done > 0 && r.nodes_freed > 0
-    };
+    let done = |r: &&PlanRow| r.executed && r.nodes_freed > 0;
     Ok(Consolidations {
         currency: ctx.config.currency.clone(),
         saved_per_month: round(rows.iter().filter(done).map(|r| r.monthly_cost_saved).sum()),

@@ -128,14 +128,16 @@ async fn tick(ctx: &Context, looking: &mut Looking) -> Result<(), Error> {
 
 /// What the plans executed so far freed and save a month, for the platform dashboard.
 fn publish(ctx: &Context, plans: &[ConsolidationPlan]) {
-    let (mut nodes, mut saved) = (0.0, 0.0);
-    for s in plans.iter().filter_map(|p| p.status.as_ref()) {
-        if matches!(s.state, Some(PlanState::Done | PlanState::Superseded)) && s.moves_done > 0 {
-            let share = s.nodes_freed as f64 / s.nodes_to_free.len().max(1) as f64;
-            nodes += s.nodes_freed as f64;
-            saved += s.monthly_cost_saved * share;
-        }
-    }
+    let executed = plans
+        .iter()
+        .filter_map(|p| p.status.as_ref())
+        .filter(|s| s.executed());
+    let (nodes, saved) = executed.fold((0.0, 0.0), |(n, c), s| {
+        (
+            n + s.nodes_freed as f64,
+            c + s.monthly_cost_saved * s.freed_share(),
+        )
+    });
     let gauges = &ctx.metrics.consolidation;
     gauges.with_label_values(&["nodes_freed"]).set(nodes);
     gauges.with_label_values(&["saved_per_month"]).set(saved);
