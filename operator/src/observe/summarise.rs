@@ -196,6 +196,9 @@ fn tally_nodes(
         capacity: (0, 0),
         watts: 0.0,
     };
+    // In name order, as a list gives them: the plan must not depend on the watch's order.
+    let mut nodes: Vec<&Arc<Node>> = nodes.iter().collect();
+    nodes.sort_by_key(|n| n.name_any());
     for node in nodes {
         let name = node.name_any();
         let capacity = allocatable(node);
