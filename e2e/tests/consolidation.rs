@@ -79,16 +79,17 @@ impl Drop for Restore {
     }
 }
 
-/// No tenancy of the test left (gone from the members too) and every node schedulable.
-fn fresh_start(ns: &str) {
+/// No tenancy left on the estate (gone from the members too) and every node schedulable.
+/// Consolidation re-packs the whole estate, so what earlier tests left (the examples, say,
+/// with `sizing: Measured` re-sizing under way) would change what is planned and when.
+fn fresh_start() {
     let all = [
-        "-n",
-        ns,
         "delete",
         "tenancies",
         "--all",
+        "--all-namespaces",
         "--wait=true",
-        "--timeout=120s",
+        "--timeout=180s",
     ];
     kubectl_ok(HUB, &all);
     wake_all();
@@ -137,7 +138,7 @@ fn tenancy_yaml(ns: &str, agency: &str, name: &str) -> String {
 /// by one (two to a node) and deletes every other one: four nodes are left half used.
 /// Returns the names kept.
 fn spread(ns: &str, agency: &str, prefix: &str) -> Vec<String> {
-    fresh_start(ns);
+    fresh_start();
     let names: Vec<String> = (0..8).map(|i| format!("{prefix}{i}")).collect();
     for name in &names {
         apply_yaml(HUB, &tenancy_yaml(ns, agency, name));
@@ -168,6 +169,18 @@ fn plan(name: &str) -> Value {
     get_json(HUB, &["get", "consolidationplan", name])
 }
 
+/// Why the operator last said it made no plan (its log), for a failure to show.
+fn why_no_plan() -> String {
+    let log = estate_dir().join("logs/colo-operator.log");
+    let log = std::fs::read_to_string(log).unwrap_or_default();
+    let last = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("no consolidation plan"));
+    last.unwrap_or("(the operator's log says nothing)")
+        .to_string()
+}
+
 /// Waits for a plan not in `known`, in state `state`.
 fn new_plan(known: &BTreeSet<String>, state: &str) -> Value {
     wait_until(
@@ -182,7 +195,7 @@ fn new_plan(known: &BTreeSet<String>, state: &str) -> Value {
                     !known.contains(p["metadata"]["name"].as_str().unwrap_or_default())
                         && p["status"]["state"] == state
                 })
-                .ok_or_else(|| format!("plans: {:?}", plan_names()))
+                .ok_or_else(|| format!("plans: {:?}; {}", plan_names(), why_no_plan()))
         },
     )
 }
@@ -589,7 +602,7 @@ fn cordon_cluster(cluster: &str, cordoned: bool) {
 /// new copy available before the old one goes, and west-1 freed whole.
 fn brought_home_across_clusters(ns: &str, agency: &str) {
     restart("off", "");
-    fresh_start(ns);
+    fresh_start();
     // Work already running on north-1 for home to join (an empty node is no saving).
     let anchor = format!(
         "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: anchor, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: north-1\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"1\", memory: 1Gi}}\n"

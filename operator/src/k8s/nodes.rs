@@ -64,9 +64,21 @@ pub async fn drain(client: &Client, node: &str, plan: &str) -> Result<(), kube::
 }
 
 /// An emptied node goes to standby (it stays cordoned; its power is the model's standby).
-pub async fn to_standby(client: &Client, node: &str) -> Result<(), kube::Error> {
-    let body = json!({"metadata": {"labels": {STANDBY_LABEL: STANDBY}}});
-    patch(client, node, body).await
+/// Only a node still draining, and unchanged since it was read: a placement may have woken it
+/// in between (labelled standby but schedulable would be neither). False when it was not.
+pub async fn to_standby(client: &Client, node: &str) -> Result<bool, kube::Error> {
+    let current = Api::<Node>::all(client.clone()).get(node).await?;
+    if standing(&current) != Standing::Draining {
+        return Ok(false);
+    }
+    let body = json!({"metadata": {
+        "labels": {STANDBY_LABEL: STANDBY},
+        "resourceVersion": current.resource_version(),
+    }});
+    match patch(client, node, body).await {
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        done => done.map(|()| true),
+    }
 }
 
 /// Uncordons a node Colo cordoned (draining, or in standby); others are left alone.

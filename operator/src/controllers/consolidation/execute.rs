@@ -142,16 +142,15 @@ async fn finish(
         let Some(client) = occupancy.clients.get(cluster) else {
             continue;
         };
-        let result = if occupancy.empty.contains(path) {
-            freed.push(path.clone());
-            nodes::to_standby(client, node).await
-        } else {
-            nodes::wake(client, node).await.map(drop)
-        };
-        result.map_err(|source| Error::Member {
+        let member = |source| Error::Member {
             cluster: cluster.to_string(),
             source,
-        })?;
+        };
+        if !occupancy.empty.contains(path) {
+            nodes::wake(client, node).await.map_err(member)?;
+        } else if nodes::to_standby(client, node).await.map_err(member)? {
+            freed.push(path.clone());
+        }
     }
     let proposed = status.nodes_to_free.len();
     status.nodes_freed = freed.len() as i32;
