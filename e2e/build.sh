@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the local estate's binaries from the Go module proxy, once per version.
-# Output: $COLO_CACHE/bin/<version>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,etcd,kwok}
+# Output: $COLO_CACHE/bin/<version>/{kube-apiserver,kube-controller-manager,kube-scheduler,kubectl,etcd,kwok,helm}
 # Usage: e2e/build.sh            (prints the bin directory on stdout when done)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -115,7 +115,7 @@ build_helm() {
 # The bin directory gathers links to every built binary so callers need one PATH entry.
 bin=$cache/bin/estate-$K8S_VERSION
 mkdir -p "$bin"
-for dir in $(build_kubernetes) $(build_etcd) $(build_kwok) ${COLO_WITH_HELM:+$(build_helm)}; do
+for dir in $(build_kubernetes) $(build_etcd) $(build_kwok) $(build_helm); do
   ln -sf "$dir"/* "$bin/"
 done
 # kwok's stage files live in its module source; link them next to the binaries.

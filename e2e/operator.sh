@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs Colo's operator against the local estate (e2e/estate.sh up first), as the platform
-# team would run it on a hub: CRDs installed, member kubeconfig Secrets in colo-system,
-# `colo operator` with leader election and its HTTP endpoints on 127.0.0.1:8080.
+# team would run it on a hub, with least privilege: the chart's CRDs, roles and admission
+# policies installed (charts/colo, without its Deployment), `colo operator` run here as the
+# chart's ServiceAccount (a token kubeconfig) and in each member as the identity
+# charts/colo/member/rbac.yaml binds; leader election; HTTP endpoints on 127.0.0.1:8080.
 #
 #   e2e/operator.sh start     build if needed, install, start, wait until /readyz answers
 #   e2e/operator.sh stop      SIGTERM, wait for a clean exit
@@ -19,6 +21,8 @@ addr=${COLO_HTTP_ADDR:-127.0.0.1:8080}
 [[ -e $state/kubeconfig ]] || { echo "operator: no estate at $state; run e2e/estate.sh up" >&2; exit 1; }
 export KUBECONFIG=$state/kubeconfig
 kubectl() { "$state/bin/kubectl" --context hub "$@"; }
+# shellcheck source=versions.env
+source "$here/versions.env"
 colo=${COLO_BIN:-$repo/target/release/colo}
 
 install() {
@@ -27,14 +31,47 @@ install() {
     # Cargo shows its progress (a cold build takes minutes).
     [[ -n ${COLO_NO_BUILD:-} && -x $repo/target/release/colo ]] || cargo build --release -p colo-operator
   fi
-  "$colo" crds | kubectl apply --server-side --force-conflicts -f - >/dev/null
-  kubectl wait --for=condition=Established --timeout=60s -f "$repo/crds/colo.dev.yaml" >/dev/null
+  [[ -x $state/bin/helm ]] || { echo "operator: no helm in $state/bin; run e2e/estate.sh down && e2e/estate.sh up" >&2; exit 1; }
+  # CRDs as charts/colo/README.md says to upgrade them (Helm installs a chart's crds/ only once).
+  kubectl apply --server-side --force-conflicts -f "$repo/charts/colo/crds/" >/dev/null
+  kubectl wait --for=condition=Established --timeout=60s -f "$repo/charts/colo/crds/" >/dev/null
   kubectl create namespace colo-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  # The chart's identity, roles and admission policies, without its Deployment: the operator
+  # runs here, out of cluster, as the chart's ServiceAccount (README, "Run it out of cluster").
+  local secrets=north-1-kubeconfig,south-1-kubeconfig,west-1-kubeconfig
+  # (Helm says it follows the chart's links to crds/ and dashboards/; that is meant.)
+  "$state/bin/helm" template colo "$repo/charts/colo" --namespace colo-system --kube-version "$K8S_VERSION" \
+    --set deployment.enabled=false --set "members.kubeconfigSecrets={$secrets}" 2> >(grep -v 'found symbolic link' >&2) |
+    kubectl apply --server-side --force-conflicts -f - >/dev/null
+  token_kubeconfig hub colo-system colo >"$state/operator.kubeconfig"
+  # In each member, the documented member role, bound to a ServiceAccount whose token is the
+  # kubeconfig in the member's Secret.
   local member
   for member in north-1 south-1 west-1; do
+    "$state/bin/kubectl" --kubeconfig "$state/$member/kubeconfig" apply --server-side --force-conflicts \
+      -f "$repo/charts/colo/member/rbac.yaml" >/dev/null
+    token_kubeconfig "$member" colo-system colo-operator >"$state/$member/operator.kubeconfig"
     kubectl -n colo-system create secret generic "$member-kubeconfig" \
-      --from-file=kubeconfig="$state/$member/kubeconfig" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+      --from-file=kubeconfig="$state/$member/operator.kubeconfig" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   done
+}
+
+# A kubeconfig for ServiceAccount $2/$3 of estate cluster $1, with a day's token.
+token_kubeconfig() {
+  local name=$1 ns=$2 account=$3
+  local k=("$state/bin/kubectl" --kubeconfig "$state/$name/kubeconfig")
+  local server ca token
+  server=$("${k[@]}" config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
+  ca=$("${k[@]}" config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
+  token=$("${k[@]}" -n "$ns" create token "$account" --duration 24h)
+  cat <<YAML
+apiVersion: v1
+kind: Config
+clusters: [{name: $name, cluster: {server: "$server", certificate-authority-data: "$ca"}}]
+users: [{name: $ns-$account, user: {token: "$token"}}]
+contexts: [{name: $name, context: {cluster: $name, user: $ns-$account}}]
+current-context: $name
+YAML
 }
 
 running() { [[ -e $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
@@ -56,7 +93,7 @@ start() {
   read -r -a consolidation <<<"${COLO_CONSOLIDATION_ARGS:-}"
   grace+=("${consolidation[@]}")
   [[ -z ${COLO_BIN:-} ]] || grace=()
-  COLO_CONSOLIDATION_MODE=${COLO_CONSOLIDATION_MODE:-off} COLO_HTTP_ADDR=$addr setsid "$colo" operator --rate-window 20s \
+  KUBECONFIG=$state/operator.kubeconfig COLO_CONSOLIDATION_MODE=${COLO_CONSOLIDATION_MODE:-off} COLO_HTTP_ADDR=$addr setsid "$colo" operator --rate-window 20s \
     --accounting-interval-seconds 5 --accounting-speed 60 \
     "${grace[@]}" \
     --history-prometheus-url "http://127.0.0.10:9090" \

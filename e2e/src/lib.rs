@@ -282,7 +282,7 @@ pub fn new_agency(prefix: &str, clearance: &str) -> (String, String) {
     apply_yaml(
         HUB,
         &format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n---\napiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {name}}}\nspec:\n  displayName: Test {name}\n  costCentre: CC-{name}\n  namespaces: [{name}]\n  groups: [{name}-engineers]\n  maxClassification: {clearance}\n"
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{colo.dev/agency: {name}}}}}\n---\napiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {name}}}\nspec:\n  displayName: Test {name}\n  costCentre: CC-{name}\n  namespaces: [{name}]\n  groups: [{name}-engineers]\n  maxClassification: {clearance}\n"
         ),
     );
     (name.clone(), name)

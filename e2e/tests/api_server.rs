@@ -146,10 +146,13 @@ fn every_example_applies_and_shows_in_kubectl_get_colo() {
 #[test]
 fn the_baseline_of_the_invalid_manifests_is_valid() {
     install_crds();
+    // The examples' namespace dvla, owned by agency dvla (the API server checks it).
+    let namespaces = repo().join("examples/00-namespaces.yaml");
+    kubectl_ok(HUB, &["apply", "-f", namespaces.to_str().unwrap()]);
     let baseline = r#"
 apiVersion: colo.dev/v1alpha1
 kind: Tenancy
-metadata: {name: bad, namespace: default}
+metadata: {name: bad, namespace: dvla}
 spec:
   agency: dvla
   classification: OFFICIAL

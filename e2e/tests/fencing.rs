@@ -166,9 +166,14 @@ impl Drop for EstateOperatorStopped {
     }
 }
 
-/// The hub's kubeconfig, with its server behind the relay.
+/// The operator's kubeconfig (the chart's ServiceAccount, written by e2e/operator.sh).
+fn operator_kubeconfig() -> PathBuf {
+    estate_dir().join("operator.kubeconfig")
+}
+
+/// The operator's kubeconfig, with the hub's server behind the relay.
 fn relayed_kubeconfig(relay: &Relay) -> PathBuf {
-    let hub = std::fs::read_to_string(estate_dir().join("hub/kubeconfig")).unwrap();
+    let hub = std::fs::read_to_string(operator_kubeconfig()).unwrap();
     let relayed = hub.replace(
         "https://127.0.0.11:6443",
         &format!("https://127.0.0.11:{}", relay.port),
@@ -215,7 +220,7 @@ fn a_cut_off_or_frozen_leader_stops_before_another_takes_over() {
     let (agency, ns) = new_agency("fence", "OFFICIAL");
     let estate_operator = EstateOperatorStopped::stop();
     let relay = Relay::start();
-    let hub = estate_dir().join("hub/kubeconfig");
+    let hub = operator_kubeconfig();
     let mut a = Replica::start("replica-a", 8091, &relayed_kubeconfig(&relay));
     wait_until("replica-a leads", Duration::from_secs(60), || {
         if a.leads() { Ok(()) } else { Err(a.log()) }

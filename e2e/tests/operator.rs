@@ -195,7 +195,14 @@ fn a_tenancy_outside_its_agencys_namespaces_or_clearance_is_rejected_with_the_re
     colo_is_running();
     let (agency, ns) = new_agency("strict", "OFFICIAL");
     let stranger = unique_name("stranger");
-    kubectl_ok(HUB, &["create", "namespace", &stranger]);
+    // Labelled with the agency, so the API server admits the tenancy; the Agency does not
+    // list it, so the operator rejects it.
+    apply_yaml(
+        HUB,
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {stranger}, labels: {{colo.dev/agency: {agency}}}}}\n"
+        ),
+    );
     apply_yaml(
         HUB,
         &tenancy(

@@ -36,7 +36,7 @@ fn main() {
     for a in 0..agencies {
         let name = format!("{run}-a{a:02}");
         setup += &format!(
-            "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n---\napiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {name}}}\nspec: {{displayName: {name}, costCentre: LOAD, namespaces: [{name}], maxClassification: OFFICIAL}}\n"
+            "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{colo.dev/agency: {name}}}}}\n---\napiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {name}}}\nspec: {{displayName: {name}, costCentre: LOAD, namespaces: [{name}], maxClassification: OFFICIAL}}\n"
         );
     }
     apply_yaml(HUB, &setup);

@@ -349,15 +349,25 @@ impl Stop {
     }
 }
 
+/// Creates the operator's namespace when it is missing. Installed by the chart, it exists and
+/// the operator may only `get` it (no right to write namespaces on the hub).
 async fn ensure_namespace(client: &kube::Client, name: &str, manager: &str) -> anyhow::Result<()> {
     use k8s_openapi::api::core::v1::Namespace;
     use kube::api::{Patch, PatchParams};
+    let namespaces = kube::Api::<Namespace>::all(client.clone());
+    let found = namespaces
+        .get_opt(name)
+        .await
+        .with_context(|| format!("reading namespace {name}"))?;
+    if found.is_some() {
+        return Ok(());
+    }
     let ns =
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    kube::Api::<Namespace>::all(client.clone())
+    namespaces
         .patch(name, &PatchParams::apply(manager), &Patch::Apply(&ns))
         .await
-        .with_context(|| format!("ensuring namespace {name}"))?;
+        .with_context(|| format!("creating namespace {name}"))?;
     Ok(())
 }
 

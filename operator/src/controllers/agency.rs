@@ -3,6 +3,8 @@
 //! (with an Event when it is first over) and `NamespacesOwned`. Woken by spec changes (its
 //! own, and other Agencies'), by its tenancies, and by every accounting tick. A finalizer
 //! empties its member namespaces when it is deleted: revocation is immediate and complete.
+//! It also keeps its people's roles on the hub (`k8s::access`): Tenancies in the namespaces it
+//! owns, and reading its own Agency.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use kube::{Api, ResourceExt};
 
 use super::{ErrorKind, claims};
 use crate::context::Context;
+use crate::k8s::access;
 use crate::k8s::events::Kind;
 use crate::k8s::labels;
 use crate::k8s::status::{Said, condition, set_condition};
@@ -35,6 +38,8 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("keep its people's roles on the hub: {0}")]
+    Access(#[source] kube::Error),
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<finalizer::Error<Error>>),
 }
@@ -44,6 +49,7 @@ impl ErrorKind for Error {
         match self {
             Error::Status(_) => "status",
             Error::Cleanup { .. } => "cleanup",
+            Error::Access(_) => "access",
             Error::Finalizer(e) => super::finalizer_kind(e),
         }
     }
@@ -66,6 +72,9 @@ pub async fn reconcile(agency: Arc<Agency>, ctx: Arc<Context>) -> Result<Action,
 /// answer does not hold the delete up: `sweep_namespaces` empties it when it answers again.
 async fn empty_member_namespaces(agency: Arc<Agency>, ctx: &Context) -> Result<Action, Error> {
     let name = agency.name_any();
+    access::revoke(&ctx.client, &name)
+        .await
+        .map_err(Error::Access)?;
     let namespace = labels::member_namespace(&name);
     let lock = ctx.agency_lock(&name);
     let _held = lock.lock().await;
@@ -176,6 +185,17 @@ async fn write_status(agency: Arc<Agency>, ctx: &Context) -> Result<Action, Erro
     let now = ctx.clock.now();
     let mut status = status(&agency, tenancies, month, now, currency);
     let refused = claims::refused(&agency, &ctx.hub_agencies());
+    let owned_namespaces: Vec<String> = agency
+        .spec
+        .namespaces
+        .iter()
+        .filter(|ns| !refused.iter().any(|(r, _)| r == *ns))
+        .cloned()
+        .collect();
+    let manager = &ctx.config.field_manager;
+    let missing = access::grant(&ctx.client, &agency, &owned_namespaces, manager)
+        .await
+        .map_err(Error::Access)?;
     set_condition(
         &mut status.conditions,
         owned(&refused).said(),
@@ -190,11 +210,12 @@ async fn write_status(agency: Arc<Agency>, ctx: &Context) -> Result<Action, Erro
             .await;
     }
     let api = Api::<Agency>::all(ctx.client.clone());
-    let manager = &ctx.config.field_manager;
     crate::k8s::status::write(&api, &*agency, agency.status.as_ref(), &status, manager)
         .await
         .map_err(Error::Status)?;
-    Ok(Action::requeue(Duration::from_secs(300)))
+    // A namespace made after its Agency gets the agency's binding soon after.
+    let again = if missing.is_empty() { 300 } else { 10 };
+    Ok(Action::requeue(Duration::from_secs(again)))
 }
 
 /// `NamespacesOwned`: False, naming the owner, when another Agency listed a namespace first.

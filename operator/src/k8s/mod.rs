@@ -1,6 +1,7 @@
 //! Helpers every room may use to talk to Kubernetes: names and keys, member clients, the
 //! Prometheus client, status and conditions, Events, shared watches. Nothing here decides.
 
+pub mod access;
 pub mod events;
 pub mod fence;
 pub mod keys;

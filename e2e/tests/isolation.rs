@@ -1,0 +1,282 @@
+//! The isolation matrix, decided by the real API servers (RBAC and admission), asked as each
+//! agency's people with `kubectl --as … --as-group <agency>-engineers`: for every ordered pair
+//! of agencies, every verb on the other's Tenancies and Agency, and on its objects in the
+//! member clusters, is denied; nobody but the operator reads a member kubeconfig Secret or
+//! writes status; and each agency can do its own work.
+
+use std::time::Duration;
+
+use colo_e2e::*;
+
+const VERBS: [&str; 7] = [
+    "get", "list", "watch", "create", "update", "patch", "delete",
+];
+
+struct Agency {
+    name: String,
+    ns: String,
+}
+
+impl Agency {
+    /// kubectl arguments that act as one of this agency's engineers.
+    fn acting(&self) -> [String; 2] {
+        [
+            format!("--as={}-alice", self.name),
+            format!("--as-group={}-engineers", self.name),
+        ]
+    }
+
+    /// `kubectl auth can-i` as this agency, on `cluster`.
+    fn can(&self, cluster: &str, verb: &str, resource: &str, ns: Option<&str>) -> bool {
+        let who = self.acting();
+        // `resource` may carry a name (`agencies/dvla`) or flags (`--subresource=status`).
+        let mut args = vec!["auth", "can-i", verb];
+        args.extend(resource.split(' '));
+        args.extend([who[0].as_str(), who[1].as_str()]);
+        if let Some(ns) = ns {
+            args.extend(["-n", ns]);
+        }
+        let run = kubectl(cluster, &args);
+        match run.stdout.trim() {
+            "yes" => true,
+            "no" => false,
+            other => panic!(
+                "can-i {verb} {resource} on {cluster}: {other} {}",
+                run.stderr
+            ),
+        }
+    }
+
+    /// A real request as this agency; its stderr when refused.
+    fn try_kubectl(&self, cluster: &str, args: &[&str]) -> Run {
+        let who = self.acting();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend([who[0].as_str(), who[1].as_str()]);
+        kubectl(cluster, &all)
+    }
+}
+
+fn tenancy(ns: &str, name: &str, agency: &str) -> String {
+    format!(
+        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads: [{{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}]\n"
+    )
+}
+
+fn forbidden(run: &Run, what: &str) {
+    assert!(
+        !run.ok && (run.stderr.contains("Forbidden") || run.stderr.contains("forbidden")),
+        "{what} was not forbidden: ok={} {}{}",
+        run.ok,
+        run.stdout,
+        run.stderr
+    );
+}
+
+#[test]
+fn no_agency_sees_or_touches_another_agencys_work() {
+    colo_is_running();
+    let agencies: Vec<Agency> = ["iso-a", "iso-b", "iso-c"]
+        .iter()
+        .map(|p| {
+            let (name, ns) = new_agency(p, "OFFICIAL");
+            Agency { name, ns }
+        })
+        .collect();
+    each_does_its_own_work(&agencies);
+    let checked: usize = agencies
+        .iter()
+        .map(|a| {
+            let others = agencies.iter().filter(|b| b.name != a.name);
+            others.map(|b| denied_everything_of(a, b)).sum::<usize>()
+        })
+        .sum();
+    assert_eq!(checked, 6 * VERBS.len(), "every ordered pair, every verb");
+    for a in &agencies {
+        no_secrets_no_status(a);
+    }
+    host_access_refused(&format!("colo-{}", agencies[0].name));
+    for a in &agencies {
+        kubectl_ok(
+            HUB,
+            &["-n", &a.ns, "delete", "tenancy", "web", "--wait=true"],
+        );
+        kubectl_ok(HUB, &["delete", "agency", &a.name, "--wait=true"]);
+        // Its people's roles go with it.
+        let left = kubectl(HUB, &["-n", &a.ns, "get", "rolebinding", "colo-agency"]);
+        assert!(!left.ok, "the agency's RoleBinding outlived it");
+        let reader = format!("colo-agency-{}", a.name);
+        let left = kubectl(HUB, &["get", "clusterrole", &reader]);
+        assert!(!left.ok, "the agency's ClusterRole outlived it");
+    }
+}
+
+/// Each agency applies its own tenancy as itself (the operator has bound its groups), reads
+/// its own Agency and sees its own work in the member that runs it.
+fn each_does_its_own_work(agencies: &[Agency]) {
+    for a in agencies {
+        let yaml = tenancy(&a.ns, "web", &a.name);
+        wait_until(
+            &format!("{} may create tenancies in {}", a.name, a.ns),
+            Duration::from_secs(60),
+            || match a.can(HUB, "create", "tenancies", Some(&a.ns)) {
+                true => Ok(()),
+                false => Err("not yet bound".into()),
+            },
+        );
+        let who = a.acting();
+        let args = ["apply", "-f", "-", who[0].as_str(), who[1].as_str()];
+        let run = kubectl_with_input(HUB, &args, Some(&yaml));
+        assert!(
+            run.ok,
+            "{} could not apply its own tenancy: {}",
+            a.name, run.stderr
+        );
+    }
+    for a in agencies {
+        let placed = wait_phase(&a.ns, "web", "Running", Duration::from_secs(120));
+        let own = a.try_kubectl(HUB, &["get", "agency", &a.name]);
+        assert!(
+            own.ok,
+            "{} cannot read its own Agency: {}",
+            a.name, own.stderr
+        );
+        assert!(
+            !a.can(HUB, "list", "agencies", None),
+            "{} lists agencies",
+            a.name
+        );
+        let member = placed["status"]["placements"][0]["cluster"]
+            .as_str()
+            .unwrap();
+        let space = format!("colo-{}", a.name);
+        let own = a.try_kubectl(member, &["-n", &space, "get", "deployments", "-o", "name"]);
+        assert!(
+            own.ok,
+            "{} cannot see its own work in {member}: {}",
+            a.name, own.stderr
+        );
+        assert!(own.stdout.contains("deployment"), "{}", own.stdout);
+    }
+}
+
+/// Everything of `b`'s is denied to `a`: every verb on its Tenancies and its Agency on the
+/// hub, and on its Deployments, pods and Services in every member. Returns the verbs checked.
+fn denied_everything_of(a: &Agency, b: &Agency) -> usize {
+    let mut checked = 0;
+    for verb in VERBS {
+        assert!(
+            !a.can(HUB, verb, "tenancies", Some(&b.ns)),
+            "{} may {verb} {}'s tenancies",
+            a.name,
+            b.name
+        );
+        assert!(
+            !a.can(HUB, verb, &format!("agencies/{}", b.name), None),
+            "{} may {verb} agency {}",
+            a.name,
+            b.name
+        );
+        let space = format!("colo-{}", b.name);
+        for member in MEMBERS {
+            for resource in ["deployments", "pods", "services"] {
+                assert!(
+                    !a.can(member, verb, resource, Some(&space)),
+                    "{} may {verb} {resource} of {} in {member}",
+                    a.name,
+                    b.name
+                );
+            }
+        }
+        checked += 1;
+    }
+    forbidden(
+        &a.try_kubectl(HUB, &["-n", &b.ns, "get", "tenancy", "web"]),
+        "reading another's tenancy",
+    );
+    let theirs = tenancy(&b.ns, "intruder", &a.name);
+    let who = a.acting();
+    let args = ["apply", "-f", "-", who[0].as_str(), who[1].as_str()];
+    forbidden(
+        &kubectl_with_input(HUB, &args, Some(&theirs)),
+        "a tenancy in another's namespace",
+    );
+    forbidden(
+        &a.try_kubectl(HUB, &["get", "agency", &b.name]),
+        "reading another's Agency",
+    );
+    forbidden(
+        &a.try_kubectl(
+            MEMBERS[0],
+            &["-n", &format!("colo-{}", b.name), "get", "pods"],
+        ),
+        "reading another's pods in a member",
+    );
+    checked
+}
+
+/// Nobody but the operator reads kubeconfigs or writes status; no agency writes namespaces.
+fn no_secrets_no_status(a: &Agency) {
+    for secret in ["north-1-kubeconfig", "south-1-kubeconfig"] {
+        let named = format!("secrets/{secret}");
+        assert!(!a.can(HUB, "get", &named, Some("colo-system")));
+        forbidden(
+            &a.try_kubectl(HUB, &["-n", "colo-system", "get", "secret", secret]),
+            "reading a member kubeconfig",
+        );
+    }
+    for verb in ["update", "patch"] {
+        let own = a.can(HUB, verb, "tenancies --subresource=status", Some(&a.ns));
+        assert!(!own, "{} may {verb} its own status", a.name);
+    }
+    let forge = [
+        "-n",
+        &a.ns,
+        "patch",
+        "tenancy",
+        "web",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Running"}}"#,
+    ];
+    forbidden(
+        &a.try_kubectl(HUB, &forge),
+        "an agency writing its tenancy's status",
+    );
+    assert!(!a.can(HUB, "update", "namespaces", None));
+    assert!(!a.can(HUB, "list", "secrets", Some(&a.ns)));
+}
+
+/// A privileged pod, one running as root, one on the host's network or one with a host path
+/// is refused in an agency's member namespace (Pod Security `restricted`), even from an
+/// administrator.
+fn host_access_refused(space: &str) {
+    let container = "containers: [{name: c, image: i}]";
+    for (what, spec) in [
+        (
+            "privileged",
+            "containers: [{name: c, image: i, securityContext: {privileged: true}}]".to_string(),
+        ),
+        ("root", container.to_string()),
+        ("host-network", format!("hostNetwork: true\n  {container}")),
+        (
+            "host-path",
+            format!("volumes: [{{name: h, hostPath: {{path: /}}}}]\n  {container}"),
+        ),
+    ] {
+        let pod = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: bad-{what}, namespace: {space}}}\nspec:\n  {spec}\n"
+        );
+        let args = ["apply", "--dry-run=server", "-f", "-"];
+        let run = kubectl_with_input(MEMBERS[0], &args, Some(&pod));
+        // The estate's API servers also refuse privileged containers outright
+        // (--allow-privileged is off), before Pod Security is asked.
+        let refused = run.stderr.contains("violates PodSecurity \"restricted")
+            || (what == "privileged" && run.stderr.contains("disallowed by cluster policy"));
+        assert!(
+            !run.ok && refused,
+            "a {what} pod was not refused: {}",
+            run.stderr
+        );
+    }
+}
