@@ -23,8 +23,8 @@ pub use consolidation::{
 pub use quantity::{Quantity, QuantityError};
 pub use report::{REPORT_CSV_HEADER, ReportRow};
 pub use tenancy::{
-    EnvVar, Phase, Placement, Port, Protocol, Resilience, Sizing, TenancySpec, TenancyStatus,
-    Workload, WorkloadSizing,
+    Egress, EnvVar, Phase, Placement, Port, Protocol, Resilience, Sizing, TenancySpec,
+    TenancyStatus, Workload, WorkloadSizing,
 };
 
 #[cfg(feature = "crd")]

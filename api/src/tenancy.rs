@@ -65,6 +65,29 @@ pub struct TenancySpec {
     #[cfg_attr(feature = "crd", schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"])))]
     #[cfg_attr(feature = "crd", x_kube(validation = Rule::new("self.all(w, self.exists_one(x, x.name == w.name))").message("workload names must be unique within a tenancy")))]
     pub workloads: Vec<Workload>,
+    /// Where its pods may open connections outside the agency's member namespace, besides
+    /// DNS: nowhere unless listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "crd", schemars(length(max = 32)))]
+    pub egress: Vec<Egress>,
+}
+
+/// Addresses a tenancy's pods may reach.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(kube::KubeSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Egress {
+    /// An address range, e.g. `10.20.0.0/16` (one address: `/32`).
+    #[cfg_attr(feature = "crd", schemars(length(min = 1, max = 64)))]
+    #[cfg_attr(feature = "crd", x_kube(validation = Rule::new("isCIDR(self)").message("egress cidr must be an address range such as 10.20.0.0/16")))]
+    pub cidr: String,
+    /// TCP ports there; empty means every port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(
+        feature = "crd",
+        schemars(length(max = 16), inner(range(min = 1, max = 65535)))
+    )]
+    pub ports: Vec<i32>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +151,10 @@ pub struct Workload {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[cfg_attr(feature = "crd", schemars(extend("maxProperties" = 32)))]
     pub pod_annotations: BTreeMap<String, String>,
+    /// Mount a Kubernetes API token in its pods (off unless true: most workloads never call
+    /// the member's API server, and a token there is one more thing to steal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub service_account_token: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

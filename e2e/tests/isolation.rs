@@ -56,9 +56,10 @@ impl Agency {
     }
 }
 
+/// A tenancy that may reach one database range on 5432, and nothing else outside.
 fn tenancy(ns: &str, name: &str, agency: &str) -> String {
     format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads: [{{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}]\n"
+        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads: [{{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}]\n  egress: [{{cidr: 10.20.0.0/16, ports: [5432]}}]\n"
     )
 }
 
@@ -156,7 +157,26 @@ fn each_does_its_own_work(agencies: &[Agency]) {
             a.name, own.stderr
         );
         assert!(own.stdout.contains("deployment"), "{}", own.stdout);
+        egress_only_where_asked_and_no_token(member, &space);
     }
+}
+
+/// In the member: the namespace lets pods out only to itself and DNS, the tenancy's own
+/// policy adds its database range, and its pods get no API token.
+fn egress_only_where_asked_and_no_token(member: &str, space: &str) {
+    let policies = get_json(member, &["-n", space, "get", "networkpolicies"]);
+    let policies = policies["items"].as_array().unwrap();
+    let named = |n: &str| policies.iter().find(|p| p["metadata"]["name"] == n);
+    let space_policy = named("colo-same-namespace-only").expect("the namespace's policy");
+    let types = &space_policy["spec"]["policyTypes"];
+    assert!(types.to_string().contains("Egress"), "{types}");
+    let egress = named("web-egress").expect("the tenancy's egress policy");
+    let rule = &egress["spec"]["egress"][0];
+    assert_eq!(rule["to"][0]["ipBlock"]["cidr"], "10.20.0.0/16", "{egress}");
+    assert_eq!(rule["ports"][0]["port"], 5432, "{egress}");
+    let deployment = get_json(member, &["-n", space, "get", "deployment", "web-api"]);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false, "{pod}");
 }
 
 /// Everything of `b`'s is denied to `a`: every verb on its Tenancies and its Agency on the

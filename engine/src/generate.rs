@@ -234,6 +234,7 @@ fn tenancies(rng: &mut Rng, shape: EstateShape) -> (Vec<AgencyEntry>, Vec<Tenanc
                 ports: Vec::new(),
                 env: Vec::new(),
                 pod_annotations: BTreeMap::new(),
+                service_account_token: false,
             });
         }
         // Residency limits; uk-north has one site, so DualSite work is only ever held to uk-south.
@@ -270,6 +271,7 @@ fn tenancies(rng: &mut Rng, shape: EstateShape) -> (Vec<AgencyEntry>, Vec<Tenanc
                 },
                 cluster: None,
                 workloads,
+                egress: Vec::new(),
             },
             observed: Some(Observed {
                 usage,

@@ -73,13 +73,19 @@ pub fn agency_labels(agency: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// What selects one workload's pods: its tenancy, the tenancy's hub namespace, the workload.
-pub fn workload_selector(key: &TenancyKey, workload: &str) -> BTreeMap<String, String> {
+/// What selects one tenancy's pods: its name and hub namespace.
+pub fn tenancy_labels(key: &TenancyKey) -> BTreeMap<String, String> {
     BTreeMap::from([
         (TENANCY_LABEL.to_string(), key.name.clone()),
         (TENANCY_NAMESPACE_LABEL.to_string(), key.namespace.clone()),
-        (WORKLOAD_LABEL.to_string(), workload.to_string()),
     ])
+}
+
+/// What selects one workload's pods: its tenancy, the tenancy's hub namespace, the workload.
+pub fn workload_selector(key: &TenancyKey, workload: &str) -> BTreeMap<String, String> {
+    let mut labels = tenancy_labels(key);
+    labels.insert(WORKLOAD_LABEL.to_string(), workload.to_string());
+    labels
 }
 
 /// Every label of a workload's member objects: its selector, the agency, managed-by.

@@ -1,7 +1,7 @@
 //! What a tenancy becomes in a member cluster (SPEC "In each member cluster"), applied with
 //! server-side apply under one field manager: the agency's namespace with Pod Security
-//! `restricted`, its quota, limits, network policy and role binding, and per workload a
-//! Deployment (and a Service when it has ports).
+//! `restricted`, its quota, limits, network policy and role binding; per tenancy its egress
+//! policy; and per workload a Deployment (and a Service when it has ports).
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -16,7 +16,8 @@ use k8s_openapi::api::core::v1::{
     ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicySpec,
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
@@ -177,19 +178,80 @@ fn default_requests() -> LimitRangeSpec {
     }
 }
 
-/// Traffic only from pods of the same namespace: no agency reaches another.
+/// Traffic only from pods of the same namespace: no agency reaches another. Out, only to the
+/// same namespace and DNS; each tenancy's `spec.egress` adds its own policy (`egress_policy`).
 fn same_namespace_only() -> NetworkPolicySpec {
+    let same_namespace = || {
+        Some(vec![NetworkPolicyPeer {
+            pod_selector: Some(LabelSelector::default()),
+            ..Default::default()
+        }])
+    };
+    let dns = ["UDP", "TCP"].map(|protocol| NetworkPolicyPort {
+        port: Some(IntOrString::Int(53)),
+        protocol: Some(protocol.into()),
+        ..Default::default()
+    });
     NetworkPolicySpec {
         pod_selector: Some(LabelSelector::default()),
-        policy_types: Some(vec!["Ingress".into()]),
+        policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
         ingress: Some(vec![NetworkPolicyIngressRule {
-            from: Some(vec![NetworkPolicyPeer {
-                pod_selector: Some(LabelSelector::default()),
-                ..Default::default()
-            }]),
+            from: same_namespace(),
             ..Default::default()
         }]),
-        ..Default::default()
+        egress: Some(vec![
+            NetworkPolicyEgressRule {
+                to: same_namespace(),
+                ..Default::default()
+            },
+            NetworkPolicyEgressRule {
+                ports: Some(dns.to_vec()),
+                ..Default::default()
+            },
+        ]),
+    }
+}
+
+/// Where one tenancy's pods may connect besides their namespace and DNS: its `spec.egress`
+/// (an empty list opens nothing: network policies only add).
+fn egress_policy(tenancy: &Tenancy) -> NetworkPolicy {
+    let key = TenancyKey::of(tenancy);
+    let selector = labels::tenancy_labels(&key);
+    let mut meta_labels = selector.clone();
+    meta_labels.extend(labels::agency_labels(&tenancy.spec.agency));
+    let rules = tenancy.spec.egress.iter().map(|e| {
+        let ports = e.ports.iter().map(|p| NetworkPolicyPort {
+            port: Some(IntOrString::Int(*p)),
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        });
+        NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                ip_block: Some(IPBlock {
+                    cidr: e.cidr.clone(),
+                    except: None,
+                }),
+                ..Default::default()
+            }]),
+            ports: (!e.ports.is_empty()).then(|| ports.collect()),
+        }
+    });
+    NetworkPolicy {
+        metadata: ObjectMeta {
+            name: Some(labels::object_name(&key.name, "egress")),
+            namespace: Some(labels::member_namespace(&tenancy.spec.agency)),
+            labels: Some(meta_labels),
+            ..Default::default()
+        },
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(selector),
+                ..Default::default()
+            }),
+            policy_types: Some(vec!["Egress".into()]),
+            egress: Some(rules.collect()),
+            ..Default::default()
+        }),
     }
 }
 
@@ -217,6 +279,9 @@ pub async fn workloads(
     here: &[&Placement],
     stamp: &Stamp,
 ) -> Result<(), kube::Error> {
+    if !here.is_empty() {
+        apply(client, manager, &egress_policy(tenancy)).await?;
+    }
     for placement in here {
         let Some(workload) = tenancy
             .spec
@@ -377,6 +442,7 @@ fn pod_spec(workload: &Workload, placement: &Placement) -> PodSpec {
         })
         .collect::<Vec<_>>();
     PodSpec {
+        automount_service_account_token: Some(workload.service_account_token),
         security_context: Some(PodSecurityContext {
             run_as_non_root: Some(true),
             seccomp_profile: Some(SeccompProfile {
@@ -453,7 +519,8 @@ pub async fn remove_others(
     Ok(())
 }
 
-/// Deletes the tenancy's Deployments and Services in one member cluster.
+/// Deletes the tenancy's Deployments, Services, disruption budgets and egress policy in one
+/// member cluster.
 pub async fn remove(client: &Client, key: &TenancyKey, agency: &str) -> Result<(), kube::Error> {
     let ns = labels::member_namespace(agency);
     let lp = ListParams::default().labels(&labels::tenancy_selector(key));
@@ -469,6 +536,10 @@ pub async fn remove(client: &Client, key: &TenancyKey, agency: &str) -> Result<(
     let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
     for b in budgets.list(&lp).await?.items {
         budgets.delete(&b.name_any(), &dp).await?;
+    }
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
+    for p in policies.list(&lp).await?.items {
+        policies.delete(&p.name_any(), &dp).await?;
     }
     Ok(())
 }
@@ -545,10 +616,61 @@ mod tests {
         let sc = c.security_context.as_ref().unwrap();
         assert_eq!(sc.allow_privilege_escalation, Some(false));
         assert_eq!(pod.security_context.unwrap().run_as_non_root, Some(true));
+        assert_eq!(pod.automount_service_account_token, Some(false), "no token");
         let s = service(&tenancy, &tenancy.spec.workloads[0]);
         assert_eq!(
             s.spec.unwrap().ports.unwrap()[0].name.as_deref(),
             Some("p80")
         );
+    }
+
+    #[test]
+    fn pods_reach_only_their_namespace_dns_and_what_their_tenancy_lists() {
+        let space = same_namespace_only();
+        assert_eq!(
+            space.policy_types,
+            Some(vec!["Ingress".to_string(), "Egress".to_string()])
+        );
+        let out = space.egress.unwrap();
+        assert_eq!(out.len(), 2, "own namespace, and DNS");
+        assert!(out[1].to.is_none() && out[1].ports.as_ref().unwrap().len() == 2);
+        let tenancy: Tenancy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "colo.dev/v1alpha1", "kind": "Tenancy",
+            "metadata": {"name": "shop", "namespace": "dvla"},
+            "spec": {"agency": "dvla", "classification": "OFFICIAL",
+                     "workloads": [{"name": "web", "image": "i", "replicas": 1, "cpu": "1", "memory": "1Gi"}],
+                     "egress": [{"cidr": "10.20.0.0/16", "ports": [5432]}, {"cidr": "192.0.2.7/32"}]}
+        }))
+        .unwrap();
+        let policy = egress_policy(&tenancy);
+        assert_eq!(policy.metadata.name.as_deref(), Some("shop-egress"));
+        let spec = policy.spec.unwrap();
+        let selects = spec.pod_selector.unwrap().match_labels.unwrap();
+        assert_eq!(selects[labels::TENANCY_LABEL], "shop");
+        assert!(
+            !selects.contains_key(labels::WORKLOAD_LABEL),
+            "every workload"
+        );
+        let rules = spec.egress.unwrap();
+        let cidr = |i: usize| {
+            rules[i].to.as_ref().unwrap()[0]
+                .ip_block
+                .clone()
+                .unwrap()
+                .cidr
+        };
+        assert_eq!(
+            (cidr(0), cidr(1)),
+            ("10.20.0.0/16".into(), "192.0.2.7/32".into())
+        );
+        assert_eq!(
+            rules[0].ports.as_ref().unwrap()[0].port,
+            Some(IntOrString::Int(5432))
+        );
+        assert!(rules[1].ports.is_none(), "every port");
+        let mut closed = tenancy.clone();
+        closed.spec.egress.clear();
+        let none = egress_policy(&closed).spec.unwrap().egress.unwrap();
+        assert!(none.is_empty(), "nothing listed opens nothing");
     }
 }
