@@ -21,7 +21,7 @@ pub use consolidation::{
     ConsolidationPlanSpec, ConsolidationPlanStatus, Move, PlanState, StepState, TenancyStep,
 };
 pub use quantity::{Quantity, QuantityError};
-pub use report::{REPORT_CSV_HEADER, ReportRow};
+pub use report::{REPORT_CSV_HEADER, ReportRow, neutralise_formula};
 pub use tenancy::{
     Egress, EnvVar, Phase, Placement, Port, Protocol, Resilience, Sizing, TenancySpec,
     TenancyStatus, Workload, WorkloadSizing,

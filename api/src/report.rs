@@ -50,14 +50,26 @@ pub fn thousandths(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
+/// Text a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, a tab or a carriage return
+/// first) gets a leading `'`, so an agency-supplied name or cost centre opened in a spreadsheet
+/// stays text (OWASP "CSV injection").
+pub fn neutralise_formula(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
 impl ReportRow {
-    /// The row in the CSV header's order; text fields quoted when they need it.
+    /// The row in the CSV header's order; text fields neutralised and quoted when they need it.
     pub fn to_csv(&self) -> String {
         let text = |s: &str| {
-            if s.contains([',', '"', '\n']) {
+            let s = neutralise_formula(s);
+            if s.contains([',', '"', '\n', '\r']) {
                 format!("\"{}\"", s.replace('"', "\"\""))
             } else {
-                s.to_string()
+                s.into_owned()
             }
         };
         format!(
@@ -85,6 +97,23 @@ impl ReportRow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_a_spreadsheet_would_run_stays_text() {
+        for formula in [
+            "=HYPERLINK(\"http://x\")",
+            "+1+1",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            assert_eq!(neutralise_formula(formula), format!("'{formula}"));
+        }
+        for plain in ["DVLA-IT-0042", "dvla", "1-2", ""] {
+            assert_eq!(neutralise_formula(plain), plain);
+        }
+    }
 
     #[test]
     fn csv_row_follows_the_header_and_quotes_text() {

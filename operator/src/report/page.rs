@@ -12,6 +12,12 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Agency-supplied text: escaped for HTML, and kept from running as a formula when copied
+/// into a spreadsheet.
+fn supplied(text: &str) -> String {
+    escape(&colo_api::neutralise_formula(text))
+}
+
 fn money(v: f64) -> String {
     format!("{v:.2}")
 }
@@ -37,7 +43,7 @@ fn chart(estate: &EstateNow) -> String {
         svg.push_str(&format!(
             r##"<text x="0" y="{ty}" class="label">{name}</text><rect class="alone" x="{label_w}" y="{y}" width="{alone:.1}" height="12"><title>standalone {sc}</title></rect><text x="{ax}" y="{aty}" class="value">{sc}</text><rect class="shared" x="{label_w}" y="{y2}" width="{shared:.1}" height="12"><title>shared {c}</title></rect><text x="{sx}" y="{sty}" class="value">{c}</text>"##,
             ty = y + 16.0,
-            name = escape(&a.row.agency),
+            name = supplied(&a.row.agency),
             y2 = y + 14.0,
             ax = label_w + alone + 4.0,
             aty = y + 10.0,
@@ -81,9 +87,9 @@ fn rows(estate: &EstateNow) -> String {
         };
         rows.push_str(&format!(
             r#"<tr data-agency="{agency}"><th scope="row">{name}<br><small>{agency} · {centre}</small></th><td data-field="kWh">{kwh:.3}</td><td data-field="cost">{cost}</td><td data-field="carbonKg">{carbon:.3}</td><td data-field="standaloneKWh">{skwh:.3}</td><td data-field="standaloneCost">{scost}</td><td data-field="standaloneCarbonKg">{scarbon:.3}</td><td data-field="savings">{savings}</td><td data-field="savingsPercent">{pct:.1}%</td><td data-field="budget">{budget}</td><td data-field="quality">{quality}</td></tr>"#,
-            agency = escape(&r.agency),
-            name = escape(&a.display_name),
-            centre = escape(&r.cost_centre),
+            agency = supplied(&r.agency),
+            name = supplied(&a.display_name),
+            centre = supplied(&r.cost_centre),
             kwh = r.kwh,
             cost = money(r.cost),
             carbon = r.carbon_kg,
@@ -182,4 +188,18 @@ Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "mea
         spare_cost = money(estate.spare_cost),
         unattributed = estate.unattributed_kwh,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agency_text_is_escaped_and_never_a_formula() {
+        assert_eq!(
+            supplied("=HYPERLINK(\"x\")<b>"),
+            "'=HYPERLINK(&quot;x&quot;)&lt;b&gt;"
+        );
+        assert_eq!(supplied("DVLA & co"), "DVLA &amp; co");
+    }
 }
