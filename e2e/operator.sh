@@ -45,18 +45,23 @@ install() {
     kubectl apply --server-side --force-conflicts -f - >/dev/null
   token_kubeconfig hub colo-system colo >"$state/operator.kubeconfig"
   # In each member, the documented member role, bound to a ServiceAccount whose token is the
-  # kubeconfig in the member's Secret.
+  # kubeconfig in the member's Secret. Once per estate: tests restart the operator while a
+  # member is frozen, and a restart must not wait for it.
   local member
   for member in north-1 south-1 west-1; do
-    "$state/bin/kubectl" --kubeconfig "$state/$member/kubeconfig" apply --server-side --force-conflicts \
-      -f "$repo/charts/colo/member/rbac.yaml" >/dev/null
-    token_kubeconfig "$member" colo-system colo-operator >"$state/$member/operator.kubeconfig"
+    if [[ ! -s $state/$member/operator.kubeconfig ]]; then
+      "$state/bin/kubectl" --kubeconfig "$state/$member/kubeconfig" apply --server-side --force-conflicts \
+        -f "$repo/charts/colo/member/rbac.yaml" >/dev/null
+      token_kubeconfig "$member" colo-system colo-operator >"$state/$member/operator.kubeconfig.new"
+      mv "$state/$member/operator.kubeconfig.new" "$state/$member/operator.kubeconfig"
+    fi
     kubectl -n colo-system create secret generic "$member-kubeconfig" \
       --from-file=kubeconfig="$state/$member/operator.kubeconfig" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   done
 }
 
-# A kubeconfig for ServiceAccount $2/$3 of estate cluster $1, with a day's token.
+# A kubeconfig for ServiceAccount $2/$3 of estate cluster $1, with a day's token (the estate
+# lives for a test run).
 token_kubeconfig() {
   local name=$1 ns=$2 account=$3
   local k=("$state/bin/kubectl" --kubeconfig "$state/$name/kubeconfig")

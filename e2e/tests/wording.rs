@@ -53,9 +53,11 @@ fn users_read_sentences_that_say_what_to_do() {
             Err(format!("{c}"))
         }
     });
+    // Colo may read only the Secrets the chart lists (members.kubeconfigSecrets): one that is
+    // not listed is, to it, forbidden rather than missing, and the sentence says both fixes.
     assert_eq!(
         ready["message"],
-        "kubeconfig Secret colo-system/west-9-kubeconfig not found: create it, or correct spec.kubeconfigSecretRef"
+        "kubeconfig Secret colo-system/west-9-kubeconfig is not one Colo may read: create it in colo-system and add its name to the chart's members.kubeconfigSecrets (helm upgrade … --reuse-values), or correct spec.kubeconfigSecretRef"
     );
 
     // A tenancy placed meanwhile says why not west-9: unreachable, not "has no nodes".
@@ -77,7 +79,7 @@ fn users_read_sentences_that_say_what_to_do() {
     let why = t["status"]["explanation"].as_str().unwrap();
     assert!(
         why.contains(
-            "not west-9: unreachable (kubeconfig Secret colo-system/west-9-kubeconfig not found"
+            "not west-9: unreachable (kubeconfig Secret colo-system/west-9-kubeconfig is not one Colo may read"
         ),
         "{why}"
     );

@@ -22,6 +22,12 @@ pub enum MemberError {
         "kubeconfig Secret {namespace}/{name} not found: create it, or correct spec.kubeconfigSecretRef"
     )]
     SecretMissing { namespace: String, name: String },
+    /// Colo may read only the Secrets its role names (the chart's members.kubeconfigSecrets),
+    /// so a Secret not listed is the same to it as a Secret that is not there.
+    #[error(
+        "kubeconfig Secret {namespace}/{name} is not one Colo may read: create it in {namespace} and add its name to the chart's members.kubeconfigSecrets (helm upgrade … --reuse-values), or correct spec.kubeconfigSecretRef"
+    )]
+    SecretForbidden { namespace: String, name: String },
     #[error("kubeconfig Secret {namespace}/{name} cannot be read: {problem}")]
     SecretUnreadable {
         namespace: String,
@@ -189,6 +195,9 @@ impl Members {
             Ok(secret) => secret,
             Err(e) if plain::is_not_found(&e) => {
                 return Err(MemberError::SecretMissing { namespace, name });
+            }
+            Err(kube::Error::Api(e)) if e.code == 403 => {
+                return Err(MemberError::SecretForbidden { namespace, name });
             }
             Err(e) => {
                 tracing::warn!(cluster = %cluster.name_any(), error = %e, "cannot read its kubeconfig Secret");
