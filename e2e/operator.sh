@@ -37,7 +37,8 @@ install() {
   kubectl wait --for=condition=Established --timeout=60s -f "$repo/charts/colo/crds/" >/dev/null
   kubectl create namespace colo-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   # The chart's identity, roles and admission policies, without its Deployment: the operator
-  # runs here, out of cluster, as the chart's ServiceAccount (README, "Run it out of cluster").
+  # runs here, out of cluster, as the chart's ServiceAccount (README, "Install on your own
+  # clusters (Helm)", last paragraph).
   local secrets=north-1-kubeconfig,south-1-kubeconfig,west-1-kubeconfig
   # (Helm says it follows the chart's links to crds/ and dashboards/; that is meant.)
   "$state/bin/helm" template colo "$repo/charts/colo" --namespace colo-system --kube-version "$K8S_VERSION" \
