@@ -36,10 +36,17 @@ pub fn start(namespace: &str, members: &[&str]) -> Checker {
         let mut samples = Vec::new();
         while !stopping.load(Ordering::Relaxed) {
             let at = Instant::now();
-            let seen = members
-                .iter()
-                .map(|m| (m.clone(), sample(m, &ns)))
-                .collect();
+            // Each member asked at once: a dark member's timeout is not added to the others'.
+            let seen = std::thread::scope(|scope| {
+                let asked: Vec<_> = members
+                    .iter()
+                    .map(|m| (m.clone(), scope.spawn(|| sample(m, &ns))))
+                    .collect();
+                asked
+                    .into_iter()
+                    .map(|(m, answer)| (m, answer.join().expect("a sample")))
+                    .collect()
+            });
             samples.push(Sample { at, seen });
             // About once a second; a slow sample (a dark member's timeout) is not made slower.
             std::thread::sleep(Duration::from_secs(1).saturating_sub(at.elapsed()));
