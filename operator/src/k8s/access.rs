@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 
-use super::labels;
+use super::{labels, plain};
 
 /// The chart's ClusterRole bound in each agency namespace.
 pub const AGENCY_CLUSTER_ROLE: &str = "colo-agency";
@@ -45,7 +45,7 @@ pub async fn grant(
             .patch(BINDING, &apply, &Patch::Apply(&binding))
             .await;
         match bound {
-            Err(kube::Error::Api(e)) if e.code == 404 => missing.push(ns.clone()),
+            Err(e) if plain::is_not_found(&e) => missing.push(ns.clone()),
             other => {
                 other?;
             }
@@ -69,7 +69,7 @@ pub async fn revoke(client: &Client, agency: &str) -> Result<(), kube::Error> {
     remove_bindings(client, agency, |_| true).await?;
     let reader = reader_name(agency);
     let gone = |r: Result<_, kube::Error>| match r {
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) if plain::is_not_found(&e) => Ok(()),
         other => other.map(|_| ()),
     };
     let dp = DeleteParams::default();
