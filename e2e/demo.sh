@@ -37,21 +37,27 @@ step "The live estate replayed offline: colo snapshot > snapshot.yaml; colo plan
 "$colo" snapshot >"$COLO_ESTATE_DIR/snapshot.yaml"
 "$colo" plan --snapshot "$COLO_ESTATE_DIR/snapshot.yaml"
 
-step "Accounting: the ledger's figures per agency (accounting time runs 60 times fast here)"
+step "Accounting: the ledger's figures per agency, read by finance with a bearer token (accounting time runs 60 times fast here)"
 report=http://127.0.0.1:8080/
+# Finance's token (e2e/estate.sh's people); on your own hub: kubectl create token, or a sign-in proxy.
+as_finance=(-H "Authorization: Bearer $COLO_REPORT_TOKEN")
 # Until ten pence have been accounted for some agency (under a minute at this speed).
-until curl -fsS "${report}api/v1/agencies" 2>/dev/null |
+until curl -fsS "${as_finance[@]}" "${report}api/v1/agencies" 2>/dev/null |
   python3 -c 'import json, sys; sys.exit(0 if any(a["cost"] >= 0.10 for a in json.load(sys.stdin)) else 1)'; do
   sleep 1
 done
 echo "Report page: $report   (JSON: ${report}api/v1/agencies, CSV: ${report}api/v1/report?format=csv)"
-curl -fsS "${report}api/v1/agencies" | python3 -c '
+curl -fsS "${as_finance[@]}" "${report}api/v1/agencies" | python3 -c '
 import json, sys
 for a in json.load(sys.stdin):
     print("  %s (%s): %.2f %s shared against %.2f standalone since %s, saving %.2f (%.1f%%); %.3f kWh against %.3f"
           % (a["agency"], a["displayName"], a["cost"], a["currency"], a["standaloneCost"], a["from"],
              a["savings"], a["savingsPercent"], a["kWh"], a["standaloneKWh"]))
 '
+echo "The same question from one of DVLA's engineers (group dvla-platform-engineers) shows DVLA only:"
+curl -fsS -H "Authorization: Bearer colo-estate-dvla-dana-token" "${report}api/v1/agencies" |
+  python3 -c 'import json, sys; print("  agencies seen:", ", ".join(a["agency"] for a in json.load(sys.stdin)))'
+echo "and without a token: $(curl -s -o /dev/null -w '%{http_code}' "${report}api/v1/agencies") (401)"
 
 step "Consolidation: west-1 joins; eight 12-core batch tenancies of the Met Office placed there one by one (two to a node), then half of them end"
 kubectl --context hub apply -f examples/21-third-site.yaml
@@ -74,7 +80,7 @@ for i in 0 1 2 3 4 5 6 7; do
   kubectl --context hub -n met-office wait tenancy "batch-$i" --for=jsonpath='{.status.phase}'=Running --timeout=120s >/dev/null
 done
 kubectl --context hub -n met-office delete tenancy batch-1 batch-3 batch-5 batch-7 --wait=true
-watts() { curl -fsS http://127.0.0.1:8080/metrics | awk '/^colo_cluster_power_watts\{cluster="west-1"/ {print $2}'; }
+watts() { curl -fsS http://127.0.0.1:8081/metrics | awk '/^colo_cluster_power_watts\{cluster="west-1"/ {print $2}'; }
 until [[ -n $(watts) ]]; do sleep 1; done
 before=$(watts)
 echo "west-1 now: 4 nodes, each half used; its IT power: ${before} W"
@@ -96,7 +102,7 @@ done
 kubectl --context hub get cpl "$plan" -o wide
 kubectl --context hub get sharedclusters -o wide
 until after=$(watts) && python3 -c "import sys; sys.exit(0 if float('$after') < float('$before') else 1)"; do sleep 1; done
-curl -fsS http://127.0.0.1:8080/api/v1/consolidation | python3 -c '
+curl -fsS "${as_finance[@]}" "${report}api/v1/consolidation" | python3 -c '
 import json, sys
 c = json.load(sys.stdin)
 print("Consolidation saved %.2f %s and %.1f kWh a month so far, %d nodes in standby (GET /api/v1/consolidation)"
@@ -106,9 +112,11 @@ echo "west-1 IT power: ${before} W before, ${after} W after (the freed nodes at 
 cat >&2 <<MSG
 
 The estate is up, with Colo's operator running (log: $COLO_ESTATE_DIR/logs/colo-operator.log). To use it from this shell:
-  eval "\$(e2e/estate.sh env)"      # KUBECONFIG (contexts hub, north-1, south-1, west-1), PATH, Prometheus
+  eval "\$(e2e/estate.sh env)"      # KUBECONFIG (contexts hub, north-1, south-1, west-1), PATH, Prometheus, COLO_REPORT_TOKEN
   kubectl get colo -A
-  open http://127.0.0.1:8080/          # the report page; dashboards/ for Grafana
+  open http://127.0.0.1:8080/          # the report page: sign in with \$COLO_REPORT_TOKEN (finance) or colo-estate-dvla-dana-token (DVLA)
+  curl -s -H "Authorization: Bearer \$COLO_REPORT_TOKEN" http://127.0.0.1:8080/api/v1/estate
+  curl -s http://127.0.0.1:8081/metrics   # what Prometheus scrapes; dashboards/ for Grafana
   curl -s '$COLO_PROMETHEUS_URL/api/v1/query?query=count(container_cpu_usage_seconds_total)'
 A site loss on this estate: e2e/site-loss.sh   Stop it with: e2e/estate.sh down
 MSG

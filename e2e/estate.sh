@@ -6,7 +6,8 @@
 #   e2e/estate.sh up       build (first run only) and start everything, wait until Ready
 #   e2e/estate.sh down     stop every process and remove the state directory
 #   e2e/estate.sh status   show what is running
-#   e2e/estate.sh env      print exports for KUBECONFIG, PATH and the Prometheus URL
+#   e2e/estate.sh env      print exports for KUBECONFIG, PATH, the Prometheus URL and finance's
+#                          token for Colo's report (COLO_REPORT_TOKEN; others under `people`)
 #
 # Settings: COLO_ESTATE_DIR (default <repo>/.estate), COLO_NODES (kwok nodes per member, 4),
 # COLO_HUB_NODES (2), COLO_CACHE (built binaries, default ~/.cache/colo).
@@ -26,6 +27,19 @@ clusters=(
   "west-1  127.0.0.14 west-dc  uk-west  10.244.4.0/24"
 )
 token=colo-estate-admin-token
+# People of the estate, for the report API and the isolation tests: each has a static bearer
+# token (colo-estate-<user>-token) and the hub's RBAC decides what they see. user  groups
+people=(
+  "finance-fiona  colo-finance"             # bound to the chart's colo-finance ClusterRole
+  "platform-pat   colo-platform"            # …colo-platform
+  "dvla-dana      dvla-platform-engineers"  # examples/10-agencies.yaml
+  "met-mo         met-office-ops"
+  "hmrc-hari      hmrc-tax-devs"
+  "iso-a-alice    iso-a-engineers"          # e2e/tests/isolation.rs
+  "iso-b-alice    iso-b-engineers"
+  "iso-c-alice    iso-c-engineers"
+  "stranger-sam   -"                        # no group: may read nothing
+)
 
 log() { echo "estate: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -74,7 +88,15 @@ make_certs() {
       -days 3650 -out "$dir/$name.crt" \
       -extfile <(printf 'subjectAltName=IP:%s,IP:10.96.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth' "$ip") 2>/dev/null
   done
-  echo "$token,colo-admin,colo-admin,system:masters" >"$dir/tokens.csv"
+  local person user groups
+  {
+    echo "$token,colo-admin,colo-admin,system:masters"
+    for person in "${people[@]}"; do
+      read -r user groups <<<"$person"
+      [[ $groups == - ]] && groups=""
+      echo "colo-estate-$user-token,$user,$user,\"$groups\""
+    done
+  } >"$dir/tokens.csv"
 }
 
 write_kubeconfig() {
@@ -214,7 +236,7 @@ scrape_configs:
 # Colo's own /metrics (e2e/operator.sh serves them there): its counters are the report's history.
 - job_name: colo
   static_configs:
-  - targets: ['127.0.0.1:8080']
+  - targets: ['127.0.0.1:8081']
 PROM
     for line in "${clusters[@]}"; do
       read -r name ip _ <<<"$line"
@@ -263,6 +285,8 @@ print_env() {
   echo "export KUBECONFIG=\"$state/kubeconfig\""
   echo "export COLO_ESTATE_DIR=\"$state\""
   echo "export COLO_PROMETHEUS_URL=\"http://$prom_addr\""
+  echo "# finance's bearer token for Colo's report (curl -H \"Authorization: Bearer \$COLO_REPORT_TOKEN\")"
+  echo "export COLO_REPORT_TOKEN=colo-estate-finance-fiona-token"
 }
 
 up() {

@@ -3,7 +3,8 @@
 # team would run it on a hub, with least privilege: the chart's CRDs, roles and admission
 # policies installed (charts/colo, without its Deployment), `colo operator` run here as the
 # chart's ServiceAccount (a token kubeconfig) and in each member as the identity
-# charts/colo/member/rbac.yaml binds; leader election; HTTP endpoints on 127.0.0.1:8080.
+# charts/colo/member/rbac.yaml binds; leader election; the report on 127.0.0.1:8080 (bearer
+# tokens: e2e/estate.sh's people), /metrics, /healthz and /readyz on 127.0.0.1:8081.
 #
 #   e2e/operator.sh start     build if needed, install, start, wait until /readyz answers
 #   e2e/operator.sh stop      SIGTERM, wait for a clean exit
@@ -18,6 +19,7 @@ repo=$(cd "$here/.." && pwd)
 state=${COLO_ESTATE_DIR:-$repo/.estate}
 pidfile=$state/pids/colo-operator.pid
 addr=${COLO_HTTP_ADDR:-127.0.0.1:8080}
+metrics_addr=${COLO_METRICS_ADDR:-127.0.0.1:8081}
 [[ -e $state/kubeconfig ]] || { echo "operator: no estate at $state; run e2e/estate.sh up" >&2; exit 1; }
 export KUBECONFIG=$state/kubeconfig
 kubectl() { "$state/bin/kubectl" --context hub "$@"; }
@@ -42,7 +44,8 @@ install() {
   local secrets=north-1-kubeconfig,south-1-kubeconfig,west-1-kubeconfig
   # (Helm says it follows the chart's links to crds/ and dashboards/; that is meant.)
   "$state/bin/helm" template colo "$repo/charts/colo" --namespace colo-system --kube-version "$K8S_VERSION" \
-    --set deployment.enabled=false --set "members.kubeconfigSecrets={$secrets}" 2> >(grep -v 'found symbolic link' >&2) |
+    --set deployment.enabled=false --set "members.kubeconfigSecrets={$secrets}" \
+    --set "rbac.financeGroups={colo-finance}" --set "rbac.platformGroups={colo-platform}" 2> >(grep -v 'found symbolic link' >&2) |
     kubectl apply --server-side --force-conflicts -f - >/dev/null
   token_kubeconfig hub colo-system colo >"$state/operator.kubeconfig"
   # In each member, the documented member role, bound to a ServiceAccount whose token is the
@@ -99,19 +102,20 @@ start() {
   read -r -a consolidation <<<"${COLO_CONSOLIDATION_ARGS:-}"
   grace+=("${consolidation[@]}")
   [[ -z ${COLO_BIN:-} ]] || grace=()
-  KUBECONFIG=$state/operator.kubeconfig COLO_CONSOLIDATION_MODE=${COLO_CONSOLIDATION_MODE:-off} COLO_HTTP_ADDR=$addr setsid "$colo" operator --rate-window 20s \
+  KUBECONFIG=$state/operator.kubeconfig COLO_CONSOLIDATION_MODE=${COLO_CONSOLIDATION_MODE:-off} COLO_HTTP_ADDR=$addr COLO_METRICS_ADDR=$metrics_addr setsid "$colo" operator --rate-window 20s \
     --accounting-interval-seconds 5 --accounting-speed 60 \
     "${grace[@]}" \
     --history-prometheus-url "http://127.0.0.10:9090" \
     >>"$state/logs/colo-operator.log" 2>&1 < /dev/null &
   echo $! >"$pidfile"
   local deadline=$((SECONDS + 60))
-  until curl -fsS "http://$addr/readyz" >/dev/null 2>&1; do
+  # (Builds before the report was authenticated served /readyz on the report's port.)
+  until curl -fsS "http://$metrics_addr/readyz" >/dev/null 2>&1 || { [[ -n ${COLO_BIN:-} ]] && curl -fsS "http://$addr/readyz" >/dev/null 2>&1; }; do
     running || { echo "operator: exited; see $state/logs/colo-operator.log" >&2; exit 1; }
     ((SECONDS < deadline)) || { echo "operator: not ready after 60s" >&2; exit 1; }
     sleep 0.2
   done
-  echo "operator: running (pid $(cat "$pidfile")), http://$addr/metrics, log $state/logs/colo-operator.log" >&2
+  echo "operator: running (pid $(cat "$pidfile")), report http://$addr/, http://$metrics_addr/metrics, log $state/logs/colo-operator.log" >&2
 }
 
 stop() {

@@ -17,7 +17,7 @@ dark=north-1
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 die() { echo "site-loss: $*" >&2; exit 1; }
-curl -fsS "$report/readyz" >/dev/null 2>&1 || die "Colo's operator is not running: run e2e/demo.sh first"
+curl -fsS http://127.0.0.1:8081/readyz >/dev/null 2>&1 || die "Colo's operator is not running: run e2e/demo.sh first"
 kubectl --context hub get tenancy -A -o name | grep -q . || die "no tenancies: run e2e/demo.sh first"
 
 pid=$(cat "$COLO_ESTATE_DIR/pids/$dark-kube-apiserver.pid")
@@ -36,7 +36,7 @@ wait_condition() { # cluster type status timeout
 }
 # The estate's month: every line and whether they add up to the total.
 adds_up() {
-  curl -fsS "$report/api/v1/estate" | python3 -c '
+  curl -fsS -H "Authorization: Bearer $COLO_REPORT_TOKEN" "$report/api/v1/estate" | python3 -c '
 import json, sys
 e = json.load(sys.stdin)
 rows = e["agencies"] + e["departed"]

@@ -1,6 +1,8 @@
 // Opens Colo's report page in Debian's Chromium (headless) and prints what a reader sees as
 // JSON: the "as of" time, and per agency row the figures by column. Saves a screenshot and a
 // printed PDF beside it.   node check.mjs URL SCREENSHOT.png
+// COLO_TOKEN: sent as `Authorization: Bearer` on every request, as a sign-in proxy does.
+// COLO_SIGN_IN_TOKEN: pasted into the page's sign-in form instead (kept in a cookie).
 import { chromium } from 'playwright-core';
 
 const [url, screenshot] = process.argv.slice(2);
@@ -9,9 +11,16 @@ const browser = await chromium.launch({
   args: ['--no-sandbox'],
 });
 try {
+  const headers = process.env.COLO_TOKEN ? { Authorization: `Bearer ${process.env.COLO_TOKEN}` } : {};
   // A laptop screen.
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
-  const response = await page.goto(url, { waitUntil: 'load' });
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 }, extraHTTPHeaders: headers });
+  let response = await page.goto(url, { waitUntil: 'load' });
+  let signIn = null;
+  if (process.env.COLO_SIGN_IN_TOKEN) {
+    signIn = { status: response.status(), why: await page.locator('#why').textContent() };
+    await page.fill('#token', process.env.COLO_SIGN_IN_TOKEN);
+    [response] = await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[type=submit]')]);
+  }
   const seen = await page.evaluate(() => {
     const rows = {};
     for (const tr of document.querySelectorAll('#agencies tbody tr[data-agency]')) {
@@ -21,6 +30,9 @@ try {
     }
     return {
       title: document.title,
+      reader: document.querySelector('#reader')?.textContent ?? null,
+      estateLines: document.querySelector('#spare, #estate-energy') !== null,
+      why: document.querySelector('#why')?.textContent ?? null,
       asOf: document.querySelector('#as-of')?.textContent,
       demo: document.querySelector('#demo')?.textContent ?? null,
       rows,
@@ -31,6 +43,7 @@ try {
     };
   });
   seen.status = response.status();
+  seen.signIn = signIn;
   await page.screenshot({ path: screenshot, fullPage: true });
   await page.emulateMedia({ media: 'print' });
   await page.pdf({ path: screenshot.replace(/\.png$/, '.pdf'), format: 'A4' });

@@ -230,7 +230,8 @@ pub fn colo_is_running() {
         kubectl_ok(HUB, &["apply", "-f", clusters.to_str().unwrap()]);
         wait_until("colo operator ready", Duration::from_secs(60), || {
             let out = Command::new("curl")
-                .args(["-fsS", "http://127.0.0.1:8080/readyz"])
+                .arg("-fsS")
+                .arg(format!("{COLO_METRICS}/readyz"))
                 .output()
                 .map_err(|e| e.to_string())?;
             if out.status.success() {
@@ -276,13 +277,20 @@ pub fn colo(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// An agency owning one hub namespace, both created; returns (agency, namespace).
+/// An agency owning one hub namespace, both created, its people in group `<agency>-engineers`;
+/// returns (agency, namespace).
 pub fn new_agency(prefix: &str, clearance: &str) -> (String, String) {
+    new_agency_of(prefix, clearance, None)
+}
+
+/// As `new_agency`, its people in `group` (e.g. one of e2e/estate.sh's people's groups).
+pub fn new_agency_of(prefix: &str, clearance: &str, group: Option<&str>) -> (String, String) {
     let name = unique_name(prefix);
+    let group = group.map_or_else(|| format!("{name}-engineers"), str::to_string);
     apply_yaml(
         HUB,
         &format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{colo.dev/agency: {name}}}}}\n---\napiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {name}}}\nspec:\n  displayName: Test {name}\n  costCentre: CC-{name}\n  namespaces: [{name}]\n  groups: [{name}-engineers]\n  maxClassification: {clearance}\n"
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{colo.dev/agency: {name}}}}}\n---\napiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {name}}}\nspec:\n  displayName: Test {name}\n  costCentre: CC-{name}\n  namespaces: [{name}]\n  groups: [{group}]\n  maxClassification: {clearance}\n"
         ),
     );
     (name.clone(), name)
@@ -317,19 +325,62 @@ pub fn wait_phase(
     )
 }
 
-/// Colo's HTTP endpoint on the local estate (e2e/operator.sh serves it there).
+/// Colo's report on the local estate (e2e/operator.sh serves it there): bearer tokens only.
 pub const COLO_HTTP: &str = "http://127.0.0.1:8080";
+/// Colo's /metrics, /healthz and /readyz on the local estate.
+pub const COLO_METRICS: &str = "http://127.0.0.1:8081";
 
-/// GET from Colo's HTTP endpoint: (status code, body).
+/// The bearer token of one of the estate's people (e2e/estate.sh lists them, with groups).
+pub fn person_token(user: &str) -> String {
+    let file = estate_dir().join("pki/tokens.csv");
+    let tokens = std::fs::read_to_string(&file).unwrap_or_default();
+    let found = tokens.lines().find_map(|line| {
+        let mut fields = line.split(',');
+        let token = fields.next()?;
+        (fields.next()? == user).then(|| token.to_string())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "{user} has no token in {}: this estate predates its people; run e2e/estate.sh down && e2e/estate.sh up",
+            file.display()
+        )
+    })
+}
+
+/// Finance's token: it may read every agency's figures.
+pub fn finance_token() -> String {
+    person_token("finance-fiona")
+}
+
+/// GET from Colo's report as finance: (status code, body).
 pub fn colo_get(path_and_query: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "--max-time", "20", "-w", "\n%{http_code}"])
+    colo_get_as(Some(&finance_token()), path_and_query)
+}
+
+/// GET from Colo's report with a bearer token, or none: (status code, body).
+pub fn colo_get_as(token: Option<&str>, path_and_query: &str) -> (u16, String) {
+    let mut curl = Command::new("curl");
+    curl.args(["-sS", "--max-time", "20", "-w", "\n%{http_code}"]);
+    if let Some(token) = token {
+        curl.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let out = curl
         .arg(format!("{COLO_HTTP}{path_and_query}"))
         .output()
         .expect("curl runs");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+/// Colo's metrics as Prometheus scrapes them ("" when it does not answer).
+pub fn colo_metrics() -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .arg(format!("{COLO_METRICS}/metrics"))
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// GET JSON from Colo's HTTP endpoint, which must answer 200.

@@ -148,7 +148,9 @@ fn status_api_csv_and_page_agree_to_the_cent() {
         Duration::from_secs(60),
         || {
             let api = colo_json("/api/v1/agencies");
+            // As a sign-in proxy in front of Colo sends it (docs/operator.md).
             let out = Command::new("node")
+                .env("COLO_TOKEN", finance_token())
                 .arg(repo().join("e2e/page/check.mjs"))
                 .arg(format!("{COLO_HTTP}/"))
                 .arg(&screenshot)
@@ -169,6 +171,11 @@ fn status_api_csv_and_page_agree_to_the_cent() {
         },
     );
     assert_eq!(page["status"], 200);
+    assert_eq!(page["reader"], "finance-fiona", "the page names its reader");
+    assert_eq!(
+        page["estateLines"], true,
+        "finance sees the estate's own lines"
+    );
     // One clock, named: the operator runs at 60× here, and each output says so; its times
     // are the wall clock's, never ahead of it.
     let speed = csv_accounting_speed();
@@ -390,6 +397,7 @@ fn bad_report_parameters_get_a_400_naming_them() {
 fn csv_accounting_speed() -> String {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "20", "-o", "/dev/null", "-D", "-"])
+        .args(["-H", &format!("Authorization: Bearer {}", finance_token())])
         .arg(format!("{COLO_HTTP}/api/v1/report?format=csv"))
         .output()
         .expect("curl runs");

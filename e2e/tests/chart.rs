@@ -153,6 +153,64 @@ fn the_operator_runs_non_root_read_only_with_no_capabilities_and_limits() {
         .collect();
     assert!(args.contains(&"--namespace=colo-system"), "{args:?}");
     assert!(args.contains(&"--consolidation-mode=propose"), "{args:?}");
+    // Probes and /metrics on their own port; the report's port asks every reader for a token.
+    assert_eq!(container["readinessProbe"]["httpGet"]["port"], "metrics");
+    assert_eq!(container["livenessProbe"]["httpGet"]["port"], "metrics");
+}
+
+#[test]
+fn metrics_are_open_only_to_prometheus_and_the_report_only_to_token_holders() {
+    let prometheus = "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.name=monitoring";
+    let (_, objects) = render(&[MEMBERS_SET, prometheus]);
+    let policy = objects
+        .iter()
+        .find(|o| o["kind"] == "NetworkPolicy")
+        .unwrap();
+    let rules = policy["spec"]["ingress"].as_array().unwrap();
+    let port_of = |r: &Value| r["ports"][0]["port"].clone();
+    let report = rules
+        .iter()
+        .find(|r| port_of(r) == "report")
+        .expect("{policy}");
+    assert_eq!(
+        report["from"],
+        serde_json::json!([{"podSelector": {}}]),
+        "{policy}"
+    );
+    let metrics = rules
+        .iter()
+        .find(|r| port_of(r) == "metrics")
+        .expect("{policy}");
+    let from = &metrics["from"][0]["namespaceSelector"]["matchLabels"]["name"];
+    assert_eq!(from, "monitoring", "{policy}");
+    // Without metricsFrom, nobody reaches /metrics (it holds every agency's counters).
+    let (_, objects) = render(&[MEMBERS_SET]);
+    let policy = objects
+        .iter()
+        .find(|o| o["kind"] == "NetworkPolicy")
+        .unwrap();
+    let rules = policy["spec"]["ingress"].as_array().unwrap();
+    assert!(rules.iter().all(|r| port_of(r) == "report"), "{policy}");
+    // The operator may ask the hub who holds a token and what they may read.
+    let role = objects
+        .iter()
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "colo-operator")
+        .unwrap();
+    for review in ["tokenreviews", "subjectaccessreviews"] {
+        let rule = role["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resources"] == serde_json::json!([review]));
+        let rule = rule.unwrap_or_else(|| panic!("no {review} rule: {role}"));
+        assert_eq!(rule["verbs"], serde_json::json!(["create"]), "{rule}");
+    }
+    let service = objects.iter().find(|o| o["kind"] == "Service").unwrap();
+    let ports = service["spec"]["ports"].to_string();
+    assert!(
+        ports.contains("\"report\"") && ports.contains("\"metrics\""),
+        "{ports}"
+    );
 }
 
 #[test]

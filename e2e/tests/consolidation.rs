@@ -255,7 +255,7 @@ fn follow(name: &str) -> (Value, BTreeSet<String>) {
 }
 
 fn metric(name: &str) -> f64 {
-    let (_, text) = colo_get("/metrics");
+    let text = colo_metrics();
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("{name} not in /metrics"))

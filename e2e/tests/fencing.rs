@@ -78,7 +78,8 @@ fn pipe(from: &TcpStream, to: &TcpStream, cut: Arc<AtomicBool>) {
 /// A replica of `colo operator` started by this test, killed however the test ends.
 struct Replica {
     name: String,
-    http: String,
+    /// Its /metrics, /healthz and /readyz.
+    probes: String,
     child: Child,
     log: PathBuf,
 }
@@ -90,6 +91,7 @@ impl Replica {
         let child = Command::new(repo().join("target/release/colo"))
             .args(["operator", "--identity", name])
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-addr", &format!("127.0.0.1:{}", port + 1)])
             .args(["--accounting-interval-seconds", "5"])
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
@@ -100,7 +102,7 @@ impl Replica {
             .expect("colo operator starts (cargo build --release -p colo-operator)");
         Replica {
             name: name.into(),
-            http: format!("http://127.0.0.1:{port}"),
+            probes: format!("http://127.0.0.1:{}", port + 1),
             child,
             log,
         }
@@ -109,7 +111,12 @@ impl Replica {
     /// True when it leads and acts (its /readyz says so).
     fn leads(&self) -> bool {
         let out = Command::new("curl")
-            .args(["-fsS", "--max-time", "1", &format!("{}/readyz", self.http)])
+            .args([
+                "-fsS",
+                "--max-time",
+                "1",
+                &format!("{}/readyz", self.probes),
+            ])
             .output()
             .unwrap();
         out.status.success()
@@ -225,7 +232,7 @@ fn a_cut_off_or_frozen_leader_stops_before_another_takes_over() {
     wait_until("replica-a leads", Duration::from_secs(60), || {
         if a.leads() { Ok(()) } else { Err(a.log()) }
     });
-    let b = Replica::start("replica-b", 8092, &hub);
+    let b = Replica::start("replica-b", 8093, &hub);
     apply_yaml(HUB, &tenancy(&ns, &agency, "before"));
     wait_phase(&ns, "before", "Running", Duration::from_secs(90));
     assert!(!b.leads(), "one leader at a time");
@@ -263,7 +270,7 @@ fn a_cut_off_or_frozen_leader_stops_before_another_takes_over() {
     // Freeze the new leader past its Lease; a third replica takes over; the frozen one, thawed,
     // finds its deadline passed: it writes nothing and exits.
     let mut b = b;
-    let c = Replica::start("replica-c", 8093, &hub);
+    let c = Replica::start("replica-c", 8095, &hub);
     b.signal("STOP");
     let frozen = Instant::now();
     wait_until("replica-c leads", Duration::from_secs(60), || {

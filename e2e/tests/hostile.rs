@@ -84,7 +84,7 @@ impl LedgerWatch {
         let (s, halt) = (samples.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
             while !halt.load(Ordering::Relaxed) {
-                let (_, body) = colo_get("/metrics");
+                let body = colo_metrics();
                 if let Some(v) = body
                     .lines()
                     .find_map(|l| l.strip_prefix("colo_ledger_until_timestamp_seconds "))

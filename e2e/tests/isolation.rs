@@ -1,8 +1,10 @@
 //! The isolation matrix, decided by the real API servers (RBAC and admission), asked as each
-//! agency's people with `kubectl --as … --as-group <agency>-engineers`: for every ordered pair
-//! of agencies, every verb on the other's Tenancies and Agency, and on its objects in the
-//! member clusters, is denied; nobody but the operator reads a member kubeconfig Secret or
-//! writes status; and each agency can do its own work.
+//! agency's people with `kubectl --as iso-a-alice --as-group iso-a-engineers`: for every
+//! ordered pair of agencies, every verb on the other's Tenancies and Agency, and on its objects
+//! in the member clusters, is denied, and so are its figures in Colo's report (read with the
+//! same people's real bearer tokens, which the estate's API servers know); nobody but the
+//! operator reads a member kubeconfig Secret or writes status; and each agency can do its own
+//! work and read its own figures.
 
 use std::time::Duration;
 
@@ -15,15 +17,27 @@ const VERBS: [&str; 7] = [
 struct Agency {
     name: String,
     ns: String,
+    /// Its people's prefix in e2e/estate.sh: `<people>-alice` in group `<people>-engineers`.
+    people: &'static str,
 }
 
 impl Agency {
     /// kubectl arguments that act as one of this agency's engineers.
     fn acting(&self) -> [String; 2] {
         [
-            format!("--as={}-alice", self.name),
-            format!("--as-group={}-engineers", self.name),
+            format!("--as={}-alice", self.people),
+            format!("--as-group={}-engineers", self.people),
         ]
+    }
+
+    /// The same engineer's bearer token, for Colo's report.
+    fn token(&self) -> String {
+        person_token(&format!("{}-alice", self.people))
+    }
+
+    /// GET from Colo's report as this agency's engineer.
+    fn report(&self, path: &str) -> (u16, String) {
+        colo_get_as(Some(&self.token()), path)
     }
 
     /// `kubectl auth can-i` as this agency, on `cluster`.
@@ -77,10 +91,11 @@ fn forbidden(run: &Run, what: &str) {
 fn no_agency_sees_or_touches_another_agencys_work() {
     colo_is_running();
     let agencies: Vec<Agency> = ["iso-a", "iso-b", "iso-c"]
-        .iter()
-        .map(|p| {
-            let (name, ns) = new_agency(p, "OFFICIAL");
-            Agency { name, ns }
+        .into_iter()
+        .map(|people| {
+            let group = format!("{people}-engineers");
+            let (name, ns) = new_agency_of(people, "OFFICIAL", Some(&group));
+            Agency { name, ns, people }
         })
         .collect();
     each_does_its_own_work(&agencies);
@@ -92,6 +107,9 @@ fn no_agency_sees_or_touches_another_agencys_work() {
         })
         .sum();
     assert_eq!(checked, 6 * VERBS.len(), "every ordered pair, every verb");
+    report_figures_only_to_their_agency(&agencies);
+    strangers_read_nothing(&agencies[0]);
+    signing_in_on_the_page_shows_only_ones_own(&agencies);
     for a in &agencies {
         no_secrets_no_status(a);
     }
@@ -232,6 +250,136 @@ fn denied_everything_of(a: &Agency, b: &Agency) -> usize {
         "reading another's pods in a member",
     );
     checked
+}
+
+/// Colo's report, read with each agency's real token: its own figures, none of the others' (by
+/// name, in the list, in the history as JSON and CSV); no estate totals and no plans. Finance
+/// reads all three and the estate; the platform team the consolidation plans.
+fn report_figures_only_to_their_agency(agencies: &[Agency]) {
+    let names: Vec<&str> = agencies.iter().map(|a| a.name.as_str()).collect();
+    // History has rows once accounting has counted each tenancy and Prometheus scraped it.
+    wait_until(
+        "finance's report has every agency",
+        Duration::from_secs(90),
+        || {
+            let rows = colo_json("/api/v1/report");
+            let seen = rows.to_string();
+            match names.iter().find(|n| !seen.contains(&format!("\"{n}\""))) {
+                None => Ok(()),
+                Some(missing) => Err(format!("no row of {missing} yet")),
+            }
+        },
+    );
+    let listed = colo_json("/api/v1/agencies").to_string();
+    assert!(
+        names.iter().all(|n| listed.contains(n)),
+        "finance: {listed}"
+    );
+    assert_eq!(
+        colo_get("/api/v1/estate").0,
+        200,
+        "finance reads the estate"
+    );
+    let platform = person_token("platform-pat");
+    let plans = colo_get_as(Some(&platform), "/api/v1/consolidation");
+    assert_eq!(plans.0, 200, "the platform team reads plans: {}", plans.1);
+    for a in agencies {
+        let (code, own) = a.report(&format!("/api/v1/agencies/{}", a.name));
+        assert_eq!(code, 200, "{} reads its own figures: {own}", a.name);
+        for path in [
+            "/api/v1/agencies",
+            "/api/v1/report",
+            "/api/v1/report?format=csv",
+        ] {
+            let (code, body) = a.report(path);
+            assert_eq!(code, 200, "{} GET {path}: {body}", a.name);
+            assert!(body.contains(&a.name), "{} GET {path}: {body}", a.name);
+            for b in agencies.iter().filter(|b| b.name != a.name) {
+                assert!(
+                    !body.contains(&b.name),
+                    "{} sees {} in {path}: {body}",
+                    a.name,
+                    b.name
+                );
+            }
+        }
+        for b in agencies.iter().filter(|b| b.name != a.name) {
+            let (code, body) = a.report(&format!("/api/v1/agencies/{}", b.name));
+            assert_eq!(code, 403, "{} GET {}'s figures: {body}", a.name, b.name);
+            assert!(body.contains("may not read agency"), "{body}");
+        }
+        for path in ["/api/v1/estate", "/api/v1/consolidation"] {
+            let (code, body) = a.report(path);
+            assert_eq!(code, 403, "{} GET {path}: {body}", a.name);
+        }
+    }
+}
+
+/// No token, a token the hub does not know, or a known person in no agency's groups: nothing.
+fn strangers_read_nothing(a: &Agency) {
+    let stranger = person_token("stranger-sam");
+    let own = format!("/api/v1/agencies/{}", a.name);
+    for path in [
+        "/",
+        "/api/v1/agencies",
+        own.as_str(),
+        "/api/v1/report",
+        "/api/v1/estate",
+    ] {
+        let (code, body) = colo_get_as(None, path);
+        assert_eq!(code, 401, "no token, GET {path}: {body}");
+        let (code, body) = colo_get_as(Some("not-a-token-the-hub-knows"), path);
+        assert_eq!(code, 401, "a made-up token, GET {path}: {body}");
+        assert!(body.contains("does not accept this token"), "{body}");
+        let (code, body) = colo_get_as(Some(&stranger), path);
+        assert_eq!(code, 403, "stranger-sam, GET {path}: {body}");
+        assert!(
+            body.contains("stranger-sam may"),
+            "the refusal names who asked: {body}"
+        );
+    }
+}
+
+/// In Chromium, with no proxy: the page asks for a token; iso-a's engineer pastes hers and
+/// sees iso-a's row only, without the estate's own lines.
+fn signing_in_on_the_page_shows_only_ones_own(agencies: &[Agency]) {
+    let a = &agencies[0];
+    let screenshot = repo().join("target/e2e-artifacts/report-page-signed-in.png");
+    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+    let out = std::process::Command::new("node")
+        .env("COLO_SIGN_IN_TOKEN", a.token())
+        .arg(repo().join("e2e/page/check.mjs"))
+        .arg(format!("{COLO_HTTP}/"))
+        .arg(&screenshot)
+        .output()
+        .expect("node runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium: {stderr}");
+    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(page["signIn"]["status"], 401, "{page}");
+    assert!(
+        page["signIn"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("no credentials"),
+        "{page}"
+    );
+    assert_eq!(page["status"], 200, "{page}");
+    assert_eq!(page["reader"], "iso-a-alice", "{page}");
+    let rows = page["rows"].as_object().unwrap();
+    assert!(rows.contains_key(&a.name), "{page}");
+    for b in &agencies[1..] {
+        assert!(
+            !rows.contains_key(&b.name),
+            "{} sees {} on the page",
+            a.name,
+            b.name
+        );
+    }
+    assert_eq!(
+        page["estateLines"], false,
+        "the estate's own lines are finance's: {page}"
+    );
 }
 
 /// Nobody but the operator reads kubeconfigs or writes status; no agency writes namespaces.

@@ -16,15 +16,22 @@ use crate::context::{Context, Wiring};
 use crate::controllers;
 use crate::k8s::fence::{self, Fence};
 use crate::k8s::labels;
+use crate::report::auth::Gate;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Namespace of the leader Lease and of member kubeconfig Secrets that do not name one.
     #[arg(long, default_value = "colo-system", env = "COLO_NAMESPACE")]
     pub namespace: String,
-    /// Where /healthz, /readyz and /metrics are served.
+    /// Where the report (the page and /api/v1/…) is served, to readers with a bearer token.
     #[arg(long, default_value = "0.0.0.0:8080", env = "COLO_HTTP_ADDR")]
     pub http_addr: SocketAddr,
+    /// Where /metrics, /healthz and /readyz are served (no token: for Prometheus and probes).
+    #[arg(long, default_value = "0.0.0.0:8081", env = "COLO_METRICS_ADDR")]
+    pub metrics_addr: SocketAddr,
+    /// Seconds the hub's answers on who a token is and what it may read are kept.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub auth_cache_seconds: u64,
     /// This replica's name in the Lease (default: host name and pid).
     #[arg(long, env = "COLO_IDENTITY")]
     pub identity: Option<String>,
@@ -156,10 +163,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     ));
     let ready = Arc::new(AtomicBool::new(false));
     let stop = Stop::on_signal();
-    let http = tokio::spawn(crate::report::http::serve(
-        args.http_addr,
+    let probes = tokio::spawn(crate::report::http::serve_probes(
+        args.metrics_addr,
         ctx.clone(),
         ready.clone(),
+        stop.wait(),
+    ));
+    // Readers are checked with a client outside the fence: every replica answers them.
+    let gate = Gate::new(
+        lease_client.clone(),
+        Duration::from_secs(args.auth_cache_seconds),
+    );
+    let report = tokio::spawn(crate::report::http::serve_report(
+        args.http_addr,
+        ctx.clone(),
+        Arc::new(gate),
         stop.wait(),
     ));
     ensure_namespace(&lease_client, &args.namespace, &ctx.config.field_manager).await?;
@@ -188,7 +206,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     drop(leading);
     // Hands the Lease over at once, without waiting long for a hub that does not answer.
     let _ = tokio::time::timeout(RENEW_EVERY, lease_task).await;
-    let _ = http.await;
+    let _ = tokio::join!(probes, report);
     tracing::info!("stopped");
     Ok(())
 }

@@ -11,5 +11,6 @@ pub mod members;
 pub mod nodes;
 pub mod plain;
 pub mod prom;
+pub mod reviews;
 pub mod status;
 pub mod watch;

@@ -2,8 +2,10 @@
 //! Prometheus history of Colo's own counters), as report rows; served by `http` as JSON, CSV
 //! and the page (`page`).
 
+pub mod auth;
 pub mod consolidation;
 pub mod http;
+mod login;
 mod page;
 
 use std::collections::BTreeMap;
@@ -27,6 +29,9 @@ pub enum ReportError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    /// Who is asking is unknown (401) or may not see this (403).
+    #[error(transparent)]
+    Denied(#[from] auth::Denied),
     /// Something Colo depends on is missing or down: 503.
     #[error("{0}")]
     Unavailable(String),
@@ -81,6 +86,23 @@ pub struct EstateNow {
     pub as_of: Option<String>,
     #[serde(rename = "accountingSpeed")]
     pub accounting_speed: f64,
+    /// False when narrowed to some agencies: the estate's own lines are then not shown.
+    #[serde(skip)]
+    pub whole: bool,
+}
+
+impl EstateNow {
+    /// Only what `scope` may see: its agencies, and the estate's own lines only to readers
+    /// of every agency.
+    pub fn only(mut self, scope: &auth::Scope) -> EstateNow {
+        if *scope == auth::Scope::Everything {
+            return self;
+        }
+        self.agencies.retain(|a| scope.allows(&a.row.agency));
+        self.departed.retain(|r| scope.allows(&r.agency));
+        self.whole = false;
+        self
+    }
 }
 
 /// The ledger as persisted (this process's copy when it leads; else read from the hub).
@@ -122,10 +144,21 @@ pub async fn estate_now(ctx: &Context) -> Result<EstateNow, ReportError> {
         accounting_speed: ctx.config.accounting_speed,
         as_of: (ledger.until > 0)
             .then(|| unix(ledger.until).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        whole: true,
     })
 }
 
-/// One agency this month, from the same figures as its status.
+/// The names of the hub's Agencies (none when the hub cannot be listed: the caller has others).
+pub async fn agency_names(ctx: &Context) -> Vec<String> {
+    let listed = Api::<Agency>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await;
+    listed.map_or_else(
+        |_| Vec::new(),
+        |l| l.items.iter().map(|a| a.name_any()).collect(),
+    )
+}
+
 /// This month's rows of agencies in the ledger that are no longer on the hub.
 fn departed(agencies: &[Agency], ledger: &Ledger, currency: &str) -> Vec<ReportRow> {
     let on_hub: std::collections::HashSet<String> = agencies.iter().map(|a| a.name_any()).collect();

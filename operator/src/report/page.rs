@@ -5,7 +5,7 @@ use colo_engine::model;
 
 use crate::report::EstateNow;
 
-fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -144,14 +144,43 @@ fn demo_note(speed: f64) -> String {
     )
 }
 
-/// The whole page.
-pub fn render(estate: &EstateNow) -> String {
+/// The estate's own lines, for readers of every agency; a note for the others.
+fn estate_lines(estate: &EstateNow) -> (String, String) {
+    if !estate.whole {
+        let note = r#"<p class="muted">The agencies you may read. The estate's own lines (spare capacity, totals) are for finance and the platform team. "measured" figures come from Prometheus for the whole period; "modelled" ones used requests for some of it.</p>"#;
+        return (String::new(), note.into());
+    }
+    let summary = format!(
+        r#"<div id="estate-energy">Estate energy<br><strong>{:.3} kWh</strong></div>"#,
+        estate.total_kwh
+    );
+    let spare = format!(
+        r#"<p id="spare" class="muted">Spare capacity (nodes with no tenancy, the platform's own line): {spare_kwh:.3} kWh, {spare_cost}.
+Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "measured" figures come from Prometheus for the whole period; "modelled" ones used requests for some of it.</p>"#,
+        spare_kwh = estate.spare_kwh,
+        spare_cost = money(estate.spare_cost),
+        unattributed = estate.unattributed_kwh,
+    );
+    (summary, spare)
+}
+
+/// Who the page is shown to, and a way to forget a token kept by this browser.
+fn reader_line(reader: &str) -> String {
+    format!(
+        r#"<form class="noprint muted" method="post" action="/logout">Reading as <strong id="reader">{}</strong> <button type="submit">Sign out</button></form>"#,
+        supplied(reader)
+    )
+}
+
+/// The whole page, as `reader` may see it.
+pub fn render(estate: &EstateNow, reader: &str) -> String {
     let c = &estate.currency;
     let as_of = estate
         .as_of
         .clone()
         .unwrap_or_else(|| "not yet accounted".into());
     let rows = rows(estate);
+    let (estate_summary, estate_lines) = estate_lines(estate);
     let (cost, alone): (f64, f64) = estate
         .agencies
         .iter()
@@ -163,30 +192,27 @@ pub fn render(estate: &EstateNow) -> String {
 <title>Colo: shared hosting report</title>
 {style}</head><body>
 <h1>Shared hosting: energy, cost and carbon</h1>
+{reader}
 {demo}
 <p class="muted">This month so far, up to <time id="as-of">{as_of}</time>. Money in {c}; energy in kWh at the facility (IT × PUE); carbon in kg CO2e.
 <span class="noprint">Data: <a href="/api/v1/agencies">/api/v1/agencies</a>, <a href="/api/v1/report?format=csv">CSV report</a>.</span></p>
-<div class="summary"><div>Shared cost<br><strong id="total-cost">{total_cost}</strong></div><div>Standalone equivalent<br><strong id="total-standalone">{total_alone}</strong></div><div>Saved<br><strong id="total-savings">{total_savings}</strong></div><div>Estate energy<br><strong>{total_kwh:.3} kWh</strong></div></div>
+<div class="summary"><div>Shared cost<br><strong id="total-cost">{total_cost}</strong></div><div>Standalone equivalent<br><strong id="total-standalone">{total_alone}</strong></div><div>Saved<br><strong id="total-savings">{total_savings}</strong></div>{estate_summary}</div>
 <h2>Cost by agency: shared against standalone</h2>
 {chart}
 <div class="scroll"><table id="agencies">
 <thead><tr><th>Agency</th><th>kWh</th><th>Cost</th><th>Carbon kg</th><th>Standalone kWh</th><th>Standalone cost</th><th>Standalone carbon kg</th><th>Savings</th><th>Savings %</th><th>Budget (used)</th><th>Figures</th></tr></thead>
 <tbody>{rows}</tbody></table></div>
-<p class="muted">Spare capacity (nodes with no tenancy, the platform's own line): {spare_kwh:.3} kWh, {spare_cost}.
-Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "measured" figures come from Prometheus for the whole period; "modelled" ones used requests for some of it.</p>
+{estate_lines}
 {assumptions}</body></html>
 "#,
         total_cost = money(cost),
         total_alone = money(alone),
         total_savings = money(alone - cost),
-        total_kwh = estate.total_kwh,
         chart = chart(estate),
+        reader = reader_line(reader),
         demo = demo_note(estate.accounting_speed),
         style = STYLE,
         assumptions = assumptions(c),
-        spare_kwh = estate.spare_kwh,
-        spare_cost = money(estate.spare_cost),
-        unattributed = estate.unattributed_kwh,
     )
 }
 
