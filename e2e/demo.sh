@@ -18,7 +18,7 @@ eval "$("$here/estate.sh" up)"
 
 step "Colo's operator on the hub: CRDs (colo crds | kubectl apply), member kubeconfig Secrets, colo operator"
 "$here/operator.sh" start
-colo=$repo/target/release/colo
+colo=$("$here/build-colo.sh" --path)   # built by operator.sh, as the image ships it
 
 step "Applying examples/ as agencies and the platform team would (namespaces, agencies, clusters, tenancies)"
 kubectl --context hub apply -f examples/00-namespaces.yaml -f examples/10-agencies.yaml \

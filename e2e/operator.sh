@@ -25,13 +25,14 @@ export KUBECONFIG=$state/kubeconfig
 kubectl() { "$state/bin/kubectl" --context hub "$@"; }
 # shellcheck source=versions.env
 source "$here/versions.env"
-colo=${COLO_BIN:-$repo/target/release/colo}
+colo=${COLO_BIN:-$("$here/build-colo.sh" --path)}
 
 install() {
   # Tests restart it while cargo holds the build lock: COLO_NO_BUILD=1 uses the binary as built.
   if [[ -z ${COLO_BIN:-} ]]; then
     # Cargo shows its progress (a cold build takes minutes).
-    [[ -n ${COLO_NO_BUILD:-} && -x $repo/target/release/colo ]] || cargo build --release -p colo-operator
+    # The static build the image ships (e2e/build-colo.sh).
+    [[ -n ${COLO_NO_BUILD:-} && -x $colo ]] || "$here/build-colo.sh" >/dev/null
   fi
   [[ -x $state/bin/helm ]] || { echo "operator: no helm in $state/bin; run e2e/estate.sh down && e2e/estate.sh up" >&2; exit 1; }
   # CRDs as charts/colo/README.md says to upgrade them (Helm installs a chart's crds/ only once).

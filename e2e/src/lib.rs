@@ -261,14 +261,27 @@ pub fn operator_with(action: &str, settings: &[(&str, &str)]) {
     assert!(status.success(), "e2e/operator.sh {action} failed");
 }
 
-/// Runs the `colo` binary the operator runs (target/release/colo) against the estate's hub;
+/// The `colo` binary the operator runs and the image ships (e2e/build-colo.sh builds it).
+pub fn colo_binary() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let out = Command::new(repo().join("e2e/build-colo.sh"))
+            .arg("--path")
+            .output()
+            .expect("e2e/build-colo.sh runs");
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    })
+    .clone()
+}
+
+/// Runs the `colo` binary the operator runs (`colo_binary`) against the estate's hub;
 /// returns what it printed, failing the test if it fails.
 pub fn colo(args: &[&str]) -> String {
-    let out = Command::new(repo().join("target/release/colo"))
+    let out = Command::new(colo_binary())
         .args(args)
         .env("KUBECONFIG", estate_dir().join("kubeconfig"))
         .output()
-        .expect("target/release/colo runs (e2e/operator.sh builds it)");
+        .expect("colo runs (e2e/operator.sh builds it with e2e/build-colo.sh)");
     assert!(
         out.status.success(),
         "colo {args:?} failed: {}",

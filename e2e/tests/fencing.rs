@@ -88,7 +88,7 @@ impl Replica {
     fn start(name: &str, port: u16, kubeconfig: &std::path::Path) -> Replica {
         let log = estate_dir().join(format!("logs/{name}.log"));
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(repo().join("target/release/colo"))
+        let child = Command::new(colo_binary())
             .args(["operator", "--identity", name])
             .args(["--http-addr", &format!("127.0.0.1:{port}")])
             .args(["--metrics-addr", &format!("127.0.0.1:{}", port + 1)])
@@ -99,7 +99,7 @@ impl Replica {
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()
-            .expect("colo operator starts (cargo build --release -p colo-operator)");
+            .expect("colo operator starts (e2e/build-colo.sh builds it)");
         Replica {
             name: name.into(),
             probes: format!("http://127.0.0.1:{}", port + 1),
