@@ -13,6 +13,7 @@ pub mod model;
 pub mod pack;
 pub mod place;
 pub mod plan;
+pub mod quote;
 pub mod repack;
 pub mod sizing;
 pub mod snapshot;

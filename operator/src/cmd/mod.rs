@@ -4,6 +4,7 @@
 pub mod crds;
 pub mod operator;
 pub mod plan;
+pub mod quote;
 pub mod snapshot;
 
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ enum Command {
     Plan(plan::Args),
     /// Write a synthetic EstateSnapshot (for trying `colo plan` and for benchmarks).
     Generate(GenerateArgs),
+    /// Quote a prospective agency from its room's inventory: fit, monthly figures, saving.
+    Quote(Box<quote::Args>),
 }
 
 #[derive(clap::Args)]
@@ -71,6 +74,24 @@ fn async_main(job: impl std::future::Future<Output = anyhow::Result<()>>) -> Exi
     }
 }
 
+/// `colo quote`: bad input is exit 2 with the place named; an unreadable estate exit 1.
+fn quote_main(args: &quote::Args) -> ExitCode {
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(quote::run(args)) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("colo quote: {err}");
+            match err {
+                quote::QuoteFailure::Input(_) => ExitCode::from(2),
+                quote::QuoteFailure::Estate(_) => ExitCode::FAILURE,
+            }
+        }
+    }
+}
+
 fn generate(g: GenerateArgs) -> ExitCode {
     let shape = colo_engine::generate::EstateShape {
         tenancies: g.tenancies,
@@ -95,6 +116,7 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Generate(g) => generate(g),
+        Command::Quote(args) => quote_main(&args),
         // Bad input is exit 2 with the place named, as for a usage error.
         Command::Plan(args) => match plan::run(&args) {
             Ok(text) => {

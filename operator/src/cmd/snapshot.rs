@@ -13,11 +13,18 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    print!("{}", live(&args.rate_window).await?.to_yaml());
+    Ok(())
+}
+
+/// The live estate (KUBECONFIG's hub, its members and their Prometheus), warning on stderr
+/// about what could not be seen.
+pub async fn live(rate_window: &str) -> anyhow::Result<colo_engine::EstateSnapshot> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the hub")?;
     let config = Config {
-        rate_window: args.rate_window,
+        rate_window: rate_window.to_string(),
         ..Config::default()
     };
     let wiring = Wiring {
@@ -33,11 +40,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("observing the estate")?;
     for (cluster, health) in &live.health {
         if let Err(e) = &health.reachable {
-            eprintln!("colo snapshot: warning: {cluster} unreachable ({e}); written without nodes");
+            eprintln!("colo: warning: {cluster} unreachable ({e}); written without nodes");
         } else if let Err(e) = &health.metrics {
-            eprintln!("colo snapshot: warning: {cluster}: {e}; usage is requests only");
+            eprintln!("colo: warning: {cluster}: {e}; usage is requests only");
         }
     }
-    print!("{}", live.snapshot.to_yaml());
-    Ok(())
+    Ok(live.snapshot)
 }
