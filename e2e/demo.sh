@@ -2,7 +2,8 @@
 # Colo's main job on the local estate: bring the estate up, start Colo's operator on the hub,
 # apply the example agencies, clusters and tenancies as their owners would, wait until the
 # tenancies run in the member clusters, and show where and why; then leave an estate spread
-# thin and let Colo propose and execute a consolidation, showing what it saved.
+# thin and let Colo propose and execute a consolidation, showing what it saved. On the way it
+# prints a quote for a prospective agency from its server room's inventory.
 # The estate stays up afterwards; `e2e/estate.sh down` stops it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,6 +59,9 @@ echo "The same question from one of DVLA's engineers (group dvla-platform-engine
 curl -fsS -H "Authorization: Bearer colo-estate-dvla-dana-token" "${report}api/v1/agencies" |
   python3 -c 'import json, sys; print("  agencies seen:", ", ".join(a["agency"] for a in json.load(sys.stdin)))'
 echo "and without a token: $(curl -s -o /dev/null -w '%{http_code}' "${report}api/v1/agencies") (401)"
+
+step "A quote for a prospective agency (Fenland District Council's server room) on the live estate: colo quote --inventory examples/quote/fenland-council.yaml"
+"$colo" quote --inventory examples/quote/fenland-council.yaml --rate-window 20s
 
 step "Consolidation: west-1 joins; eight 12-core batch tenancies of the Met Office placed there one by one (two to a node), then half of them end"
 kubectl --context hub apply -f examples/21-third-site.yaml

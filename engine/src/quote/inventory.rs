@@ -275,6 +275,80 @@ fn check_watts(s: &ServerGroup, at: impl Fn(&str) -> String) -> Result<(), Inven
     Ok(())
 }
 
+/// The settings a CSV inventory takes beside it, by name (the HTTP API's query parameters).
+pub const CSV_SETTINGS: [&str; 7] = [
+    "agency",
+    "classification",
+    "resilience",
+    "regions",
+    "pue",
+    "energyPricePerKWh",
+    "carbonGramsPerKWh",
+];
+
+/// The agency, room and needs of a CSV inventory from named settings (`CSV_SETTINGS`;
+/// `regions` comma-separated); a problem names its setting.
+pub fn csv_settings(
+    settings: &std::collections::BTreeMap<String, String>,
+) -> Result<(String, Room, Needs), InventoryError> {
+    if let Some(unknown) = settings
+        .keys()
+        .find(|k| !CSV_SETTINGS.contains(&k.as_str()))
+    {
+        let known = CSV_SETTINGS.join(", ");
+        return Err(problem(
+            unknown,
+            format!("unknown setting (known: {known})"),
+        ));
+    }
+    let text = |name: &str| {
+        settings
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    };
+    let agency = text("agency").ok_or_else(|| problem("agency", "needed with a CSV inventory"))?;
+    let parsed = |name: &str| -> Result<Option<f64>, InventoryError> {
+        text(name)
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| problem(name, format!("{v:?} is not a number")))
+            })
+            .transpose()
+    };
+    let named = |name: &str, default: &str| -> Result<serde_json::Value, InventoryError> {
+        Ok(serde_json::Value::String(
+            text(name).unwrap_or(default).to_string(),
+        ))
+    };
+    let classification =
+        serde_json::from_value(named("classification", "OFFICIAL")?).map_err(|_| {
+            problem(
+                "classification",
+                "not OFFICIAL, OFFICIAL-SENSITIVE or SECRET",
+            )
+        })?;
+    let resilience = serde_json::from_value(named("resilience", "SingleSite")?)
+        .map_err(|_| problem("resilience", "not SingleSite or DualSite"))?;
+    let regions = text("regions").map_or_else(Vec::new, |r| {
+        r.split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
+    let room = Room {
+        pue: parsed("pue")?,
+        energy_price_per_kwh: parsed("energyPricePerKWh")?,
+        carbon_grams_per_kwh: parsed("carbonGramsPerKWh")?,
+    };
+    let needs = Needs {
+        classification,
+        regions,
+        resilience,
+    };
+    Ok((agency.to_string(), room, needs))
+}
+
 /// One server group from a CSV row (`row` is its 1-based row number, for errors).
 fn server_from_row(
     header: &[String],
@@ -436,6 +510,49 @@ mod tests {
         ];
         for (text, want) in cases {
             let err = Inventory::from_csv(&text, "fenland", Room::default(), needs()).unwrap_err();
+            assert!(err.to_string().contains(want), "{err} (wanted {want})");
+        }
+    }
+
+    #[test]
+    fn csv_settings_are_read_by_name_and_problems_name_the_setting() {
+        let pairs = |p: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            p.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let good = pairs(&[
+            ("agency", "fenland"),
+            ("resilience", "DualSite"),
+            ("regions", "uk-north, uk-south"),
+            ("pue", "1.9"),
+        ]);
+        let (agency, room, needs) = csv_settings(&good).unwrap();
+        assert_eq!(agency, "fenland");
+        assert_eq!(room.pue, Some(1.9));
+        assert_eq!(needs.resilience, Resilience::DualSite);
+        assert_eq!(needs.regions, ["uk-north", "uk-south"]);
+        assert_eq!(needs.classification, Classification::Official);
+        let cases = [
+            (
+                pairs(&[("pue", "1.9")]),
+                "agency: needed with a CSV inventory",
+            ),
+            (
+                pairs(&[("agency", "a"), ("pue", "warm")]),
+                "pue: \"warm\" is not a number",
+            ),
+            (
+                pairs(&[("agency", "a"), ("classification", "TOP")]),
+                "classification: not OFFICIAL",
+            ),
+            (
+                pairs(&[("agency", "a"), ("sites", "2")]),
+                "sites: unknown setting",
+            ),
+        ];
+        for (settings, want) in cases {
+            let err = csv_settings(&settings).unwrap_err();
             assert!(err.to_string().contains(want), "{err} (wanted {want})");
         }
     }

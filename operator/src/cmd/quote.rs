@@ -19,6 +19,9 @@ pub struct Args {
     /// An EstateSnapshot file (`colo snapshot`); without it, the live estate (KUBECONFIG).
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<String>,
+    /// The live estate: rate() window of CPU counters (the operator's --rate-window).
+    #[arg(long, default_value = "1m")]
+    pub rate_window: String,
     #[arg(long, value_enum, default_value = "table")]
     pub output: super::plan::Output,
     /// The currency the figures are read in (the estate's prices are in it).
@@ -75,7 +78,7 @@ pub async fn run(args: &Args) -> Result<String, QuoteFailure> {
             EstateSnapshot::from_yaml(&text)
                 .map_err(|e| QuoteFailure::Input(format!("{path}: {e}")))?
         }
-        None => super::snapshot::live("1m")
+        None => super::snapshot::live(&args.rate_window)
             .await
             .map_err(QuoteFailure::Estate)?,
     };

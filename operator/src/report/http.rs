@@ -58,6 +58,8 @@ pub async fn serve_report(
     let served = Served { ctx, gate };
     let routes = warp::get()
         .and(api_routes(served.clone()))
+        .or(warp::post().and(quote_route(served.clone())))
+        .unify()
         .or(warp::post().and(sign_in_routes(served.gate.clone())))
         .unify()
         .or(warp::any().map(|| unknown_path(&REPORT_PATHS)))
@@ -256,6 +258,42 @@ impl Served {
     }
 }
 
+/// `POST /api/v1/quote`: an inventory in, the quote on the live estate out (docs/quote.md).
+fn quote_route(
+    served: Served,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    warp::path!("api" / "v1" / "quote")
+        .and(reader(served.gate.clone()))
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::query::<BTreeMap<String, String>>())
+        .and(warp::body::content_length_limit(
+            super::quote::MAX_INVENTORY_BYTES,
+        ))
+        .and(warp::body::bytes())
+        .and(with(served))
+        .then(
+            |v, kind: Option<String>, params, body: bytes::Bytes, s: Served| async move {
+                let csv = kind.is_some_and(|k| k.starts_with("text/csv"));
+                reply(s.quote(v, &body, csv, &params).await)
+            },
+        )
+}
+
+impl Served {
+    /// Quotes are for the platform team and finance: they show the estate's room.
+    async fn quote(
+        &self,
+        viewer: Result<Viewer, Denied>,
+        body: &[u8],
+        csv: bool,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Response, ReportError> {
+        self.gate.may_read_estate(&viewer?).await?;
+        let quote = super::quote::quote(&self.ctx, body, csv, params).await?;
+        Ok(json(&quote))
+    }
+}
+
 /// `POST /login` (a token from the page's form, kept in a cookie) and `POST /logout`.
 fn sign_in_routes(
     gate: Arc<Gate>,
@@ -296,13 +334,14 @@ fn to_page(cookie: &str) -> Response {
 }
 
 /// The paths the report server answers.
-pub const REPORT_PATHS: [&str; 8] = [
+pub const REPORT_PATHS: [&str; 9] = [
     "/",
     "/api/v1/agencies",
     "/api/v1/agencies/{name}",
     "/api/v1/consolidation",
     "/api/v1/estate",
     "/api/v1/report",
+    "POST /api/v1/quote",
     "POST /login",
     "POST /logout",
 ];

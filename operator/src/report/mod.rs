@@ -7,6 +7,7 @@ pub mod consolidation;
 pub mod http;
 mod login;
 mod page;
+pub mod quote;
 
 use std::collections::BTreeMap;
 

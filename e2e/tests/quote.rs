@@ -1,0 +1,97 @@
+//! A quote on the live estate, three ways in with one answer: `colo quote` against the hub and
+//! `POST /api/v1/quote` on the operator give the same figures for the same inventory (YAML, and
+//! the spreadsheet's CSV); bad cells are 400 naming the row and column; only the platform team
+//! and finance may ask (a quote shows the estate's room).
+
+use std::process::Command;
+use std::time::Duration;
+
+use colo_e2e::*;
+
+/// POSTs `body` to /api/v1/quote with a bearer token: (status, body).
+fn post_quote(token: &str, query: &str, content_type: &str, body: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "-w",
+            "\n%{http_code}",
+            "-X",
+            "POST",
+        ])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(["-H", &format!("Content-Type: {content_type}")])
+        .args(["--data-binary", body])
+        .arg(format!("{COLO_HTTP}/api/v1/quote{query}"))
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+const CSV_QUERY: &str = "?agency=fenland-council&resilience=DualSite&regions=uk-north,uk-south&pue=1.9&energyPricePerKWh=0.27";
+
+#[test]
+fn the_cli_and_the_api_quote_the_same_and_refuse_bad_cells_by_row_and_column() {
+    colo_is_running();
+    let yaml_path = repo().join("examples/quote/fenland-council.yaml");
+    let yaml = std::fs::read_to_string(&yaml_path).unwrap();
+    let csv = std::fs::read_to_string(repo().join("examples/quote/fenland-council.csv")).unwrap();
+    let finance = finance_token();
+    // Two observations of a live estate agree once nothing moves between them.
+    let (api, cli) = wait_until("the API and the CLI agree", Duration::from_secs(90), || {
+        let (code, api) = post_quote(&finance, "", "application/yaml", &yaml);
+        if code != 200 {
+            return Err(format!("{code}: {api}"));
+        }
+        // With the operator's rate window (e2e/operator.sh), so both measure alike.
+        let path = yaml_path.to_str().unwrap();
+        let cli = colo(&[
+            "quote",
+            "--inventory",
+            path,
+            "--rate-window",
+            "20s",
+            "--output",
+            "json",
+        ]);
+        let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+        let cli: serde_json::Value = serde_json::from_str(&cli).unwrap();
+        if api == cli {
+            Ok((api, cli))
+        } else {
+            Err(format!("API {api}\nCLI {cli}"))
+        }
+    });
+    assert_eq!(api, cli);
+    assert!(api["fits"].is_boolean(), "{api}");
+    assert!(api["standalone"]["cost"].as_f64().unwrap() > 0.0, "{api}");
+    let (code, from_csv) = post_quote(&finance, CSV_QUERY, "text/csv", &csv);
+    assert_eq!(code, 200, "{from_csv}");
+    let from_csv: serde_json::Value = serde_json::from_str(&from_csv).unwrap();
+    assert_eq!(
+        from_csv["standalone"], api["standalone"],
+        "the spreadsheet's room is the YAML's"
+    );
+
+    let bad = csv.replace("database,2,16,96,14,40", "database,2,16,96,14,4O");
+    let (code, body) = post_quote(&finance, CSV_QUERY, "text/csv", &bad);
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("row 3, column cpuP95Percent: \\\"4O\\\" is not a number"),
+        "{body}"
+    );
+    let (code, body) = post_quote(&finance, "?agency=x&pue=warm", "text/csv", &csv);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("pue: \\\"warm\\\" is not a number"), "{body}");
+
+    // A quote shows the estate's room: not for an agency's people, nor for strangers.
+    for person in ["dvla-dana", "stranger-sam"] {
+        let (code, body) = post_quote(&person_token(person), "", "application/yaml", &yaml);
+        assert_eq!(code, 403, "{person}: {body}");
+    }
+    let (code, _) = post_quote("made-up", "", "application/yaml", &yaml);
+    assert_eq!(code, 401);
+}

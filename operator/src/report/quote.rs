@@ -1,0 +1,58 @@
+//! `POST /api/v1/quote`: `colo quote` on the live estate as the operator sees it now. The body
+//! is the inventory: YAML or JSON, or CSV (`Content-Type: text/csv`, with the agency, room and
+//! needs as query parameters). Bad input is 400 naming the row and column, field or parameter.
+//! docs/quote.md.
+
+use std::collections::BTreeMap;
+
+use colo_engine::quote::{self, Inventory, Quote, QuoteError};
+
+use super::ReportError;
+use crate::context::Context;
+use crate::k8s::plain;
+
+/// The largest inventory taken (a few thousand server groups).
+pub const MAX_INVENTORY_BYTES: u64 = 1 << 20;
+
+pub async fn quote(
+    ctx: &Context,
+    body: &[u8],
+    csv: bool,
+    settings: &BTreeMap<String, String>,
+) -> Result<Quote, ReportError> {
+    let inventory = inventory(body, csv, settings)?;
+    let live = ctx
+        .observer
+        .observe(&[], &ctx.state.decided_nodes(), &ctx.state.rejected())
+        .await
+        .map_err(|e| {
+            ReportError::Unavailable(format!(
+                "cannot observe the estate: {}",
+                plain::kube_error(&e)
+            ))
+        })?;
+    quote::quote(&live.snapshot, &inventory).map_err(|e| match e {
+        QuoteError::Inventory(e) => ReportError::BadRequest(e.to_string()),
+        QuoteError::Snapshot(e) => ReportError::Unavailable(e),
+    })
+}
+
+fn inventory(
+    body: &[u8],
+    csv: bool,
+    settings: &BTreeMap<String, String>,
+) -> Result<Inventory, ReportError> {
+    let bad = |e: quote::InventoryError| ReportError::BadRequest(e.to_string());
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ReportError::BadRequest("the inventory is not UTF-8 text".into()))?;
+    if csv {
+        let (agency, room, needs) = quote::inventory::csv_settings(settings).map_err(bad)?;
+        return Inventory::from_csv(text, &agency, room, needs).map_err(bad);
+    }
+    if let Some(name) = settings.keys().next() {
+        return Err(ReportError::BadRequest(format!(
+            "{name}: query parameters are for a CSV inventory (Content-Type: text/csv); a YAML inventory holds its room and needs"
+        )));
+    }
+    Inventory::from_yaml(text).map_err(bad)
+}
