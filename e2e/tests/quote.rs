@@ -95,3 +95,51 @@ fn the_cli_and_the_api_quote_the_same_and_refuse_bad_cells_by_row_and_column() {
     let (code, _) = post_quote("made-up", "", "application/yaml", &yaml);
     assert_eq!(code, 401);
 }
+
+/// In Chromium: finance signs in, pastes the example inventory into the quote page and gets
+/// the quote on one page, with the API's figures (and no script, nothing wider than a laptop).
+#[test]
+fn the_quote_page_prints_the_apis_figures() {
+    colo_is_running();
+    let inventory = repo().join("examples/quote/fenland-council.yaml");
+    let yaml = std::fs::read_to_string(&inventory).unwrap();
+    let screenshot = repo().join("target/e2e-artifacts/quote-page.png");
+    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
+    let (api, page) = wait_until(
+        "the page and the API agree",
+        Duration::from_secs(90),
+        || {
+            let out = Command::new("node")
+                .env("COLO_SIGN_IN_TOKEN", finance_token())
+                .arg(repo().join("e2e/page/quote.mjs"))
+                .arg(COLO_HTTP)
+                .arg(&inventory)
+                .arg(&screenshot)
+                .output()
+                .expect("node runs");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "chromium: {stderr}");
+            let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let (code, api) = post_quote(&finance_token(), "", "application/yaml", &yaml);
+            assert_eq!(code, 200, "{api}");
+            let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+            let f = &page["fields"];
+            let same = f["shared.cost"] == api["shared"]["cost"]
+                && f["standalone.kWh"] == api["standalone"]["kWh"]
+                && f["savingPerMonth"] == api["savingPerMonth"];
+            if same {
+                Ok((api, page))
+            } else {
+                Err(format!("page {page}\nAPI {api}"))
+            }
+        },
+    );
+    assert_eq!(page["formStatus"], 200, "{page}");
+    assert_eq!(page["status"], 200, "{page}");
+    assert_eq!(page["agency"], "fenland-council");
+    assert_eq!(page["verdict"], api["verdict"]);
+    assert_eq!(page["fields"]["savingHigh"], api["savingHigh"]);
+    assert!(page["assumptions"].as_u64().unwrap() >= 4, "{page}");
+    assert_eq!(page["scripts"], 0, "{page}");
+    assert_eq!(page["overflowsLaptop"], false, "{page}");
+}

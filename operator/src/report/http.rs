@@ -60,6 +60,8 @@ pub async fn serve_report(
         .and(api_routes(served.clone()))
         .or(warp::post().and(quote_route(served.clone())))
         .unify()
+        .or(quote_page_routes(served.clone()))
+        .unify()
         .or(warp::post().and(sign_in_routes(served.gate.clone())))
         .unify()
         .or(warp::any().map(|| unknown_path(&REPORT_PATHS)))
@@ -279,7 +281,75 @@ fn quote_route(
         )
 }
 
+/// `GET /quote` (the form) and `POST /quote` (the form's inventory, quoted on one page).
+fn quote_page_routes(
+    served: Served,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let who = reader(served.gate.clone());
+    let s = with(served);
+    let form = warp::get()
+        .and(warp::path!("quote"))
+        .and(who.clone())
+        .and(s.clone())
+        .then(|v, s: Served| async move { s.quote_form(v).await });
+    let quoted = warp::post()
+        .and(warp::path!("quote"))
+        .and(warp::body::content_length_limit(
+            super::quote::MAX_INVENTORY_BYTES,
+        ))
+        .and(warp::body::form::<BTreeMap<String, String>>())
+        .and(who)
+        .and(s)
+        .then(|fields, v, s: Served| async move { s.quote_page(v, fields).await });
+    form.or(quoted).unify()
+}
+
 impl Served {
+    /// Readers of every agency pass; others get the sign-in page saying why.
+    async fn estate_reader(&self, viewer: Result<Viewer, Denied>) -> Result<(), Response> {
+        let allowed = match viewer {
+            Ok(v) => self.gate.may_read_estate(&v).await,
+            Err(d) => Err(d),
+        };
+        allowed.map_err(|d| html(status_of(&d), login::page(&d.to_string())))
+    }
+
+    async fn quote_form(&self, viewer: Result<Viewer, Denied>) -> Response {
+        match self.estate_reader(viewer).await {
+            Ok(()) => html(StatusCode::OK, super::quote_page::form("", None)),
+            Err(refused) => refused,
+        }
+    }
+
+    /// The quote of the pasted inventory on one page; a problem shows the form again with it.
+    async fn quote_page(
+        &self,
+        viewer: Result<Viewer, Denied>,
+        mut fields: BTreeMap<String, String>,
+    ) -> Response {
+        if let Err(refused) = self.estate_reader(viewer).await {
+            return refused;
+        }
+        let pasted = fields.remove("inventory").unwrap_or_default();
+        fields.retain(|_, v| !v.trim().is_empty());
+        let csv = super::quote::looks_like_csv(&pasted);
+        let answer = super::quote::quote(&self.ctx, pasted.as_bytes(), csv, &fields).await;
+        let currency = &self.ctx.config.currency;
+        match answer {
+            Ok(q) => html(StatusCode::OK, super::quote_page::render(&q, currency)),
+            Err(e) => {
+                let status = match e {
+                    ReportError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                    _ => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                html(
+                    status,
+                    super::quote_page::form(&pasted, Some(&e.to_string())),
+                )
+            }
+        }
+    }
+
     /// Quotes are for the platform team and finance: they show the estate's room.
     async fn quote(
         &self,
@@ -334,7 +404,7 @@ fn to_page(cookie: &str) -> Response {
 }
 
 /// The paths the report server answers.
-pub const REPORT_PATHS: [&str; 9] = [
+pub const REPORT_PATHS: [&str; 10] = [
     "/",
     "/api/v1/agencies",
     "/api/v1/agencies/{name}",
@@ -342,6 +412,7 @@ pub const REPORT_PATHS: [&str; 9] = [
     "/api/v1/estate",
     "/api/v1/report",
     "POST /api/v1/quote",
+    "/quote",
     "POST /login",
     "POST /logout",
 ];

@@ -8,6 +8,7 @@ pub mod http;
 mod login;
 mod page;
 pub mod quote;
+mod quote_page;
 
 use std::collections::BTreeMap;
 

@@ -14,7 +14,7 @@ pub(super) fn escape(text: &str) -> String {
 
 /// Agency-supplied text: escaped for HTML, and kept from running as a formula when copied
 /// into a spreadsheet.
-fn supplied(text: &str) -> String {
+pub(super) fn supplied(text: &str) -> String {
     escape(&colo_api::neutralise_formula(text))
 }
 
@@ -156,7 +156,8 @@ fn estate_lines(estate: &EstateNow) -> (String, String) {
     );
     let spare = format!(
         r#"<p id="spare" class="muted">Spare capacity (nodes with no tenancy, the platform's own line): {spare_kwh:.3} kWh, {spare_cost}.
-Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "measured" figures come from Prometheus for the whole period; "modelled" ones used requests for some of it.</p>"#,
+Idle and system share spread over agencies pro rata: {unattributed:.3} kWh. "measured" figures come from Prometheus for the whole period; "modelled" ones used requests for some of it.</p>
+<p class="noprint"><a href="/quote">Quote a prospective agency</a> from its server room's inventory.</p>"#,
         spare_kwh = estate.spare_kwh,
         spare_cost = money(estate.spare_cost),
         unattributed = estate.unattributed_kwh,

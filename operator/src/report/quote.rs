@@ -37,6 +37,15 @@ pub async fn quote(
     })
 }
 
+/// Whether pasted text is a CSV inventory (its first line a header of columns) or YAML.
+pub fn looks_like_csv(text: &str) -> bool {
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    first.contains(',') && !first.contains(':') && !first.trim_start().starts_with('#')
+}
+
 fn inventory(
     body: &[u8],
     csv: bool,

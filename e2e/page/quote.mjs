@@ -1,0 +1,44 @@
+// Signs in to Colo's report site in Debian's Chromium (headless), opens the quote page, pastes
+// an inventory, submits it and prints what the printed quote shows as JSON; saves a screenshot
+// and a PDF beside it.   COLO_SIGN_IN_TOKEN=… node quote.mjs BASE_URL INVENTORY_FILE SCREENSHOT.png
+import { readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const [base, inventoryFile, screenshot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox'],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  await page.goto(`${base}/quote`, { waitUntil: 'load' });
+  await page.fill('#token', process.env.COLO_SIGN_IN_TOKEN);
+  await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[type=submit]')]);
+  const form = await page.goto(`${base}/quote`, { waitUntil: 'load' });
+  await page.fill('#inventory', readFileSync(inventoryFile, 'utf8'));
+  const [response] = await Promise.all([
+    page.waitForNavigation({ waitUntil: 'load' }),
+    page.click('button[type=submit]'),
+  ]);
+  const seen = await page.evaluate(() => {
+    const fields = {};
+    for (const el of document.querySelectorAll('[data-field]')) fields[el.dataset.field] = Number(el.textContent.trim());
+    return {
+      agency: document.querySelector('#agency')?.textContent ?? null,
+      verdict: document.querySelector('#verdict')?.textContent ?? null,
+      why: document.querySelector('#why')?.textContent ?? null,
+      fields,
+      assumptions: document.querySelectorAll('#assumptions li').length,
+      scripts: document.querySelectorAll('script').length,
+      overflowsLaptop: document.documentElement.scrollWidth > window.innerWidth,
+    };
+  });
+  seen.formStatus = form.status();
+  seen.status = response.status();
+  await page.screenshot({ path: screenshot, fullPage: true });
+  await page.emulateMedia({ media: 'print' });
+  await page.pdf({ path: screenshot.replace(/\.png$/, '.pdf'), format: 'A4' });
+  console.log(JSON.stringify(seen));
+} finally {
+  await browser.close();
+}
