@@ -402,3 +402,25 @@ pub fn colo_json(path_and_query: &str) -> serde_json::Value {
     assert_eq!(code, 200, "{path_and_query}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path_and_query}: {e}: {body}"))
 }
+
+/// Runs one of e2e/page's Chromium scripts with `env` (tokens) and `args`, saving its
+/// screenshot (and PDF) as `target/e2e-artifacts/<screenshot>`; returns what it printed.
+pub fn in_chromium(
+    script: &str,
+    env: &[(&str, String)],
+    args: &[&str],
+    screenshot: &str,
+) -> serde_json::Value {
+    let shot = repo().join("target/e2e-artifacts").join(screenshot);
+    std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+    let out = Command::new("node")
+        .envs(env.iter().map(|(k, v)| (k, v.as_str())))
+        .arg(repo().join("e2e/page").join(script))
+        .args(args)
+        .arg(&shot)
+        .output()
+        .expect("node runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium ({script}): {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} printed no JSON: {e}"))
+}

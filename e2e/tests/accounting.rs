@@ -141,27 +141,18 @@ fn status_api_csv_and_page_agree_to_the_cent() {
     );
 
     // The API and the page against each other, at the same tick.
-    let screenshot = repo().join("target/e2e-artifacts/report-page.png");
-    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
     let (api, page) = wait_until(
         "the API and the page show the same tick",
         Duration::from_secs(60),
         || {
             let api = colo_json("/api/v1/agencies");
             // As a sign-in proxy in front of Colo sends it (docs/operator.md).
-            let out = Command::new("node")
-                .env("COLO_TOKEN", finance_token())
-                .arg(repo().join("e2e/page/check.mjs"))
-                .arg(format!("{COLO_HTTP}/"))
-                .arg(&screenshot)
-                .output()
-                .expect("node runs");
-            assert!(
-                out.status.success(),
-                "chromium: {}",
-                String::from_utf8_lossy(&out.stderr)
+            let page = in_chromium(
+                "check.mjs",
+                &[("COLO_TOKEN", finance_token())],
+                &[&format!("{COLO_HTTP}/")],
+                "report-page.png",
             );
-            let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             let to = api.as_array().unwrap()[0]["to"].clone();
             if page["asOf"] == to {
                 Ok((api, page))
@@ -243,9 +234,10 @@ fn status_api_csv_and_page_agree_to_the_cent() {
         "a later read never shows less: {one} {ours}"
     );
     assert_eq!(one["budget"], 100000.0);
+    let screenshot = repo().join("target/e2e-artifacts/report-page.png");
     assert!(
         screenshot.exists(),
-        "screenshot kept at {}",
+        "no screenshot at {}",
         screenshot.display()
     );
 

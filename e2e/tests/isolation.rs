@@ -344,18 +344,12 @@ fn strangers_read_nothing(a: &Agency) {
 /// sees iso-a's row only, without the estate's own lines.
 fn signing_in_on_the_page_shows_only_ones_own(agencies: &[Agency]) {
     let a = &agencies[0];
-    let screenshot = repo().join("target/e2e-artifacts/report-page-signed-in.png");
-    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
-    let out = std::process::Command::new("node")
-        .env("COLO_SIGN_IN_TOKEN", a.token())
-        .arg(repo().join("e2e/page/check.mjs"))
-        .arg(format!("{COLO_HTTP}/"))
-        .arg(&screenshot)
-        .output()
-        .expect("node runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "chromium: {stderr}");
-    let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let page = in_chromium(
+        "check.mjs",
+        &[("COLO_SIGN_IN_TOKEN", a.token())],
+        &[&format!("{COLO_HTTP}/")],
+        "report-page-signed-in.png",
+    );
     assert_eq!(page["signIn"]["status"], 401, "{page}");
     assert!(
         page["signIn"]["why"]

@@ -103,23 +103,16 @@ fn the_quote_page_prints_the_apis_figures() {
     colo_is_running();
     let inventory = repo().join("examples/quote/fenland-council.yaml");
     let yaml = std::fs::read_to_string(&inventory).unwrap();
-    let screenshot = repo().join("target/e2e-artifacts/quote-page.png");
-    std::fs::create_dir_all(screenshot.parent().unwrap()).unwrap();
     let (api, page) = wait_until(
         "the page and the API agree",
         Duration::from_secs(90),
         || {
-            let out = Command::new("node")
-                .env("COLO_SIGN_IN_TOKEN", finance_token())
-                .arg(repo().join("e2e/page/quote.mjs"))
-                .arg(COLO_HTTP)
-                .arg(&inventory)
-                .arg(&screenshot)
-                .output()
-                .expect("node runs");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "chromium: {stderr}");
-            let page: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let page = in_chromium(
+                "quote.mjs",
+                &[("COLO_SIGN_IN_TOKEN", finance_token())],
+                &[COLO_HTTP, inventory.to_str().unwrap()],
+                "quote-page.png",
+            );
             let (code, api) = post_quote(&finance_token(), "", "application/yaml", &yaml);
             assert_eq!(code, 200, "{api}");
             let api: serde_json::Value = serde_json::from_str(&api).unwrap();
