@@ -31,6 +31,36 @@ fn post_quote(token: &str, query: &str, content_type: &str, body: &str) -> (u16,
     (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
+/// The same quote from two observations of a live estate: every field equal, but the shared
+/// month (and so the saving), which follows other tenancies' measured use, within 2%.
+fn same_quote(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    let measured = [
+        "shared",
+        "sharedAtP95",
+        "savingPerMonth",
+        "savingLow",
+        "savingHigh",
+        "savingPercent",
+    ];
+    let strip = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        for k in measured {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    let close = |x: &serde_json::Value, y: &serde_json::Value| {
+        let (x, y) = (x.as_f64().unwrap_or(0.0), y.as_f64().unwrap_or(0.0));
+        (x - y).abs() <= 0.02 * x.abs().max(y.abs()).max(1.0)
+    };
+    let shared = |v: &serde_json::Value, k: &str| v[k]["cost"].clone();
+    strip(a) == strip(b)
+        && ["shared", "sharedAtP95"]
+            .iter()
+            .all(|k| close(&shared(a, k), &shared(b, k)))
+        && close(&a["savingPerMonth"], &b["savingPerMonth"])
+}
+
 const CSV_QUERY: &str = "?agency=fenland-council&resilience=DualSite&regions=uk-north,uk-south&pue=1.9&energyPricePerKWh=0.27";
 
 #[test]
@@ -59,13 +89,13 @@ fn the_cli_and_the_api_quote_the_same_and_refuse_bad_cells_by_row_and_column() {
         ]);
         let api: serde_json::Value = serde_json::from_str(&api).unwrap();
         let cli: serde_json::Value = serde_json::from_str(&cli).unwrap();
-        if api == cli {
+        if same_quote(&api, &cli) {
             Ok((api, cli))
         } else {
             Err(format!("API {api}\nCLI {cli}"))
         }
     });
-    assert_eq!(api, cli);
+    assert!(same_quote(&api, &cli));
     assert!(api["fits"].is_boolean(), "{api}");
     assert!(api["standalone"]["cost"].as_f64().unwrap() > 0.0, "{api}");
     let (code, from_csv) = post_quote(&finance, CSV_QUERY, "text/csv", &csv);
