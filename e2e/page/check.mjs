@@ -3,17 +3,11 @@
 // printed PDF beside it.   node check.mjs URL SCREENSHOT.png
 // COLO_TOKEN: sent as `Authorization: Bearer` on every request, as a sign-in proxy does.
 // COLO_SIGN_IN_TOKEN: pasted into the page's sign-in form instead (kept in a cookie).
-import { chromium } from 'playwright-core';
+import { keep, withPage } from './browser.mjs';
 
 const [url, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],
-});
-try {
-  const headers = process.env.COLO_TOKEN ? { Authorization: `Bearer ${process.env.COLO_TOKEN}` } : {};
-  // A laptop screen.
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 }, extraHTTPHeaders: headers });
+const headers = process.env.COLO_TOKEN ? { Authorization: `Bearer ${process.env.COLO_TOKEN}` } : {};
+await withPage({ extraHTTPHeaders: headers }, async (page) => {
   let response = await page.goto(url, { waitUntil: 'load' });
   let signIn = null;
   if (process.env.COLO_SIGN_IN_TOKEN) {
@@ -44,10 +38,6 @@ try {
   });
   seen.status = response.status();
   seen.signIn = signIn;
-  await page.screenshot({ path: screenshot, fullPage: true });
-  await page.emulateMedia({ media: 'print' });
-  await page.pdf({ path: screenshot.replace(/\.png$/, '.pdf'), format: 'A4' });
+  await keep(page, screenshot);
   console.log(JSON.stringify(seen));
-} finally {
-  await browser.close();
-}
+});

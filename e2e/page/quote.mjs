@@ -2,15 +2,10 @@
 // an inventory, submits it and prints what the printed quote shows as JSON; saves a screenshot
 // and a PDF beside it.   COLO_SIGN_IN_TOKEN=… node quote.mjs BASE_URL INVENTORY_FILE SCREENSHOT.png
 import { readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { keep, withPage } from './browser.mjs';
 
 const [base, inventoryFile, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox'],
-});
-try {
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+await withPage({}, async (page) => {
   await page.goto(`${base}/quote`, { waitUntil: 'load' });
   await page.fill('#token', process.env.COLO_SIGN_IN_TOKEN);
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[type=submit]')]);
@@ -35,10 +30,6 @@ try {
   });
   seen.formStatus = form.status();
   seen.status = response.status();
-  await page.screenshot({ path: screenshot, fullPage: true });
-  await page.emulateMedia({ media: 'print' });
-  await page.pdf({ path: screenshot.replace(/\.png$/, '.pdf'), format: 'A4' });
+  await keep(page, screenshot);
   console.log(JSON.stringify(seen));
-} finally {
-  await browser.close();
-}
+});

@@ -372,10 +372,32 @@ pub fn colo_get(path_and_query: &str) -> (u16, String) {
 
 /// GET from Colo's report with a bearer token, or none: (status code, body).
 pub fn colo_get_as(token: Option<&str>, path_and_query: &str) -> (u16, String) {
+    colo_request(token, path_and_query, None)
+}
+
+/// POST `body` of `content_type` to Colo's report with a bearer token: (status code, body).
+pub fn colo_post_as(
+    token: &str,
+    path_and_query: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String) {
+    colo_request(Some(token), path_and_query, Some((content_type, body)))
+}
+
+fn colo_request(
+    token: Option<&str>,
+    path_and_query: &str,
+    post: Option<(&str, &str)>,
+) -> (u16, String) {
     let mut curl = Command::new("curl");
-    curl.args(["-sS", "--max-time", "20", "-w", "\n%{http_code}"]);
+    curl.args(["-sS", "--max-time", "30", "-w", "\n%{http_code}"]);
     if let Some(token) = token {
         curl.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    if let Some((content_type, body)) = post {
+        curl.args(["-X", "POST", "-H", &format!("Content-Type: {content_type}")]);
+        curl.args(["--data-binary", body]);
     }
     let out = curl
         .arg(format!("{COLO_HTTP}{path_and_query}"))

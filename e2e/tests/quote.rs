@@ -3,32 +3,13 @@
 //! the spreadsheet's CSV); bad cells are 400 naming the row and column; only the platform team
 //! and finance may ask (a quote shows the estate's room).
 
-use std::process::Command;
 use std::time::Duration;
 
 use colo_e2e::*;
 
 /// POSTs `body` to /api/v1/quote with a bearer token: (status, body).
 fn post_quote(token: &str, query: &str, content_type: &str, body: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "30",
-            "-w",
-            "\n%{http_code}",
-            "-X",
-            "POST",
-        ])
-        .args(["-H", &format!("Authorization: Bearer {token}")])
-        .args(["-H", &format!("Content-Type: {content_type}")])
-        .args(["--data-binary", body])
-        .arg(format!("{COLO_HTTP}/api/v1/quote{query}"))
-        .output()
-        .expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (code.trim().parse().unwrap_or(0), body.to_string())
+    colo_post_as(token, &format!("/api/v1/quote{query}"), content_type, body)
 }
 
 /// The same quote from two observations of a live estate: every field equal, but the shared

@@ -103,6 +103,7 @@ pub fn quote(snapshot: &EstateSnapshot, inventory: &Inventory) -> Result<Quote, 
     }
     let t = estate.tenancies.iter().position(|t| t.key == key);
     let t = t.ok_or_else(|| QuoteError::Snapshot(refusal_of_agency(&refusals)))?;
+    let sized = sizing(inventory, &estate.tenancies[t].workloads);
     // At the p95 (what the sizing assumes); then the same demand at the average.
     let at_p95 = plan(&estate, PlanOptions::default());
     for (w, group) in estate.tenancies[t]
@@ -113,7 +114,13 @@ pub fn quote(snapshot: &EstateSnapshot, inventory: &Inventory) -> Result<Quote, 
         w.usage = Some(per_server(group, Level::Average));
     }
     let at_average = plan(&estate, PlanOptions::default());
-    Ok(answer(snapshot, inventory, &key, &at_average, &at_p95))
+    Ok(answer(
+        snapshot,
+        inventory,
+        &key,
+        sized,
+        [&at_average, &at_p95],
+    ))
 }
 
 /// The snapshot with the prospective agency and its work as a new tenancy.
@@ -260,8 +267,8 @@ fn answer(
     snapshot: &EstateSnapshot,
     inventory: &Inventory,
     key: &str,
-    at_average: &Plan,
-    at_p95: &Plan,
+    sizing: Vec<SizedGroup>,
+    [at_average, at_p95]: [&Plan; 2],
 ) -> Quote {
     let where_ = placement(snapshot, inventory, key, at_p95);
     let (shared_avg, shared_p95) = (
@@ -279,7 +286,7 @@ fn answer(
         agency: inventory.agency.clone(),
         fits: where_.fits,
         verdict: where_.verdict,
-        sizing: sizing(inventory),
+        sizing,
         placements: where_.placements,
         clusters: where_.clusters,
         sites: where_.sites,
@@ -301,22 +308,19 @@ fn answer(
     }
 }
 
-fn sizing(inventory: &Inventory) -> Vec<SizedGroup> {
+/// Each group as the engine plans it: its workload's replicas and per-replica demand.
+fn sizing(inventory: &Inventory, workloads: &[crate::estate::Workload]) -> Vec<SizedGroup> {
+    let gib = (1u64 << 30) as f64;
     inventory
         .servers
         .iter()
-        .map(|g| {
-            let p95 = per_server(g, Level::P95);
-            let cpu = (p95.cpu as f64 * MEASURED_SIZING_MARGIN).ceil() / 1000.0;
-            let whole = g.cores;
-            let mem = (p95.mem as f64 * MEASURED_SIZING_MARGIN) / (1u64 << 30) as f64;
-            SizedGroup {
-                name: g.name.clone(),
-                servers: g.count,
-                replicas: replicas(g, &inventory.needs),
-                cpu_per_replica: cpu.min(whole),
-                memory_gib_per_replica: (mem.min(g.memory_gib) * 1000.0).round() / 1000.0,
-            }
+        .zip(workloads)
+        .map(|(g, w)| SizedGroup {
+            name: g.name.clone(),
+            servers: g.count,
+            replicas: w.replicas,
+            cpu_per_replica: w.demand.cpu as f64 / 1000.0,
+            memory_gib_per_replica: (w.demand.mem as f64 / gib * 1000.0).round() / 1000.0,
         })
         .collect()
 }
