@@ -160,6 +160,8 @@ pub struct Node {
     /// `(1 - headroom) × capacity - system usage`: what tenancies may be planned into.
     pub room: Res,
     pub standby: bool,
+    /// Cordoned and not Colo's to wake: nothing new is placed there.
+    pub closed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -534,6 +536,7 @@ impl Builder {
             system_usage,
             room: plannable - system_usage,
             standby: n.power_state == PowerState::Standby,
+            closed: n.power_state == PowerState::Cordoned,
         })
     }
 

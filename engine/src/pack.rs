@@ -114,7 +114,7 @@ impl<'e> Packing<'e> {
                 .collect(),
             open: vec![Vec::new(); estate.clusters.len()],
             fresh,
-            closed: vec![false; n],
+            closed: estate.nodes.iter().map(|n| n.closed).collect(),
             journal: Vec::new(),
             placed: vec![Vec::new(); estate.tenancies.len()],
             on_node: vec![Vec::new(); n],
@@ -124,6 +124,7 @@ impl<'e> Packing<'e> {
                 .map(|c| {
                     c.nodes
                         .clone()
+                        .filter(|&n| !estate.nodes[n].closed)
                         .fold(Res::ZERO, |m, n| m.max(estate.nodes[n].room))
                 })
                 .collect(),
@@ -166,7 +167,9 @@ impl<'e> Packing<'e> {
         self.count.iter().filter(|&&c| c > 0).count()
     }
 
+    /// Closes or reopens `node` to new replicas; a node the estate has cordoned stays closed.
     pub fn close(&mut self, node: usize, closed: bool) {
+        let closed = closed || self.estate.nodes[node].closed;
         self.closed[node] = closed;
         if !closed {
             self.gave_back(node);

@@ -72,7 +72,11 @@ pub struct NodeEntry {
 pub enum PowerState {
     #[default]
     On,
+    /// Emptied and powered down (Colo's standby): takes work only by being woken.
     Standby,
+    /// Cordoned for another reason (a plan draining it, maintenance, not Ready): keeps what
+    /// runs there, takes nothing new, and is never woken.
+    Cordoned,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -202,6 +202,50 @@ fn standby_nodes_are_woken_last_and_overflow_is_unplaced_with_a_reason() {
 }
 
 #[test]
+fn a_cordoned_node_keeps_its_replicas_and_takes_nothing_new() {
+    // n1 is being drained by a plan (cordoned, one 6-core replica on it): it is the best fit
+    // for a 6-core replica, but new work goes to n2, and once n2 is full it is not woken.
+    let estate = |tenancies: &str| {
+        format!(
+            r#"
+apiVersion: colo.dev/v1alpha1
+kind: EstateSnapshot
+agencies:
+- metadata: {{name: dvla}}
+  spec: {{displayName: DVLA, costCentre: D1, namespaces: [dvla], maxClassification: OFFICIAL}}
+clusters:
+- metadata: {{name: north-1}}
+  spec: {{site: north-dc, region: uk-north, classification: OFFICIAL}}
+  nodes:
+  - {{name: n1, capacity: {{cpu: "16", memory: 64Gi}}, powerState: Cordoned}}
+  - {{name: n2, capacity: {{cpu: "16", memory: 64Gi}}}}
+tenancies:
+{tenancies}
+"#
+        )
+    };
+    let six = "    - {name: a, image: i, replicas: 1, cpu: 6, memory: 1Gi}\n";
+    let moving = tenancy("moving", "", six)
+        + "\n  observed:\n    assignments: [{workload: a, cluster: north-1, node: n1, replicas: 1}]\n";
+    let new = |name: &str| tenancy(name, "", six);
+    let ts = [moving, new("first"), new("second"), new("third")].join("\n");
+    let plan = plan_yaml(&estate(&ts), PlanOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let on = |t: &str| {
+        plan.assignments
+            .iter()
+            .filter(|a| a.tenancy == format!("dvla/{t}"))
+            .map(|a| a.node.as_str())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(on("moving"), ["n1"], "what runs there stays");
+    assert_eq!(on("first"), ["n2"]);
+    assert_eq!(on("second"), ["n2"]);
+    // 12.8 cores plannable on n2: a third 6-core replica has nowhere to go.
+    assert!(on("third").is_empty(), "{:?}", plan.assignments);
+    assert_eq!(plan.unplaced[0].tenancy, "dvla/third");
+}
+
+#[test]
 fn work_above_the_agencys_clearance_is_not_placed() {
     let t = "- metadata: {name: leak, namespace: small}\n  spec:\n    agency: small\n    classification: SECRET\n    workloads:\n    - {name: a, image: i, replicas: 1, cpu: 1, memory: 1Gi}\n";
     let plan = run(t, PlanOptions::default());

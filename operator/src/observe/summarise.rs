@@ -14,6 +14,7 @@ use kube::ResourceExt;
 use super::measure::{Measurement, Usage};
 use crate::k8s::keys::TenancyKey;
 use crate::k8s::labels;
+use crate::k8s::nodes::{self, Standing};
 
 /// A member as fetched: reachable or not, its nodes and live pods, its latest measurement.
 pub struct Fetched {
@@ -230,14 +231,21 @@ fn tally_nodes(
                 cpu: Quantity::from_cpu_millis(usage.0 as u64),
                 memory: Quantity::from_bytes(usage.1 as u64),
             }),
-            power_state: if on {
-                PowerState::On
-            } else {
-                PowerState::Standby
-            },
+            power_state: power_state(node, on),
         });
     }
     t
+}
+
+/// Running, Colo's standby (woken when work needs it), or cordoned for another reason (a
+/// plan draining it, maintenance, not Ready): the last takes nothing new and is never woken,
+/// or a placement would undo a move under way or wait on a node nobody uncordons.
+fn power_state(node: &Node, on: bool) -> PowerState {
+    match (on, nodes::standing(node)) {
+        (true, _) => PowerState::On,
+        (false, Standing::Standby) => PowerState::Standby,
+        (false, _) => PowerState::Cordoned,
+    }
 }
 
 fn allocatable(node: &Node) -> Resources {
@@ -369,7 +377,7 @@ mod tests {
     }
 
     #[test]
-    fn ready_schedulable_nodes_are_active_the_rest_standby() {
+    fn ready_schedulable_nodes_are_active_the_rest_standby_or_cordoned() {
         let view = summarise(&cluster(), &fetched(Measurement::none()));
         let h = &view.health;
         assert_eq!((h.nodes_active, h.nodes_standby), (1, 2));
@@ -377,10 +385,26 @@ mod tests {
         assert_eq!(h.requested.0, 3000);
         assert_eq!(h.power_watts, None, "no power without metrics");
         let states: Vec<_> = view.entry.nodes.iter().map(|n| n.power_state).collect();
+        // n2 was cordoned by someone else and n3 is not Ready: neither is Colo's to wake.
         assert_eq!(
             states,
-            [PowerState::On, PowerState::Standby, PowerState::Standby]
+            [PowerState::On, PowerState::Cordoned, PowerState::Cordoned]
         );
+    }
+
+    #[test]
+    fn only_colos_own_standby_nodes_may_be_woken() {
+        let labelled = |value: &str| {
+            let mut n = (*node("n", "32", true, true)).clone();
+            n.labels_mut()
+                .insert(labels::STANDBY_LABEL.into(), value.into());
+            n
+        };
+        let state = |n: &Node| power_state(n, is_ready(n) && is_schedulable(n));
+        assert_eq!(state(&labelled(labels::STANDBY)), PowerState::Standby);
+        // Being emptied by a plan: waking it would let the moved pods come back.
+        assert_eq!(state(&labelled(labels::DRAINING)), PowerState::Cordoned);
+        assert_eq!(state(&node("n", "32", true, false)), PowerState::On);
     }
 
     #[test]
