@@ -64,6 +64,65 @@ pub struct AgencySpec {
     /// docs/energy-model.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub standalone: Option<StandaloneSpec>,
+    /// What Colo quoted the agency before it moved in (`colo quote --manifests` writes
+    /// it): its status and the report compare the accounted month with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<AgencyQuote>,
+}
+
+/// A quote's month on the shared estate, at the average utilisation the agency stated.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AgencyQuote {
+    /// Facility energy a month, kWh.
+    #[cfg_attr(feature = "crd", schemars(range(min = 0.0)))]
+    #[serde(rename = "monthlyKWh")]
+    pub monthly_kwh: f64,
+    /// Shared cost a month, in the platform's currency.
+    #[cfg_attr(feature = "crd", schemars(range(min = 0.0)))]
+    pub monthly_cost: f64,
+    #[cfg_attr(feature = "crd", schemars(range(min = 0.0)))]
+    pub monthly_carbon_kg: f64,
+    /// CPU the quote took the work to use on average, cores (explains a difference).
+    #[cfg_attr(feature = "crd", schemars(range(min = 0.0)))]
+    pub average_cores: f64,
+    /// When it was quoted (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "crd", schemars(length(max = 64)))]
+    pub quoted_at: Option<String>,
+}
+
+/// Energy, cost and carbon of a month.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+pub struct MonthFigures {
+    #[serde(rename = "kWh")]
+    pub kwh: f64,
+    pub cost: f64,
+    #[serde(rename = "carbonKg")]
+    pub carbon_kg: f64,
+}
+
+/// The quote against the bill: this month's accounted use while the agency ran something,
+/// from measured usage, taken over a whole month.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "crd", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct QuoteComparison {
+    pub quoted: MonthFigures,
+    /// None until measured use has been accounted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounted: Option<MonthFigures>,
+    /// Hours of measured use the accounted month is taken from.
+    pub accounted_hours: f64,
+    /// Accounted minus quoted, as a percentage of the quote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k_wh_difference_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_difference_percent: Option<f64>,
+    /// One sentence: how close, and why they differ.
+    pub message: String,
 }
 
 /// The standalone counterfactual: an agency's own small server room.
@@ -158,6 +217,9 @@ pub struct AgencyStatus {
     /// The same since Colo started accounting for the agency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_date: Option<ReportRow>,
+    /// The accounted month against `spec.quote`, when the agency was quoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<QuoteComparison>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }

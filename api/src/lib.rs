@@ -12,7 +12,10 @@ pub mod quantity;
 pub mod report;
 pub mod tenancy;
 
-pub use agency::{AgencySpec, AgencyStatus, AgencyUsage, StandaloneSpec};
+pub use agency::{
+    AgencyQuote, AgencySpec, AgencyStatus, AgencyUsage, MonthFigures, QuoteComparison,
+    StandaloneSpec,
+};
 pub use cluster::{
     CostSpec, PowerSpec, PrometheusSpec, SecretKeyRef, SharedClusterSpec, SharedClusterStatus,
 };

@@ -293,6 +293,7 @@ fn tenancies(rng: &mut Rng, shape: EstateShape) -> (Vec<AgencyEntry>, Vec<Tenanc
                 max_classification: clearance[a],
                 budget: None,
                 standalone: None,
+                quote: None,
             },
         })
         .collect();

@@ -15,7 +15,7 @@ use crate::estate::Estate;
 use crate::model::{HOURS_PER_MONTH, Monthly, Usage};
 
 const SECONDS_PER_MONTH: f64 = HOURS_PER_MONTH * 3600.0;
-const JOULES_PER_KWH: f64 = 3_600_000.0;
+pub const JOULES_PER_KWH: f64 = 3_600_000.0;
 
 /// Facility energy, money and carbon, in base units.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -72,6 +72,27 @@ pub struct AgencyLedger {
     pub now_cores: f64,
     #[serde(default)]
     pub now_memory_gib: f64,
+    /// What was accounted while it ran something, from measured usage: its month at the
+    /// measured rate, which a quote is compared with.
+    #[serde(default)]
+    pub metered: Metered,
+}
+
+/// Accounted while an agency ran something and its usage was measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metered {
+    pub seconds: f64,
+    pub cpu_core_seconds: f64,
+    pub shared: Amounts,
+}
+
+impl Metered {
+    fn add(&mut self, o: &Metered) {
+        self.seconds += o.seconds;
+        self.cpu_core_seconds += o.cpu_core_seconds;
+        self.shared.add(&o.shared);
+    }
 }
 
 impl AgencyLedger {
@@ -88,6 +109,7 @@ impl AgencyLedger {
         self.peak_memory_gib = self.peak_memory_gib.max(o.peak_memory_gib);
         self.now_cores = o.now_cores;
         self.now_memory_gib = o.now_memory_gib;
+        self.metered.add(&o.metered);
     }
 
     /// What running alone would have cost more (negative: less).
@@ -137,8 +159,16 @@ pub fn interval(estate: &Estate, seconds: f64, measured: &[bool], peaks: &[Usage
     let month = accounting::accounted(estate, &placed, Peak::Measured(peaks));
     let fraction = seconds / SECONDS_PER_MONTH;
     let mut modelled = vec![false; estate.agencies.len()];
+    let mut running = vec![false; estate.agencies.len()];
+    // A workload without measured usage yet (a pod just started) burns its request in the
+    // model: its agency's minute is accounted but not metered.
+    let mut unmeasured = vec![false; estate.agencies.len()];
     for t in &estate.tenancies {
+        if !t.observed.is_empty() && t.workloads.iter().any(|w| w.usage.is_none()) {
+            unmeasured[t.agency] = true;
+        }
         for p in &t.observed {
+            running[t.agency] = true;
             let cluster = estate.nodes[p.node].cluster;
             if !measured.get(cluster).copied().unwrap_or(false) {
                 modelled[t.agency] = true;
@@ -148,11 +178,20 @@ pub fn interval(estate: &Estate, seconds: f64, measured: &[bool], peaks: &[Usage
     let mut lines = Lines::default();
     for (a, agency) in estate.agencies.iter().enumerate() {
         let m = &month.agencies[a];
+        let shared = Amounts::from_month(m.shared, fraction);
+        let metered = match running[a] && !modelled[a] && !unmeasured[a] {
+            true => Metered {
+                seconds,
+                cpu_core_seconds: m.average.cores * seconds,
+                shared,
+            },
+            false => Metered::default(),
+        };
         lines.agencies.insert(
             agency.name.clone(),
             AgencyLedger {
                 cost_centre: agency.cost_centre.clone(),
-                shared: Amounts::from_month(m.shared, fraction),
+                shared,
                 unattributed_share: Amounts::from_month(m.unattributed_share, fraction),
                 standalone: Amounts::from_month(m.standalone, fraction),
                 cpu_core_seconds: m.average.cores * seconds,
@@ -163,6 +202,7 @@ pub fn interval(estate: &Estate, seconds: f64, measured: &[bool], peaks: &[Usage
                 peak_memory_gib: m.peak.memory_gib,
                 now_cores: m.average.cores,
                 now_memory_gib: m.average.memory_gib,
+                metered,
             },
         );
     }

@@ -150,6 +150,39 @@ fn a_live_month_of_the_documented_estate_adds_up_to_the_documented_month() {
     close(alpha.now_cores, 2.0, "alpha uses 2 cores now");
     close(alpha.peak_cores, 2.0, "and at most 2 this month");
     close(alpha.measured_seconds / 3600.0, 730.0, "measured hours");
+    // It ran something, measured, all month: the metered part (what a quote is compared with)
+    // is the whole of it.
+    close(alpha.metered.seconds / 3600.0, 730.0, "metered hours");
+    close(alpha.metered.shared.cost, alpha.shared.cost, "metered cost");
+    close(
+        alpha.metered.cpu_core_seconds / 3600.0,
+        2.0 * 730.0,
+        "metered core-hours",
+    );
+    // A minute modelled from requests (no Prometheus) is accounted, but not metered.
+    let mut modelled = ledger.clone();
+    let unmeasured = vec![false; estate.clusters.len()];
+    modelled
+        .tick(&estate, &unmeasured, ledger.until + 60, "2026-11", 120)
+        .unwrap();
+    let later = &modelled.this_month.agencies["alpha"];
+    assert!(later.shared.cost > alpha.shared.cost);
+    assert_eq!(later.metered, alpha.metered);
+    // So is a minute in which one of its workloads has no measured usage yet (a new pod).
+    let mut starting = estate.clone();
+    let alphas = starting.agencies.iter().position(|a| a.name == "alpha");
+    let tenancy = starting
+        .tenancies
+        .iter_mut()
+        .find(|t| Some(t.agency) == alphas);
+    tenancy.unwrap().workloads[0].usage = None;
+    let mut new_pod = ledger.clone();
+    new_pod
+        .tick(&starting, &measured, ledger.until + 60, "2026-11", 120)
+        .unwrap();
+    let later = &new_pod.this_month.agencies["alpha"];
+    assert!(later.shared.cost > alpha.shared.cost);
+    assert_eq!(later.metered, alpha.metered);
     // The estate: two agencies and the spare node, nothing lost or added.
     close(ledger.this_month.total.kwh(), 134.0576, "estate kWh");
     close(ledger.this_month.total.cost, 325.5194, "estate cost");

@@ -122,3 +122,76 @@ fn a_bad_cell_is_exit_2_naming_its_row_and_column() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs --agency"));
 }
+
+/// `--manifests`: the objects that onboard the quoted work, the Agency carrying the quote's
+/// month so its bill is compared with it; nothing when the work does not fit.
+#[test]
+fn manifests_onboard_what_was_quoted() {
+    let (snapshot, yaml) = (example(SNAPSHOT), example("quote/fenland-council.yaml"));
+    let args = ["quote", "--inventory", &yaml, "--snapshot", &snapshot];
+    let quote = json(&[&args[..], &["--output", "json"]].concat());
+    let out = colo(&[&args[..], &["--manifests", "--namespace", "fenland"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let objects: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&text)
+        .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+        .collect();
+    let [namespace, agency, tenancy] = &objects[..] else {
+        panic!("three objects: {text}")
+    };
+    assert_eq!(namespace["metadata"]["name"], "fenland");
+    assert_eq!(
+        namespace["metadata"]["labels"]["colo.dev/agency"],
+        "fenland-council"
+    );
+    assert_eq!(agency["spec"]["namespaces"][0], "fenland");
+    assert_eq!(
+        agency["spec"]["quote"]["monthlyCost"],
+        quote["shared"]["cost"]
+    );
+    assert_eq!(agency["spec"]["standalone"]["pue"], 1.9);
+    assert_eq!(tenancy["metadata"]["namespace"], "fenland");
+    assert_eq!(tenancy["spec"]["resilience"], "DualSite");
+    let workloads = tenancy["spec"]["workloads"].as_array().unwrap();
+    let names: Vec<_> = workloads
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["web-and-apps", "database", "file-and-print"]);
+    let replicas: Vec<_> = workloads
+        .iter()
+        .map(|w| w["replicas"].as_i64().unwrap())
+        .collect();
+    assert_eq!(replicas, [6, 2, 3], "one replica a server");
+    // p95 28% of 8 cores × 1.2, as the quote sized it.
+    assert_eq!(workloads[0]["cpu"], "2688m");
+
+    let unplaceable = std::env::temp_dir().join(format!("mars-{}.yaml", std::process::id()));
+    let text = std::fs::read_to_string(&yaml).unwrap();
+    std::fs::write(
+        &unplaceable,
+        text.replace("[uk-north, uk-south]", "[mars-north]"),
+    )
+    .unwrap();
+    let path = unplaceable.display().to_string();
+    let out = colo(&[
+        "quote",
+        "--inventory",
+        &path,
+        "--snapshot",
+        &snapshot,
+        "--manifests",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nothing to onboard"), "{stderr}");
+    assert!(out.stdout.is_empty());
+    // --namespace belongs to --manifests.
+    let out = colo(&[&args[..], &["--namespace", "fenland"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--manifests"));
+}

@@ -5,7 +5,9 @@
 //! utilisation the inventory states, against its own room now at the same two utilisations.
 //! The worked example: docs/quote.md.
 
+pub mod bill;
 pub mod inventory;
+pub mod onboard;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -37,6 +39,9 @@ pub struct SizedGroup {
     pub cpu_per_replica: f64,
     #[serde(rename = "memoryGiBPerReplica")]
     pub memory_gib_per_replica: f64,
+    /// Exactly as planned (the manifests ask for this).
+    #[serde(skip)]
+    pub demand: Res,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -67,6 +72,8 @@ pub struct Quote {
     /// A month on the shared estate at the stated average utilisation, and at the p95.
     pub shared: Month,
     pub shared_at_p95: Month,
+    /// CPU the work uses on average, cores (the inventory's average utilisation).
+    pub average_cores: f64,
     /// A month in its own room now, at the same two utilisations.
     pub standalone: Month,
     pub standalone_at_p95: Month,
@@ -294,6 +301,7 @@ fn answer(
         limits: where_.limits,
         shared: shared_avg,
         shared_at_p95: shared_p95,
+        average_cores: average_cores(inventory),
         standalone: alone_avg,
         standalone_at_p95: alone_p95,
         saving_per_month: money(saving),
@@ -306,6 +314,16 @@ fn answer(
         },
         assumptions: assumptions(inventory),
     }
+}
+
+/// Cores in use on average: every replica at its server's average CPU.
+fn average_cores(inventory: &Inventory) -> f64 {
+    let cores: f64 = inventory
+        .servers
+        .iter()
+        .map(|g| replicas(g, &inventory.needs) as f64 * g.cores * g.cpu_average_percent / 100.0)
+        .sum();
+    (cores * 1000.0).round() / 1000.0
 }
 
 /// Each group as the engine plans it: its workload's replicas and per-replica demand.
@@ -321,6 +339,7 @@ fn sizing(inventory: &Inventory, workloads: &[crate::estate::Workload]) -> Vec<S
             replicas: w.replicas,
             cpu_per_replica: w.demand.cpu as f64 / 1000.0,
             memory_gib_per_replica: (w.demand.mem as f64 / gib * 1000.0).round() / 1000.0,
+            demand: w.demand,
         })
         .collect()
 }

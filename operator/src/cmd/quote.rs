@@ -24,6 +24,14 @@ pub struct Args {
     pub rate_window: String,
     #[arg(long, value_enum, default_value = "table")]
     pub output: super::plan::Output,
+    /// Instead of the quote: the Namespace, Agency (carrying the quote, which its status then
+    /// compares the bill with) and Tenancy that onboard the same work, as YAML for
+    /// `kubectl apply -f -`. Images are placeholders to replace.
+    #[arg(long)]
+    pub manifests: bool,
+    /// With --manifests: the agency's hub namespace (default: the agency's name).
+    #[arg(long, requires = "manifests")]
+    pub namespace: Option<String>,
     /// The currency the figures are read in (the estate's prices are in it).
     #[arg(long, default_value = "GBP")]
     pub currency: String,
@@ -84,12 +92,36 @@ pub async fn run(args: &Args) -> Result<String, QuoteFailure> {
     };
     let quote = colo_engine::quote::quote(&snapshot, &inventory)
         .map_err(|e| QuoteFailure::Input(format!("{}: {e}", args.inventory)))?;
+    if args.manifests {
+        return manifests(args, &quote, &inventory);
+    }
     Ok(match args.output {
         super::plan::Output::Json => {
             serde_json::to_string_pretty(&quote).expect("a quote always serialises") + "\n"
         }
         super::plan::Output::Table => table(&quote, &args.currency),
     })
+}
+
+/// The objects that onboard the quoted work, as a YAML stream; none when it does not fit.
+fn manifests(args: &Args, quote: &Quote, inventory: &Inventory) -> Result<String, QuoteFailure> {
+    if !quote.fits {
+        let why = format!("{}: nothing to onboard: {}", args.inventory, quote.verdict);
+        return Err(QuoteFailure::Input(why));
+    }
+    let namespace = args.namespace.as_deref().unwrap_or(&inventory.agency);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let objects = colo_engine::quote::onboard::manifests(quote, inventory, namespace, &now);
+    let mut out = format!(
+        "# Onboards {} as quoted ({:.2} {} a month shared): replace the images, give the Agency\n# its people's groups (spec.groups), then kubectl apply -f <this file>\n",
+        inventory.agency, quote.shared.cost, args.currency
+    );
+    for object in objects {
+        let yaml = serde_yaml_ng::to_string(&object).expect("JSON values serialise as YAML");
+        out.push_str("---\n");
+        out.push_str(&yaml);
+    }
+    Ok(out)
 }
 
 /// The inventory file, read as YAML or (by its name) CSV; every problem names its place.

@@ -309,6 +309,7 @@ pub fn status(
     status.month_savings = Some(format!("{:.2} {currency}", month.this_month.savings));
     status.this_month = Some(month.this_month);
     status.to_date = Some(month.to_date);
+    status.quote = month.quote;
     status
 }
 

@@ -57,6 +57,9 @@ pub struct AgencyNow {
     /// grow faster; every time shown is the wall clock's).
     #[serde(rename = "accountingSpeed")]
     pub accounting_speed: f64,
+    /// This month's bill against the quote it moved in on (`spec.quote`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quote: Option<colo_api::QuoteComparison>,
 }
 
 /// The estate this month: agencies, and the lines that are not theirs.
@@ -178,8 +181,8 @@ fn departed(agencies: &[Agency], ledger: &Ledger, currency: &str) -> Vec<ReportR
 
 fn agency_now(agency: &Agency, ledger: &Ledger, currency: &str, speed: f64) -> AgencyNow {
     let month = agency_month(agency, ledger, currency);
-    let (row, unattributed_kwh) = match month {
-        Some(m) => (m.this_month, m.unattributed_kwh),
+    let (row, unattributed_kwh, quote) = match month {
+        Some(m) => (m.this_month, m.unattributed_kwh, m.quote),
         None => {
             let empty = colo_engine::ledger::AgencyLedger {
                 cost_centre: agency.spec.cost_centre.clone(),
@@ -187,7 +190,16 @@ fn agency_now(agency: &Agency, ledger: &Ledger, currency: &str, speed: f64) -> A
             };
             let (_, start) = month_of(unix(ledger.until));
             let until = unix(ledger.until);
-            (row(&agency.name_any(), &empty, start, until, currency), 0.0)
+            let quoted = agency
+                .spec
+                .quote
+                .as_ref()
+                .map(|q| colo_engine::quote::bill::compare(q, &Default::default()));
+            (
+                row(&agency.name_any(), &empty, start, until, currency),
+                0.0,
+                quoted,
+            )
         }
     };
     let budget = agency.spec.budget;
@@ -201,6 +213,7 @@ fn agency_now(agency: &Agency, ledger: &Ledger, currency: &str, speed: f64) -> A
         tenancies: agency.status.as_ref().map_or(0, |s| s.tenancies),
         unattributed_kwh,
         accounting_speed: speed,
+        quote,
     }
 }
 

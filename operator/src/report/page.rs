@@ -72,7 +72,7 @@ th, td { border-bottom: 1px solid #b1b4b6; padding: .35rem .5rem; text-align: ri
 th[scope=row], thead th:first-child { text-align: left; } small { color: #505a5f; font-weight: normal; }
 .summary { display: flex; gap: 1rem; flex-wrap: wrap; } .summary div { border-left: 4px solid #1d70b8; padding: .2rem .8rem; }
 svg .label, svg .value { font-size: 11px; fill: #0b0c0c; } svg .shared { fill: #1d70b8; } svg .alone { fill: #b1b4b6; }
-.scroll { overflow-x: auto; }
+.scroll { overflow-x: auto; } td.why { text-align: left; color: #505a5f; }
 @media print { body { margin: 0; max-width: none; font-size: 11px; } .noprint { display: none; } }
 </style>"#;
 
@@ -102,6 +102,41 @@ fn rows(estate: &EstateNow) -> String {
         ));
     }
     rows
+}
+
+/// Agencies that moved in on a quote: the quoted month against the accounted one, and why
+/// they differ. Empty when no agency has a quote.
+fn quotes(estate: &EstateNow) -> String {
+    let mut rows = String::new();
+    for a in &estate.agencies {
+        let Some(q) = &a.quote else { continue };
+        let (kwh, cost) = q.accounted.map_or(("—".into(), "—".into()), |m| {
+            (format!("{:.2}", m.kwh), money(m.cost))
+        });
+        let pct = |p: Option<f64>| p.map_or("—".to_string(), |p| format!("{p:+.1}%"));
+        rows.push_str(&format!(
+            r#"<tr data-agency="{agency}"><th scope="row">{name}</th><td data-field="quotedKWh">{qkwh:.2}</td><td data-field="accountedKWh">{kwh}</td><td data-field="kWhDifferencePercent">{dkwh}</td><td data-field="quotedCost">{qcost}</td><td data-field="accountedCost">{cost}</td><td data-field="costDifferencePercent">{dcost}</td><td data-field="accountedHours">{hours:.1}</td></tr><tr><td colspan="8" class="why" data-field="message">{why}</td></tr>"#,
+            agency = supplied(&a.row.agency),
+            name = supplied(&a.display_name),
+            qkwh = q.quoted.kwh,
+            dkwh = pct(q.k_wh_difference_percent),
+            qcost = money(q.quoted.cost),
+            dcost = pct(q.cost_difference_percent),
+            hours = q.accounted_hours,
+            why = escape(&q.message),
+        ));
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        r#"<h2>Quoted against accounted</h2>
+<p class="muted">Agencies that moved in on a quote: the month it quoted, and this month's measured use taken over a whole month.</p>
+<div class="scroll"><table id="quotes">
+<thead><tr><th>Agency</th><th>Quoted kWh</th><th>Accounted kWh</th><th>Difference</th><th>Quoted cost</th><th>Accounted cost</th><th>Difference</th><th>Hours measured</th></tr></thead>
+<tbody>{rows}</tbody></table></div>
+"#
+    )
 }
 
 /// The model's assumptions with their sources, in the currency `c`.
@@ -203,13 +238,14 @@ pub fn render(estate: &EstateNow, reader: &str) -> String {
 <div class="scroll"><table id="agencies">
 <thead><tr><th>Agency</th><th>kWh</th><th>Cost</th><th>Carbon kg</th><th>Standalone kWh</th><th>Standalone cost</th><th>Standalone carbon kg</th><th>Savings</th><th>Savings %</th><th>Budget (used)</th><th>Figures</th></tr></thead>
 <tbody>{rows}</tbody></table></div>
-{estate_lines}
+{quotes}{estate_lines}
 {assumptions}</body></html>
 "#,
         total_cost = money(cost),
         total_alone = money(alone),
         total_savings = money(alone - cost),
         chart = chart(estate),
+        quotes = quotes(estate),
         reader = reader_line(reader),
         demo = demo_note(estate.accounting_speed),
         style = STYLE,
@@ -228,5 +264,68 @@ mod tests {
             "'=HYPERLINK(&quot;x&quot;)&lt;b&gt;"
         );
         assert_eq!(supplied("DVLA & co"), "DVLA &amp; co");
+    }
+
+    fn estate(quote: Option<colo_api::QuoteComparison>) -> EstateNow {
+        let agency = crate::report::AgencyNow {
+            row: colo_api::ReportRow {
+                agency: "fenland-council".into(),
+                ..Default::default()
+            },
+            display_name: "=Fenland".into(),
+            budget: None,
+            budget_used_percent: None,
+            tenancies: 1,
+            unattributed_kwh: 0.0,
+            accounting_speed: 1.0,
+            quote,
+        };
+        EstateNow {
+            agencies: vec![agency],
+            departed: vec![],
+            spare_kwh: 0.0,
+            spare_cost: 0.0,
+            unassigned_kwh: 0.0,
+            unassigned_cost: 0.0,
+            unattributed_kwh: 0.0,
+            total_kwh: 0.0,
+            total_cost: 0.0,
+            currency: "GBP".into(),
+            as_of: None,
+            accounting_speed: 1.0,
+            whole: true,
+        }
+    }
+
+    #[test]
+    fn a_quoted_agency_has_its_bill_set_against_the_quote() {
+        assert!(!render(&estate(None), "finance").contains("id=\"quotes\""));
+        let comparison = colo_api::QuoteComparison {
+            quoted: colo_api::MonthFigures {
+                kwh: 395.9,
+                cost: 705.71,
+                carbon_kg: 75.36,
+            },
+            accounted: Some(colo_api::MonthFigures {
+                kwh: 402.1,
+                cost: 712.02,
+                carbon_kg: 76.5,
+            }),
+            accounted_hours: 2.4,
+            k_wh_difference_percent: Some(1.6),
+            cost_difference_percent: Some(0.9),
+            message: "within 10% of the quote".into(),
+        };
+        let page = render(&estate(Some(comparison)), "finance");
+        let quotes = page.split("<table id=\"quotes\">").nth(1).unwrap();
+        for cell in [
+            r#"<th scope="row">'=Fenland</th>"#,
+            r#"data-field="quotedCost">705.71<"#,
+            r#"data-field="accountedCost">712.02<"#,
+            r#"data-field="kWhDifferencePercent">+1.6%<"#,
+            r#"data-field="message">within 10% of the quote<"#,
+        ] {
+            assert!(quotes.contains(cell), "{cell} in {quotes}");
+        }
     }
 }

@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use colo_api::report::{cents, thousandths};
-use colo_api::{Agency, AgencyUsage, Quantity, ReportRow, Resources};
+use colo_api::{Agency, AgencyUsage, Quantity, QuoteComparison, ReportRow, Resources};
 use colo_engine::ledger::{AgencyLedger, Ledger};
+use colo_engine::quote::bill::compare;
 
 /// One agency's month so far and its figures to date, as of the ledger's last tick.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,6 +15,8 @@ pub struct AgencyMonth {
     pub usage: AgencyUsage,
     /// Its pro-rata share this month of what no one uses, kWh.
     pub unattributed_kwh: f64,
+    /// This month's bill against its quote, when it was quoted.
+    pub quote: Option<QuoteComparison>,
 }
 
 /// The month a moment falls in, as the ledger names it, and when it began.
@@ -115,6 +118,11 @@ pub fn agency_month(agency: &Agency, ledger: &Ledger, currency: &str) -> Option<
             peak_this_month: resources(month.peak_cores, month.peak_memory_gib),
         },
         unattributed_kwh: thousandths(month.unattributed_share.kwh()),
+        quote: agency
+            .spec
+            .quote
+            .as_ref()
+            .map(|q| compare(q, &month.metered)),
     })
 }
 
