@@ -1,16 +1,27 @@
 // Signs in to Colo's report site in Debian's Chromium (headless), opens the quote page, pastes
-// an inventory, submits it and prints what the printed quote shows as JSON; saves a screenshot
-// and a PDF beside it.   COLO_SIGN_IN_TOKEN=… node quote.mjs BASE_URL INVENTORY_FILE SCREENSHOT.png
+// an inventory (or, with `upload`, chooses its file, and fills the CSV's settings given as
+// JSON), submits it and prints what the printed quote shows as JSON; saves a screenshot and a
+// PDF beside it.
+//   COLO_SIGN_IN_TOKEN=… node quote.mjs BASE_URL INVENTORY_FILE [upload [SETTINGS]] SCREENSHOT.png
 import { readFileSync } from 'node:fs';
 import { keep, withPage } from './browser.mjs';
 
-const [base, inventoryFile, screenshot] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const screenshot = args.pop();
+const [base, inventoryFile, how = 'paste', settings = '{}'] = args;
 await withPage({}, async (page) => {
   await page.goto(`${base}/quote`, { waitUntil: 'load' });
   await page.fill('#token', process.env.COLO_SIGN_IN_TOKEN);
   await Promise.all([page.waitForNavigation({ waitUntil: 'load' }), page.click('button[type=submit]')]);
   const form = await page.goto(`${base}/quote`, { waitUntil: 'load' });
-  await page.fill('#inventory', readFileSync(inventoryFile, 'utf8'));
+  if (how === 'upload') {
+    await page.setInputFiles('#inventory-file', inventoryFile);
+  } else {
+    await page.fill('#inventory', readFileSync(inventoryFile, 'utf8'));
+  }
+  for (const [name, value] of Object.entries(JSON.parse(settings))) {
+    await page.fill(`input[name=${name}]`, value);
+  }
   const [response] = await Promise.all([
     page.waitForNavigation({ waitUntil: 'load' }),
     page.click('button[type=submit]'),

@@ -146,4 +146,29 @@ fn the_quote_page_prints_the_apis_figures() {
     assert!(page["assumptions"].as_u64().unwrap() >= 4, "{page}");
     assert_eq!(page["scripts"], 0, "{page}");
     assert_eq!(page["overflowsLaptop"], false, "{page}");
+
+    // The spreadsheet's CSV uploaded as a file, its settings in the fields below it.
+    let csv = repo().join("examples/quote/fenland-council.csv");
+    let settings = serde_json::json!({
+        "agency": "fenland-council", "resilience": "DualSite",
+        "regions": "uk-north,uk-south", "pue": "1.9", "energyPricePerKWh": "0.27",
+    });
+    let uploaded = in_chromium(
+        "quote.mjs",
+        &[("COLO_SIGN_IN_TOKEN", finance_token())],
+        &[
+            COLO_HTTP,
+            csv.to_str().unwrap(),
+            "upload",
+            &settings.to_string(),
+        ],
+        "quote-page-upload.png",
+    );
+    assert_eq!(uploaded["status"], 200, "{uploaded}");
+    assert_eq!(uploaded["agency"], "fenland-council", "{uploaded}");
+    let f = &uploaded["fields"];
+    assert_eq!(
+        f["standalone.kWh"], api["standalone"]["kWh"],
+        "the room as the YAML's"
+    );
 }

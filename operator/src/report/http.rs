@@ -297,11 +297,23 @@ fn quote_page_routes(
         .and(warp::body::content_length_limit(
             super::quote::MAX_INVENTORY_BYTES,
         ))
-        .and(warp::body::form::<BTreeMap<String, String>>())
+        .and(form_fields())
         .and(who)
         .and(s)
         .then(|fields, v, s: Served| async move { s.quote_page(v, fields).await });
     form.or(quoted).unify()
+}
+
+/// The quote form's fields: multipart (as the page sends it, a file perhaps uploaded) or
+/// urlencoded (as a script might).
+fn form_fields()
+-> impl Filter<Extract = (Result<BTreeMap<String, String>, String>,), Error = warp::Rejection> + Clone
+{
+    let urlencoded = warp::body::form::<BTreeMap<String, String>>().map(Ok);
+    let multipart = warp::multipart::form()
+        .max_length(super::quote::MAX_INVENTORY_BYTES)
+        .then(super::quote::form_fields);
+    urlencoded.or(multipart).unify()
 }
 
 impl Served {
@@ -325,12 +337,23 @@ impl Served {
     async fn quote_page(
         &self,
         viewer: Result<Viewer, Denied>,
-        mut fields: BTreeMap<String, String>,
+        fields: Result<BTreeMap<String, String>, String>,
     ) -> Response {
         if let Err(refused) = self.estate_reader(viewer).await {
             return refused;
         }
+        let again = |pasted: &str, why: &str| {
+            let page = super::quote_page::form(pasted, Some(why));
+            html(StatusCode::BAD_REQUEST, page)
+        };
+        let mut fields = match fields {
+            Ok(fields) => fields,
+            Err(why) => return again("", &why),
+        };
         let pasted = fields.remove("inventory").unwrap_or_default();
+        if pasted.trim().is_empty() {
+            return again("", "paste the inventory or choose its file");
+        }
         fields.retain(|_, v| !v.trim().is_empty());
         let csv = super::quote::looks_like_csv(&pasted);
         let answer = super::quote::quote(&self.ctx, pasted.as_bytes(), csv, &fields).await;
@@ -471,4 +494,77 @@ fn reply(answer: Result<Response, ReportError>) -> Response {
         r.headers_mut().insert("www-authenticate", challenge);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOUNDARY: &str = "colo-test-boundary";
+
+    /// A multipart body as a browser sends the quote form: (field, filename, content).
+    fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (name, file, content) in parts {
+            let file = file.map_or(String::new(), |f| format!("; filename=\"{f}\""));
+            body.extend(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"{file}\r\n\r\n"
+                )
+                .bytes(),
+            );
+            body.extend_from_slice(content);
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{BOUNDARY}--\r\n").bytes());
+        body
+    }
+
+    async fn fields(
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Result<BTreeMap<String, String>, String> {
+        warp::test::request()
+            .method("POST")
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(multipart(parts))
+            .filter(&form_fields())
+            .await
+            .expect("the filter takes a multipart form")
+    }
+
+    #[tokio::test]
+    async fn an_uploaded_inventory_takes_the_place_of_pasted_text() {
+        let got = fields(&[
+            ("inventory", None, b"pasted"),
+            ("inventoryFile", Some("room.csv"), b"name,count\nweb,2\n"),
+            ("agency", None, b"fenland-council"),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(got["inventory"], "name,count\nweb,2\n");
+        assert_eq!(got["agency"], "fenland-council");
+        assert!(!got.contains_key("inventoryFile"));
+        // No file chosen: the browser sends an empty part, and the pasted text stands.
+        let got = fields(&[
+            ("inventory", None, b"agency: x"),
+            ("inventoryFile", Some(""), b""),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(got["inventory"], "agency: x");
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_text_is_refused_by_name() {
+        let why = fields(&[("inventoryFile", Some("room.xlsx"), b"PK\x03\x04\xff\xfe")])
+            .await
+            .unwrap_err();
+        assert!(
+            why.starts_with("inventoryFile: the file is not text"),
+            "{why}"
+        );
+    }
 }

@@ -5,7 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Buf;
 use colo_engine::quote::{self, Inventory, Quote, QuoteError};
+use futures::TryStreamExt;
+use warp::multipart::FormData;
 
 use super::ReportError;
 use crate::context::Context;
@@ -35,6 +38,42 @@ pub async fn quote(
         QuoteError::Inventory(e) => ReportError::BadRequest(e.to_string()),
         QuoteError::Snapshot(e) => ReportError::Unavailable(e),
     })
+}
+
+/// The quote page's file input: an uploaded inventory takes the place of pasted text.
+pub const FILE_FIELD: &str = "inventoryFile";
+
+/// The quote page's fields from its multipart form, an uploaded file (when one was chosen) as
+/// `inventory`. Err says what could not be read.
+pub async fn form_fields(form: FormData) -> Result<BTreeMap<String, String>, String> {
+    let parts: Vec<(String, Vec<u8>)> = form
+        .and_then(|part| async move {
+            let name = part.name().to_string();
+            let bytes = part
+                .stream()
+                .try_fold(Vec::new(), |mut all, chunk| async move {
+                    all.extend_from_slice(chunk.chunk());
+                    Ok(all)
+                })
+                .await?;
+            Ok((name, bytes))
+        })
+        .try_collect()
+        .await
+        .map_err(|e| format!("the form could not be read: {e}"))?;
+    let mut fields = BTreeMap::new();
+    for (name, bytes) in parts {
+        let text = String::from_utf8(bytes)
+            .map_err(|_| format!("{name}: the file is not text (UTF-8): save it as CSV or YAML"))?;
+        fields.insert(name, text);
+    }
+    match fields.remove(FILE_FIELD) {
+        Some(file) if !file.trim().is_empty() => {
+            fields.insert("inventory".into(), file);
+        }
+        _ => {}
+    }
+    Ok(fields)
 }
 
 /// Whether pasted text is a CSV inventory (its first line a header of columns) or YAML.

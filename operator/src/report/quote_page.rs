@@ -32,15 +32,17 @@ fn document(body: &str) -> String {
 pub fn form(pasted: &str, why: Option<&str>) -> String {
     let why = why.map_or_else(String::new, |w| format!(r#"<p id="why">{}</p>"#, escape(w)));
     document(&format!(
-        r#"{why}<form method="post" action="/quote" class="noprint">
+        r#"{why}<form method="post" action="/quote" enctype="multipart/form-data" class="noprint">
 <label for="inventory">The inventory: YAML as in <code>examples/quote/fenland-council.yaml</code>, or the servers as CSV (a header row, one group of alike servers per row) with the settings below.</label>
-<textarea id="inventory" name="inventory" rows="16" required>{pasted}</textarea>
+<textarea id="inventory" name="inventory" rows="16">{pasted}</textarea>
+<label>or its file: <input type="file" id="inventory-file" name="{file}" accept=".csv,.yaml,.yml,.json,text/csv,application/yaml"></label>
 <p>For a CSV only: <label>agency <input name="agency"></label><label>classification <input name="classification" placeholder="OFFICIAL"></label><label>resilience <input name="resilience" placeholder="SingleSite"></label><label>regions <input name="regions" placeholder="uk-north,uk-south"></label><label>room PUE <input name="pue" placeholder="2.0"></label><label>energy price a kWh <input name="energyPricePerKWh" placeholder="0.25"></label><label>carbon g a kWh <input name="carbonGramsPerKWh" placeholder="207"></label></p>
 <p><button type="submit">Quote</button></p>
 </form>
 <p>Nothing is applied: the work is planned on the live estate and accounted with the model that would bill it (docs/quote.md).</p>
 "#,
-        pasted = escape(pasted)
+        pasted = escape(pasted),
+        file = super::quote::FILE_FIELD,
     ))
 }
 
