@@ -40,6 +40,32 @@ fn average_use(inventory: &serde_json::Value) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Waits until no member node's CPU use moved within the clusters' measurement window. The quote
+/// places and prices with the window's p95s; work that left minutes ago (another test's busy
+/// pods) would still count in them, and the bill would then meter an estate the quote never saw.
+fn wait_measurements_steady() {
+    let shc = get_json(HUB, &["get", "sharedcluster", "north-1"]);
+    let window = shc["spec"]["prometheus"]["window"].as_str().unwrap_or("1h");
+    // kwok reports every node's use, an empty node's as zero: work that left shows as a fall.
+    let per_node = "rate(node_cpu_usage_seconds_total[20s])";
+    let over = |f: &str| format!("{f}_over_time({per_node}[{window}:])");
+    let moved = format!("{} - {}", over("max"), over("min"));
+    wait_until(
+        &format!("every member node's CPU use steady over the last {window}"),
+        Duration::from_secs(300),
+        || {
+            let most = prometheus_query(&moved)?
+                .iter()
+                .filter_map(|s| s["value"][1].as_str()?.parse::<f64>().ok())
+                .fold(0.0, f64::max);
+            match most {
+                m if m < 0.25 => Ok(()),
+                m => Err(format!("a node's CPU use moved by {m:.2} cores")),
+            }
+        },
+    );
+}
+
 /// `colo quote --manifests` for the inventory at `path`: its objects, as JSON.
 fn onboarding(path: &str) -> Vec<serde_json::Value> {
     let yaml = colo(&[
@@ -90,6 +116,7 @@ fn an_onboarded_quote_is_billed_within_ten_percent_of_it() {
     std::fs::write(&path, &renamed).unwrap();
     let inventory: serde_json::Value = serde_yaml_ng::from_str(&renamed).unwrap();
 
+    wait_measurements_steady();
     let mut objects = onboarding(path.to_str().unwrap());
     let kinds: Vec<&str> = objects
         .iter()
