@@ -24,8 +24,28 @@ pub struct Checker {
     samples: JoinHandle<Vec<Sample>>,
 }
 
-/// Starts sampling the tenancies of hub namespace `namespace` in `members`.
+/// Starts sampling the tenancies of hub namespace `namespace` in `members`, all asked at once
+/// (a dark member's timeout is not added to the others').
 pub fn start(namespace: &str, members: &[&str]) -> Checker {
+    run(namespace, members, Asking::AtOnce)
+}
+
+/// Starts sampling `members` one after another, in the order given: for a move between
+/// clusters, the one the work leaves first. Members asked at once answer from moments apart,
+/// and a copy seen not yet available in one and the old copy seen already gone in the other
+/// would add up to no replica although make-before-break kept one throughout; asked source
+/// first, a zero is real. A sample in which a member does not answer knows nothing.
+pub fn start_in_order(namespace: &str, members: &[&str]) -> Checker {
+    run(namespace, members, Asking::InOrder)
+}
+
+#[derive(Clone, Copy)]
+enum Asking {
+    AtOnce,
+    InOrder,
+}
+
+fn run(namespace: &str, members: &[&str], asking: Asking) -> Checker {
     let stop = Arc::new(AtomicBool::new(false));
     let (ns, members) = (
         namespace.to_string(),
@@ -36,17 +56,10 @@ pub fn start(namespace: &str, members: &[&str]) -> Checker {
         let mut samples = Vec::new();
         while !stopping.load(Ordering::Relaxed) {
             let at = Instant::now();
-            // Each member asked at once: a dark member's timeout is not added to the others'.
-            let seen = std::thread::scope(|scope| {
-                let asked: Vec<_> = members
-                    .iter()
-                    .map(|m| (m.clone(), scope.spawn(|| sample(m, &ns))))
-                    .collect();
-                asked
-                    .into_iter()
-                    .map(|(m, answer)| (m, answer.join().expect("a sample")))
-                    .collect()
-            });
+            let seen = match asking {
+                Asking::AtOnce => at_once(&members, &ns),
+                Asking::InOrder => in_order(&members, &ns),
+            };
             samples.push(Sample { at, seen });
             // About once a second; a slow sample (a dark member's timeout) is not made slower.
             std::thread::sleep(Duration::from_secs(1).saturating_sub(at.elapsed()));
@@ -54,6 +67,31 @@ pub fn start(namespace: &str, members: &[&str]) -> Checker {
         samples
     });
     Checker { stop, samples }
+}
+
+fn at_once(members: &[String], ns: &str) -> Seen {
+    std::thread::scope(|scope| {
+        let asked: Vec<_> = members
+            .iter()
+            .map(|m| (m.clone(), scope.spawn(|| sample(m, ns))))
+            .collect();
+        asked
+            .into_iter()
+            .map(|(m, answer)| (m, answer.join().expect("a sample")))
+            .collect()
+    })
+}
+
+fn in_order(members: &[String], ns: &str) -> Seen {
+    let mut seen = Seen::new();
+    for m in members {
+        let answer = sample(m, ns);
+        if answer.is_none() {
+            return members.iter().map(|m| (m.clone(), None)).collect();
+        }
+        seen.insert(m.clone(), answer);
+    }
+    seen
 }
 
 impl Checker {
@@ -113,7 +151,7 @@ impl Samples {
     }
 
     /// The fewest available replicas of a workload in the members that answered, over the
-    /// samples taken in `[from, to]`.
+    /// samples taken in `[from, to]` (a sample no member answered knows nothing: skipped).
     pub fn fewest_available(
         &self,
         tenancy: &str,
@@ -125,6 +163,7 @@ impl Samples {
         self.0
             .iter()
             .filter(|s| s.at >= from && s.at <= to)
+            .filter(|s| s.seen.values().any(Option::is_some))
             .map(|s| {
                 s.seen
                     .values()

@@ -634,7 +634,8 @@ fn brought_home_across_clusters(ns: &str, agency: &str) {
     assert_eq!(step["after"], serde_json::json!({"north-1/api": 1}));
     let freed = proposed["status"]["clustersFreed"].as_array().unwrap();
     assert!(freed.iter().any(|c| c == SITE), "{}", proposed["status"]);
-    let checker = invariants::start(ns, &[SITE, "north-1"]);
+    // Asked in the order the work moves: west-1, then north-1.
+    let checker = invariants::start_in_order(ns, &[SITE, "north-1"]);
     let approved_at = Instant::now();
     approve(&name);
     let (done, _) = follow(&name);
