@@ -54,13 +54,15 @@ fn wait_measurements_steady() {
         &format!("every member node's CPU use steady over the last {window}"),
         Duration::from_secs(300),
         || {
-            let most = prometheus_query(&moved)?
+            let moves: Vec<f64> = prometheus_query(&moved)?
                 .iter()
                 .filter_map(|s| s["value"][1].as_str()?.parse::<f64>().ok())
-                .fold(0.0, f64::max);
-            match most {
-                m if m < 0.25 => Ok(()),
-                m => Err(format!("a node's CPU use moved by {m:.2} cores")),
+                .collect();
+            // No node reported is not a steady estate: it is an unmeasured one.
+            match moves.iter().copied().reduce(f64::max) {
+                Some(m) if m < 0.25 => Ok(()),
+                Some(m) => Err(format!("a node's CPU use moved by {m:.2} cores")),
+                None => Err("Prometheus reports no node's CPU use".into()),
             }
         },
     );
