@@ -12,17 +12,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use colo_api::{Agency, AgencyStatus};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::DeleteParams;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, ResourceExt};
 
-use super::{ErrorKind, claims};
+use super::ErrorKind;
+use super::ownership::{self, Owner};
 use crate::context::Context;
-use crate::k8s::access;
 use crate::k8s::events::Kind;
 use crate::k8s::labels;
 use crate::k8s::status::{Said, condition, set_condition};
+use crate::k8s::{access, guard};
 use crate::state::figures::{AgencyMonth, agency_month};
 
 const BUDGET: &str = "WithinBudget";
@@ -89,7 +89,7 @@ async fn empty_member_namespaces(agency: Arc<Agency>, ctx: &Context) -> Result<A
                 continue;
             }
         };
-        if delete_namespace(client, &namespace, &cluster_name).await? {
+        if delete_namespace(client, &namespace, &name, &cluster_name).await? {
             emptied.push(cluster_name.clone());
         }
         ctx.state.space_unknown(&cluster_name, &name);
@@ -120,23 +120,25 @@ fn list(clusters: &[String]) -> String {
     }
 }
 
-/// Deletes one member namespace; true when there was one.
+/// Deletes the agency's member namespace in one cluster if Colo made it for the agency;
+/// true when it went now.
 async fn delete_namespace(
     client: kube::Client,
     namespace: &str,
+    agency: &str,
     cluster: &str,
 ) -> Result<bool, Error> {
-    match Api::<Namespace>::all(client)
-        .delete(namespace, &DeleteParams::background())
+    let api = Api::<Namespace>::all(client);
+    let fail = |source| Error::Cleanup {
+        cluster: cluster.to_string(),
+        source,
+    };
+    let Some(ns) = api.get_opt(namespace).await.map_err(fail)? else {
+        return Ok(false);
+    };
+    guard::delete(&api, &ns, guard::Owner::Agency(agency))
         .await
-    {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(false),
-        Err(source) => Err(Error::Cleanup {
-            cluster: cluster.to_string(),
-            source,
-        }),
-    }
+        .map_err(fail)
 }
 
 /// Removes, from a member that answers, the namespaces of agencies deleted while it did not
@@ -163,7 +165,7 @@ pub async fn sweep_namespaces(ctx: &Context, cluster: &colo_api::SharedCluster) 
         if known.contains(agency) || !matches!(hub.get_opt(agency).await, Ok(None)) {
             continue;
         }
-        match delete_namespace(client.clone(), &ns.name_any(), &name).await {
+        match delete_namespace(client.clone(), &ns.name_any(), agency, &name).await {
             Ok(_) => {
                 tracing::info!(cluster = %name, %agency, "removed the namespace of an agency deleted while this member did not answer")
             }
@@ -184,16 +186,9 @@ async fn write_status(agency: Arc<Agency>, ctx: &Context) -> Result<Action, Erro
     let tenancies = ctx.state.accepted_of(&name) as i32;
     let now = ctx.clock.now();
     let mut status = status(&agency, tenancies, month, now, currency);
-    let refused = claims::refused(&agency, &ctx.hub_agencies());
-    let owned_namespaces: Vec<String> = agency
-        .spec
-        .namespaces
-        .iter()
-        .filter(|ns| !refused.iter().any(|(r, _)| r == *ns))
-        .cloned()
-        .collect();
+    let (owned_namespaces, refused) = claims(ctx, &agency).await?;
     let manager = &ctx.config.field_manager;
-    let missing = access::grant(&ctx.client, &agency, &owned_namespaces, manager)
+    access::grant(&ctx.client, &agency, &owned_namespaces, manager)
         .await
         .map_err(Error::Access)?;
     set_condition(
@@ -213,12 +208,30 @@ async fn write_status(agency: Arc<Agency>, ctx: &Context) -> Result<Action, Erro
     crate::k8s::status::write(&api, &*agency, agency.status.as_ref(), &status, manager)
         .await
         .map_err(Error::Status)?;
-    // A namespace made after its Agency gets the agency's binding soon after.
-    let again = if missing.is_empty() { 300 } else { 10 };
-    Ok(Action::requeue(Duration::from_secs(again)))
+    // A namespace made, or labelled, after its Agency wakes it (the hub's namespace watch).
+    Ok(Action::requeue(Duration::from_secs(300)))
 }
 
-/// `NamespacesOwned`: False, naming the owner, when another Agency listed a namespace first.
+/// The namespaces the agency lists that are labelled for it, and why each of the others is
+/// not its own (labelled for another agency, not labelled, or missing).
+async fn claims(ctx: &Context, agency: &Agency) -> Result<(Vec<String>, Vec<String>), Error> {
+    let name = agency.name_any();
+    let (mut owned, mut refused) = (Vec::new(), Vec::new());
+    for ns in &agency.spec.namespaces {
+        let owner = ownership::owner_of(ctx, ns, &name)
+            .await
+            .map_err(Error::Access)?;
+        match ownership::not_owned(ns, &owner, &name) {
+            None => owned.push(ns.clone()),
+            Some(why) => refused.push((why, owner)),
+        }
+    }
+    // A namespace that does not exist yet is said last: it is what onboarding waits for.
+    refused.sort_by_key(|(_, owner)| *owner == Owner::Missing);
+    Ok((owned, refused.into_iter().map(|(why, _)| why).collect()))
+}
+
+/// `NamespacesOwned`: False, saying who owns each namespace it lists but does not own.
 struct Owned {
     ok: bool,
     message: String,
@@ -232,29 +245,26 @@ impl Owned {
             reason: if self.ok {
                 "NamespacesOwned"
             } else {
-                "NamespaceConflict"
+                "NamespaceNotOwned"
             },
             message: &self.message,
         }
     }
 }
 
-fn owned(refused: &[(String, String)]) -> Owned {
+fn owned(refused: &[String]) -> Owned {
     if refused.is_empty() {
         return Owned {
             ok: true,
-            message: "no other agency lists its namespaces".into(),
+            message: "every namespace it lists is labelled for it".into(),
         };
     }
-    let each: Vec<String> = refused
-        .iter()
-        .map(|(ns, owner)| {
-            format!("namespace {ns} is owned by agency {owner}, which listed it first")
-        })
-        .collect();
     Owned {
         ok: false,
-        message: format!("{}; tenancies there are not this agency's", each.join("; ")),
+        message: format!(
+            "{}; it gets nothing there, and whatever runs there is left as it is",
+            refused.join("; ")
+        ),
     }
 }
 

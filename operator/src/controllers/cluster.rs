@@ -43,6 +43,12 @@ pub async fn reconcile(
     {
         ctx.wake(key);
     }
+    // A tenancy pinned to this cluster waits for it to exist, and to answer.
+    for key in super::wakes::pinned_to(&cluster.name_any(), &ctx.hub_tenancies()) {
+        if ctx.state.phase(&key) == Some(colo_api::Phase::Pending) {
+            ctx.wake(key);
+        }
+    }
     let tenancies = ctx.state.tenancies_on(&cluster.name_any());
     let status = status(&cluster, &view.health, tenancies as i32, ctx.clock.now());
     publish_gauges(&ctx, &cluster, &view.health);

@@ -6,11 +6,12 @@
 
 pub mod agency;
 mod backoff;
-pub mod claims;
 pub mod cluster;
 pub mod consolidation;
+pub mod ownership;
 mod seed;
 pub mod tenancy;
+pub mod wakes;
 
 use std::fmt::Display;
 use std::future::Future;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use colo_api::{Agency, SharedCluster, Tenancy};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::ResourceExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
@@ -137,38 +139,34 @@ async fn tenancies(
     hub: &Hub,
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let state = ctx.state.clone();
-    let tenancy_store = hub.tenancies.store.clone();
-    // Its own tenancies, every tenancy in a namespace it lists, and every rejected one: who
-    // owns a namespace, and so who is rejected, may have changed.
-    let agency_changed = move |agency: Arc<Agency>| {
-        let mut keys = state.tenancies_of(&agency.name_any());
-        keys.extend(state.rejected());
-        keys.extend(
-            tenancy_store
-                .state()
-                .iter()
-                .filter(|t| {
-                    agency
-                        .spec
-                        .namespaces
-                        .contains(&t.namespace().unwrap_or_default())
-                })
-                .map(|t| TenancyKey::of(t)),
-        );
-        keys.into_iter().map(|k| k.object_ref()).collect::<Vec<_>>()
+    let store = hub.tenancies.store.clone();
+    let refs = |keys: Vec<TenancyKey>| keys.into_iter().map(|k| k.object_ref()).collect::<Vec<_>>();
+    // Whatever a rejection can rest on wakes the tenancies it concerns when it changes.
+    let agency_changed = {
+        let store = store.clone();
+        move |agency: Arc<Agency>| refs(wakes::on_agency(&agency, &store.state()))
     };
-    let controller =
-        Controller::for_shared_stream(hub.tenancies.subscribe(), hub.tenancies.store.clone())
-            // A new Agency, or a changed spec, may accept (or reject) its tenancies.
-            .watches_shared_stream(spec_changes(hub.agencies.subscribe()), agency_changed)
-            // Tenancies another reconcile woke (new nodes for one too large before).
-            .reconcile_on(woken(ctx))
-            // Deployments in member clusters: availability changes wake their tenancy.
-            .watches_stream(member_deployments(ctx), |d: Deployment| {
-                labels::workload_of(d.labels()).map(|(key, _)| key.object_ref())
-            })
-            .graceful_shutdown_on(stop);
+    let namespace_changed = {
+        let store = store.clone();
+        move |ns: Arc<Namespace>| refs(wakes::on_namespace(&ns, &store.state()))
+    };
+    let tenancy_changed = {
+        let (store, state) = (store.clone(), ctx.state.clone());
+        move |t: Arc<Tenancy>| refs(wakes::on_tenancy(&t, &store.state(), &state.rejected()))
+    };
+    let agencies = spec_changes(hub.agencies.subscribe(), hub.agencies.store.clone());
+    let others = spec_changes(hub.tenancies.subscribe(), store.clone());
+    let controller = Controller::for_shared_stream(hub.tenancies.subscribe(), store)
+        .watches_shared_stream(agencies, agency_changed)
+        .watches_shared_stream(hub.namespaces.subscribe(), namespace_changed)
+        .watches_shared_stream(others, tenancy_changed)
+        // Tenancies another reconcile woke (new nodes for one too large before).
+        .reconcile_on(woken(ctx))
+        // Deployments in member clusters: availability changes wake their tenancy.
+        .watches_stream(member_deployments(ctx), |d: Deployment| {
+            labels::workload_of(d.labels()).map(|(key, _)| key.object_ref())
+        })
+        .graceful_shutdown_on(stop);
     drive(controller, driven(ctx, "tenancy"), tenancy::reconcile).await;
 }
 
@@ -177,20 +175,6 @@ fn woken(ctx: &Context) -> impl Stream<Item = ObjectRef<Tenancy>> + Send + 'stat
         Some(s) => s.map(|k| k.object_ref()).boxed(),
         None => futures::stream::empty().boxed(),
     }
-}
-
-/// The other Agencies that list a namespace `agency` lists.
-fn sharing_a_namespace(agency: &Agency, all: &[Arc<Agency>]) -> Vec<ObjectRef<Agency>> {
-    all.iter()
-        .filter(|a| a.name_any() != agency.name_any())
-        .filter(|a| {
-            a.spec
-                .namespaces
-                .iter()
-                .any(|n| agency.spec.namespaces.contains(n))
-        })
-        .map(|a| ObjectRef::from_obj(&**a))
-        .collect()
 }
 
 fn member_deployments(
@@ -214,7 +198,7 @@ async fn clusters(
         None => futures::stream::empty().boxed(),
     };
     let controller = Controller::for_shared_stream(
-        spec_changes(hub.clusters.subscribe()),
+        spec_changes(hub.clusters.subscribe(), hub.clusters.store.clone()),
         hub.clusters.store.clone(),
     )
     .reconcile_on(reach)
@@ -229,16 +213,16 @@ async fn agencies(
     stop: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let controller = Controller::for_shared_stream(
-        spec_changes(hub.agencies.subscribe()),
+        spec_changes(hub.agencies.subscribe(), hub.agencies.store.clone()),
         hub.agencies.store.clone(),
     )
     .watches_shared_stream(hub.tenancies.subscribe(), |t: Arc<Tenancy>| {
         Some(ObjectRef::<Agency>::new(&t.spec.agency))
     })
-    // Another Agency listing (or dropping) a namespace changes who owns it.
-    .watches_shared_stream(spec_changes(hub.agencies.subscribe()), {
+    // A namespace labelled (or its label changed) changes what an Agency owns.
+    .watches_shared_stream(hub.namespaces.subscribe(), {
         let store = hub.agencies.store.clone();
-        move |changed: Arc<Agency>| sharing_a_namespace(&changed, &store.state())
+        move |ns: Arc<Namespace>| wakes::agencies_on_namespace(&ns, &store.state())
     })
     .reconcile_all_on(figures)
     .graceful_shutdown_on(stop);

@@ -1,8 +1,9 @@
 //! What an agency's people may do on the hub, kept from its Agency: in each hub namespace it
-//! owns, a RoleBinding of its groups to the ClusterRole `colo-agency` (the chart's: Tenancies
-//! there, and nothing else); and a ClusterRole and ClusterRoleBinding letting them `get` their
-//! own Agency (its status, and through it their figures in the report API). Nothing else of
-//! the hub is theirs.
+//! owns, a RoleBinding `colo-agency-<agency>` of its groups to the ClusterRole `colo-agency`
+//! (the chart's: Tenancies there, and nothing else); and a ClusterRole and ClusterRoleBinding
+//! `colo-agency-<agency>` letting them `get` their own Agency (its status, and through it
+//! their figures in the report API). Nothing else of the hub is theirs. Every name carries
+//! the agency's, so one agency's bindings can never overwrite another's.
 
 use std::collections::BTreeSet;
 
@@ -11,43 +12,44 @@ use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, RoleBinding, RoleRef, Subject,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 
-use super::{labels, plain};
+use super::{guard, labels, plain};
 
 /// The chart's ClusterRole bound in each agency namespace.
 pub const AGENCY_CLUSTER_ROLE: &str = "colo-agency";
-/// The RoleBinding's name in each agency namespace.
-const BINDING: &str = "colo-agency";
 
-/// The name of the ClusterRole (and its binding) that lets `agency`'s groups read it.
+/// The name of everything `grant` makes for `agency`: its RoleBinding in each namespace it
+/// owns, and the ClusterRole (and binding) that lets its groups read its Agency.
 pub fn reader_name(agency: &str) -> String {
     format!("colo-agency-{agency}")
 }
 
-/// Binds the agency's groups in `namespaces` (those it owns) and to its own Agency, and
-/// removes its bindings from namespaces it no longer owns. Returns the namespaces that do not
-/// exist yet (bound once they do).
+/// Binds the agency's groups in `namespaces` (those labelled for it) and to its own Agency,
+/// and removes its bindings from everywhere else (a namespace it no longer owns, a binding
+/// under an older name).
 pub async fn grant(
     client: &Client,
     agency: &Agency,
     namespaces: &[String],
     manager: &str,
-) -> Result<Vec<String>, kube::Error> {
+) -> Result<(), kube::Error> {
     let name = agency.name_any();
     let subjects = subjects(agency);
     let apply = PatchParams::apply(manager).force();
-    let mut missing = Vec::new();
+    let mut bound = BTreeSet::new();
     for ns in namespaces {
         let binding = namespace_binding(&name, ns, subjects.clone());
-        let bound = Api::<RoleBinding>::namespaced(client.clone(), ns)
-            .patch(BINDING, &apply, &Patch::Apply(&binding))
+        let applied = Api::<RoleBinding>::namespaced(client.clone(), ns)
+            .patch(&reader_name(&name), &apply, &Patch::Apply(&binding))
             .await;
-        match bound {
-            Err(e) if plain::is_not_found(&e) => missing.push(ns.clone()),
+        match applied {
+            // Deleted since it was read: bound again when it is back (its watch wakes us).
+            Err(e) if plain::is_not_found(&e) => {}
             other => {
                 other?;
+                bound.insert(ns.as_str());
             }
         }
     }
@@ -59,38 +61,36 @@ pub async fn grant(
     Api::<ClusterRoleBinding>::all(client.clone())
         .patch(&reader, &apply, &Patch::Apply(&binding))
         .await?;
-    let keep: BTreeSet<&str> = namespaces.iter().map(String::as_str).collect();
-    remove_bindings(client, &name, |ns| !keep.contains(ns)).await?;
-    Ok(missing)
+    let own = reader_name(&name);
+    remove_bindings(client, &name, |ns, binding| {
+        !bound.contains(ns) || binding != own
+    })
+    .await
 }
 
-/// Removes everything `grant` made for `agency` (it was deleted).
+/// Removes everything `grant` made for `agency` (it was deleted): only objects that carry
+/// Colo's labels for it, whatever their names.
 pub async fn revoke(client: &Client, agency: &str) -> Result<(), kube::Error> {
-    remove_bindings(client, agency, |_| true).await?;
+    remove_bindings(client, agency, |_, _| true).await?;
     let reader = reader_name(agency);
-    let gone = |r: Result<_, kube::Error>| match r {
-        Err(e) if plain::is_not_found(&e) => Ok(()),
-        other => other.map(|_| ()),
-    };
-    let dp = DeleteParams::default();
-    gone(
-        Api::<ClusterRoleBinding>::all(client.clone())
-            .delete(&reader, &dp)
-            .await
-            .map(|_| ()),
-    )?;
-    gone(
-        Api::<ClusterRole>::all(client.clone())
-            .delete(&reader, &dp)
-            .await
-            .map(|_| ()),
-    )
+    let owner = guard::Owner::Agency(agency);
+    let bindings = Api::<ClusterRoleBinding>::all(client.clone());
+    if let Some(b) = bindings.get_opt(&reader).await? {
+        guard::delete(&bindings, &b, owner).await?;
+    }
+    let roles = Api::<ClusterRole>::all(client.clone());
+    if let Some(r) = roles.get_opt(&reader).await? {
+        guard::delete(&roles, &r, owner).await?;
+    }
+    Ok(())
 }
 
+/// Deletes the agency's RoleBindings (by Colo's labels for it) that `stale(namespace, name)`,
+/// each only if it is still the one listed (its uid).
 async fn remove_bindings(
     client: &Client,
     agency: &str,
-    stale: impl Fn(&str) -> bool,
+    stale: impl Fn(&str, &str) -> bool,
 ) -> Result<(), kube::Error> {
     let selector = format!(
         "{}={agency},{}={}",
@@ -101,10 +101,9 @@ async fn remove_bindings(
     let all = Api::<RoleBinding>::all(client.clone());
     for binding in all.list(&ListParams::default().labels(&selector)).await? {
         let ns = binding.namespace().unwrap_or_default();
-        if stale(&ns) {
-            Api::<RoleBinding>::namespaced(client.clone(), &ns)
-                .delete(&binding.name_any(), &DeleteParams::default())
-                .await?;
+        if stale(&ns, &binding.name_any()) {
+            let api = Api::<RoleBinding>::namespaced(client.clone(), &ns);
+            guard::delete(&api, &binding, guard::Owner::Agency(agency)).await?;
         }
     }
     Ok(())
@@ -131,7 +130,7 @@ fn meta(agency: &str, name: &str, namespace: Option<&str>) -> ObjectMeta {
 
 fn namespace_binding(agency: &str, ns: &str, subjects: Vec<Subject>) -> RoleBinding {
     RoleBinding {
-        metadata: meta(agency, BINDING, Some(ns)),
+        metadata: meta(agency, &reader_name(agency), Some(ns)),
         role_ref: cluster_role(AGENCY_CLUSTER_ROLE),
         subjects: Some(subjects),
     }
@@ -195,5 +194,6 @@ mod tests {
         assert_eq!(subjects[0].kind, "Group");
         assert_eq!(subjects[0].name, "dvla-engineers");
         assert_eq!(binding.metadata.namespace.as_deref(), Some("dvla"));
+        assert_eq!(binding.metadata.name.as_deref(), Some("colo-agency-dvla"));
     }
 }

@@ -60,6 +60,13 @@ pub fn object_name(tenancy: &str, workload: &str) -> String {
     format!("{tenancy}-{workload}")
 }
 
+/// A tenancy's egress NetworkPolicy: `egress.<hub namespace>.<tenancy>`. Neither part can
+/// hold a dot, so no two tenancies (same-named ones of one agency in two namespaces among
+/// them) share it.
+pub fn egress_policy_name(key: &TenancyKey) -> String {
+    format!("egress.{}.{}", key.namespace, key.name)
+}
+
 /// `managed-by=colo`, on everything Colo creates.
 pub fn managed_by_colo() -> String {
     format!("{MANAGED_BY_LABEL}={MANAGED_BY}")
@@ -150,6 +157,9 @@ mod tests {
             "colo.dev/tenancy=licensing,colo.dev/tenancy-namespace=dvla"
         );
         assert_eq!(member_namespace("dvla"), "colo-dvla");
+        assert_eq!(egress_policy_name(&key), "egress.dvla.licensing");
+        let (a, b) = (TenancyKey::new("a-b", "c"), TenancyKey::new("a", "b-c"));
+        assert_ne!(egress_policy_name(&a), egress_policy_name(&b));
     }
 
     #[test]

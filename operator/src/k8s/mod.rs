@@ -4,6 +4,7 @@
 pub mod access;
 pub mod events;
 pub mod fence;
+pub mod guard;
 pub mod keys;
 pub mod labels;
 pub mod ledger;

@@ -15,6 +15,11 @@ pub fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(status) if status.code == 404)
 }
 
+/// True when the API server refused a write as conflicting (a precondition, a stale version).
+pub fn is_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.code == 409)
+}
+
 /// The innermost cause of an error, which is usually the one a person can act on
 /// ("Connection refused (os error 111)", "operation timed out").
 pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

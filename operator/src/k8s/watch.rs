@@ -75,7 +75,8 @@ impl<K: Watched> Drop for Reflected<K> {
 
 /// One watch of a kind shared by everyone: a store to read, and a stream of changed objects
 /// for each subscriber. Subscribers get every object in the store when they subscribe, then
-/// every change; a slow subscriber buffers, it never holds the watch back or loses a change.
+/// every change (an object deleted comes as it was last seen); a slow subscriber buffers, it
+/// never holds the watch back or loses a change.
 pub struct Shared<K: Watched> {
     pub store: Store<K>,
     subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Arc<K>>>>>,
@@ -97,7 +98,7 @@ impl<K: Watched> Shared<K> {
         let fan_out = subscribers.clone();
         let changes = trimmed_watch(api, watcher::Config::default(), trim)
             .reflect(writer)
-            .applied_objects();
+            .touched_objects();
         tokio::spawn(changes.for_each(move |object| {
             if let Ok(object) = object {
                 let object = Arc::new(object);
@@ -121,16 +122,70 @@ impl<K: Watched> Shared<K> {
     }
 }
 
-/// Passes an object on only when its spec changed (its generation): controllers that write
-/// the status of their own kind would otherwise wake themselves on every write.
+/// Passes an object on only when its spec changed (its generation) or it was deleted (gone
+/// from `store`, which the watch updates before it tells): controllers that write the status
+/// of their own kind would otherwise wake themselves on every write.
 pub fn spec_changes<K: Watched>(
     objects: impl Stream<Item = Arc<K>> + Send + 'static,
+    store: Store<K>,
 ) -> impl Stream<Item = Arc<K>> + Send + 'static {
     let mut seen: HashMap<String, Option<i64>> = HashMap::new();
     objects.filter(move |o| {
         let uid = o.uid().unwrap_or_else(|| o.name_any());
         let generation = o.meta().generation;
-        let changed = seen.insert(uid, generation) != Some(generation);
-        futures::future::ready(changed)
+        let gone = store.get(&reflector::ObjectRef::from_obj(&**o)).is_none();
+        let changed = seen.insert(uid.clone(), generation) != Some(generation);
+        if gone {
+            seen.remove(&uid);
+        }
+        futures::future::ready(changed || gone)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    fn object(generation: i64) -> Arc<ConfigMap> {
+        let mut c = ConfigMap::default();
+        c.metadata.name = Some("a".into());
+        c.metadata.uid = Some("u".into());
+        c.metadata.generation = Some(generation);
+        Arc::new(c)
+    }
+
+    #[tokio::test]
+    async fn spec_changes_pass_new_generations_and_deletions_only() {
+        let (store, mut writer) = reflector::store::<ConfigMap>();
+        writer.apply_watcher_event(&watcher::Event::Apply((*object(1)).clone()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let events =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|o| (o, rx)) });
+        let mut passed = Box::pin(spec_changes(events, store));
+        let mut next = async |o: Arc<ConfigMap>| {
+            tx.send(o).unwrap();
+            let probe = futures::future::poll_fn(|cx| match passed.as_mut().poll_next(cx) {
+                std::task::Poll::Ready(o) => {
+                    std::task::Poll::Ready(o.map(|o| o.metadata.generation))
+                }
+                std::task::Poll::Pending => std::task::Poll::Ready(None),
+            });
+            probe.await
+        };
+        assert_eq!(next(object(1)).await, Some(Some(1)), "first seen");
+        assert_eq!(
+            next(object(1)).await,
+            None,
+            "a status write: same generation"
+        );
+        writer.apply_watcher_event(&watcher::Event::Apply((*object(2)).clone()));
+        assert_eq!(next(object(2)).await, Some(Some(2)), "a new generation");
+        writer.apply_watcher_event(&watcher::Event::Delete((*object(2)).clone()));
+        assert_eq!(
+            next(object(2)).await,
+            Some(Some(2)),
+            "deleted: gone from the store"
+        );
+    }
 }

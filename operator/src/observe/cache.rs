@@ -14,7 +14,8 @@ use colo_api::{Agency, SharedCluster, Tenancy};
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, Node, NodeCondition, NodeSpec, NodeStatus, Pod, PodSpec, PodStatus, PodTemplateSpec,
+    Container, Namespace, Node, NodeCondition, NodeSpec, NodeStatus, Pod, PodSpec, PodStatus,
+    PodTemplateSpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{self, Store};
@@ -27,12 +28,14 @@ use crate::k8s::labels;
 use crate::k8s::members::Member;
 use crate::k8s::watch::{Reflected, Shared, Watched, trim_metadata, trimmed_watch};
 
-/// One watch per hub kind, shared by the planner's snapshot and the controllers.
+/// One watch per hub kind, shared by the planner's snapshot and the controllers; and the
+/// hub's namespaces, whose `colo.dev/agency` label says which agency owns each.
 #[derive(Clone)]
 pub struct Hub {
     pub agencies: Shared<Agency>,
     pub clusters: Shared<SharedCluster>,
     pub tenancies: Shared<Tenancy>,
+    pub namespaces: Shared<Namespace>,
 }
 
 impl Hub {
@@ -40,7 +43,8 @@ impl Hub {
         Hub {
             agencies: Shared::start(Api::all(client.clone()), trim_metadata),
             clusters: Shared::start(Api::all(client.clone()), trim_metadata),
-            tenancies: Shared::start(Api::all(client), trim_metadata),
+            tenancies: Shared::start(Api::all(client.clone()), trim_metadata),
+            namespaces: Shared::start(Api::all(client), trim_namespace),
         }
     }
 }
@@ -94,7 +98,8 @@ impl Cache {
         let _ = futures::join!(
             self.hub.agencies.store.wait_until_ready(),
             self.hub.clusters.store.wait_until_ready(),
-            self.hub.tenancies.store.wait_until_ready()
+            self.hub.tenancies.store.wait_until_ready(),
+            self.hub.namespaces.store.wait_until_ready()
         );
     }
 
@@ -301,6 +306,19 @@ fn trim_pod(pod: &mut Pod) {
         phase: s.phase,
         ..Default::default()
     });
+}
+
+/// A hub namespace as ownership reads it: its name, uid and labels.
+fn trim_namespace(ns: &mut Namespace) {
+    let meta = std::mem::take(&mut ns.metadata);
+    ns.metadata = ObjectMeta {
+        name: meta.name,
+        uid: meta.uid,
+        labels: meta.labels,
+        ..Default::default()
+    };
+    ns.spec = None;
+    ns.status = None;
 }
 
 /// A node as the snapshot reads it: name, schedulable, allocatable, Ready.

@@ -112,7 +112,8 @@ impl Observer {
     /// Observes everything. Tenancies in `planning` are left without observed assignments
     /// (they are about to be placed); others count where their pods run, or where `decided`
     /// (the planner's earlier decisions, by engine name) put them until their pods exist.
-    /// `rejected` tenancies count only where their pods still run (they are not placed).
+    /// `rejected` tenancies count only where their pods still run (they are not placed); a
+    /// tenancy being planned is always in the snapshot.
     pub async fn observe(
         &self,
         planning: &[TenancyKey],
@@ -143,14 +144,15 @@ impl Observer {
         }
         for t in &tenancies {
             let key = TenancyKey::of(t);
-            if rejected.contains(&key) && !pods_of.contains_key(&key) {
+            let planned = planning.contains(&key);
+            if rejected.contains(&key) && !pods_of.contains_key(&key) && !planned {
                 continue;
             }
             let mut observed = Observed {
                 usage: measured_usage(t, &key, &usage),
                 assignments: Vec::new(),
             };
-            if !planning.contains(&key) {
+            if !planned {
                 let pods = pods_of.remove(&key).unwrap_or_default();
                 observed.assignments = running_or_decided(t, pods, decided.get(&key.engine_name()));
                 // A snapshot only names nodes and workloads that exist.

@@ -56,6 +56,9 @@ struct Record {
     /// What ran before the latest confirmed placement (other clusters, other sizes), until
     /// the new copies have rolled out and the old are gone: quotas count both meanwhile.
     previous: Option<Decided>,
+    /// Rejected by validation now: counted only where its pods still run, never planned.
+    /// Set by the rejection and cleared by the next acceptance, nothing else.
+    rejected: bool,
     /// When the tenancy was first rejected while it had copies in member clusters.
     rejected_since: Option<DateTime<Utc>>,
     /// The clusters its copies were removed from when it was rejected (until accepted again).
@@ -239,9 +242,19 @@ impl State {
         *record.rejected_since.get_or_insert(now)
     }
 
-    /// The tenancy is accepted again: no rejection runs, no revocation is remembered.
+    /// Validation rejected the tenancy: it is not planned until it is accepted again.
+    pub fn reject(&self, key: &TenancyKey) {
+        lock(&self.tenancies)
+            .entry(key.clone())
+            .or_default()
+            .rejected = true;
+    }
+
+    /// The tenancy is accepted again: no rejection runs, no revocation is remembered, and
+    /// the planner sees it.
     pub fn not_rejected(&self, key: &TenancyKey) {
         if let Some(record) = lock(&self.tenancies).get_mut(key) {
+            record.rejected = false;
             record.rejected_since = None;
             record.revoked = None;
         }
@@ -336,6 +349,11 @@ impl State {
         if changed {
             self.publish_phases();
         }
+    }
+
+    /// The phase last written for a tenancy.
+    pub fn phase(&self, key: &TenancyKey) -> Option<Phase> {
+        lock(&self.tenancies).get(key).and_then(|r| r.phase)
     }
 
     fn publish_phases(&self) {
@@ -451,15 +469,6 @@ impl State {
             .count()
     }
 
-    /// The tenancies of an agency.
-    pub fn tenancies_of(&self, agency: &str) -> Vec<TenancyKey> {
-        lock(&self.tenancies)
-            .iter()
-            .filter(|(_, r)| r.agency == agency)
-            .map(|(k, _)| k.clone())
-            .collect()
-    }
-
     /// Notes whether a tenancy waits for the estate's nodes to change (a replica larger than
     /// every node it may use).
     pub fn waiting_for_nodes(&self, key: &TenancyKey, waiting: bool) {
@@ -489,11 +498,12 @@ impl State {
         keys
     }
 
-    /// The tenancies the state knows as Rejected.
+    /// The tenancies validation rejects now (not their last written phase: a tenancy
+    /// accepted again is planned at once, before its status says so).
     pub fn rejected(&self) -> std::collections::HashSet<TenancyKey> {
         lock(&self.tenancies)
             .iter()
-            .filter(|(_, r)| r.phase == Some(Phase::Rejected))
+            .filter(|(_, r)| r.rejected)
             .map(|(k, _)| k.clone())
             .collect()
     }

@@ -24,11 +24,12 @@ use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::k8s::guard;
 use crate::k8s::keys::TenancyKey;
 use crate::k8s::labels;
 use crate::state::Requests;
@@ -135,9 +136,18 @@ impl Space {
         hasher.finish()
     }
 
+    /// Applies the space; refused, with nothing written, when its namespace exists and Colo
+    /// did not make it for this agency (an agency named after someone else's namespace).
     pub async fn apply(&self, client: &Client, manager: &str) -> Result<(), kube::Error> {
         let name = self.namespace.name_any();
-        Api::<Namespace>::all(client.clone())
+        let namespaces = Api::<Namespace>::all(client.clone());
+        let agency = self.namespace.labels()[labels::AGENCY_LABEL].clone();
+        if let Some(existing) = namespaces.get_opt(&name).await?
+            && !guard::is_ours(existing.labels(), guard::Owner::Agency(&agency))
+        {
+            return Err(guard::not_ours(&name, &agency));
+        }
+        namespaces
             .patch(
                 &name,
                 &PatchParams::apply(manager).force(),
@@ -238,7 +248,7 @@ fn egress_policy(tenancy: &Tenancy) -> NetworkPolicy {
     });
     NetworkPolicy {
         metadata: ObjectMeta {
-            name: Some(labels::object_name(&key.name, "egress")),
+            name: Some(labels::egress_policy_name(&key)),
             namespace: Some(labels::member_namespace(&tenancy.spec.agency)),
             labels: Some(meta_labels),
             ..Default::default()
@@ -280,7 +290,14 @@ pub async fn workloads(
     stamp: &Stamp,
 ) -> Result<(), kube::Error> {
     if !here.is_empty() {
-        apply(client, manager, &egress_policy(tenancy)).await?;
+        let policy = egress_policy(tenancy);
+        apply(client, manager, &policy).await?;
+        // One made under an older name (`<tenancy>-egress`) goes once this one is in place.
+        let current = policy.metadata.name.clone().unwrap_or_default();
+        let key = TenancyKey::of(tenancy);
+        let older = |l: &BTreeMap<String, String>| l.get(labels::WORKLOAD_LABEL).is_none();
+        let agency = &tenancy.spec.agency;
+        remove_named::<NetworkPolicy>(client, &key, agency, &current, older).await?;
     }
     for placement in here {
         let Some(workload) = tenancy
@@ -485,61 +502,65 @@ fn pod_spec(workload: &Workload, placement: &Placement) -> PodSpec {
 
 /// Deletes the tenancy's Deployments, Services and disruption budgets in one member cluster
 /// whose workload is not in `keep` (a workload that left this cluster while the tenancy
-/// stays in it).
+/// stays in it). Only objects carrying Colo's labels for the tenancy go (`guard`).
 pub async fn remove_others(
     client: &Client,
     key: &TenancyKey,
     agency: &str,
     keep: &[&str],
 ) -> Result<(), kube::Error> {
-    let ns = labels::member_namespace(agency);
-    let lp = ListParams::default().labels(&labels::tenancy_selector(key));
     let gone = |labels: &BTreeMap<String, String>| {
         labels::workload_of(labels).is_some_and(|(_, w)| !keep.contains(&w.as_str()))
     };
-    let dp = DeleteParams::background();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    for d in deployments.list(&lp).await?.items {
-        if gone(d.labels()) {
-            deployments.delete(&d.name_any(), &dp).await?;
-        }
-    }
-    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
-    for s in services.list(&lp).await?.items {
-        if gone(s.labels()) {
-            services.delete(&s.name_any(), &dp).await?;
-        }
-    }
-    let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
-    for b in budgets.list(&lp).await?.items {
-        if gone(b.labels()) {
-            budgets.delete(&b.name_any(), &dp).await?;
-        }
-    }
-    Ok(())
+    remove_where::<Deployment>(client, key, agency, gone).await?;
+    remove_where::<Service>(client, key, agency, gone).await?;
+    remove_where::<PodDisruptionBudget>(client, key, agency, gone).await
 }
 
 /// Deletes the tenancy's Deployments, Services, disruption budgets and egress policy in one
 /// member cluster.
 pub async fn remove(client: &Client, key: &TenancyKey, agency: &str) -> Result<(), kube::Error> {
-    let ns = labels::member_namespace(agency);
+    let all = |_: &BTreeMap<String, String>| true;
+    remove_where::<Deployment>(client, key, agency, all).await?;
+    remove_where::<Service>(client, key, agency, all).await?;
+    remove_where::<PodDisruptionBudget>(client, key, agency, all).await?;
+    remove_where::<NetworkPolicy>(client, key, agency, all).await
+}
+
+/// Deletes the objects of one kind that Colo made for the tenancy (in its agency's member
+/// namespace, by its labels) and that `which` picks by their labels.
+async fn remove_where<K>(
+    client: &Client,
+    key: &TenancyKey,
+    agency: &str,
+    which: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    remove_named::<K>(client, key, agency, "", which).await
+}
+
+/// As `remove_where`, sparing the object named `spare`.
+async fn remove_named<K>(
+    client: &Client,
+    key: &TenancyKey,
+    agency: &str,
+    spare: &str,
+    which: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    K: Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), &labels::member_namespace(agency));
     let lp = ListParams::default().labels(&labels::tenancy_selector(key));
-    let dp = DeleteParams::background();
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    for d in deployments.list(&lp).await?.items {
-        deployments.delete(&d.name_any(), &dp).await?;
-    }
-    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
-    for s in services.list(&lp).await?.items {
-        services.delete(&s.name_any(), &dp).await?;
-    }
-    let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), &ns);
-    for b in budgets.list(&lp).await?.items {
-        budgets.delete(&b.name_any(), &dp).await?;
-    }
-    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), &ns);
-    for p in policies.list(&lp).await?.items {
-        policies.delete(&p.name_any(), &dp).await?;
+    let owner = guard::Owner::Tenancy(agency, key);
+    for object in api.list(&lp).await?.items {
+        if object.name_any() != spare && which(object.labels()) {
+            guard::delete(&api, &object, owner).await?;
+        }
     }
     Ok(())
 }
@@ -643,7 +664,7 @@ mod tests {
         }))
         .unwrap();
         let policy = egress_policy(&tenancy);
-        assert_eq!(policy.metadata.name.as_deref(), Some("shop-egress"));
+        assert_eq!(policy.metadata.name.as_deref(), Some("egress.dvla.shop"));
         let spec = policy.spec.unwrap();
         let selects = spec.pod_selector.unwrap().match_labels.unwrap();
         assert_eq!(selects[labels::TENANCY_LABEL], "shop");

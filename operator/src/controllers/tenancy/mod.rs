@@ -7,7 +7,10 @@ mod apply;
 mod availability;
 mod cleanup;
 mod materialise;
+mod names;
 mod place;
+#[cfg(test)]
+mod recovery_tests;
 mod resize;
 mod revoke;
 mod status;
@@ -25,6 +28,7 @@ use kube::runtime::finalizer::{self, finalizer};
 use kube::{Api, ResourceExt};
 
 use crate::context::Context;
+use crate::controllers::ownership;
 use crate::k8s::events::Kind;
 use crate::k8s::keys::TenancyKey;
 use crate::k8s::labels::FINALIZER;
@@ -35,7 +39,7 @@ use status::{Outcome, Placed, Wait};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("read the agency: {0}")]
+    #[error("read the agency and the namespace: {0}")]
     Observe(#[source] kube::Error),
     #[error("plan: {0}")]
     Plan(#[source] PlannerError),
@@ -110,13 +114,20 @@ async fn apply(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Error> {
         .get_opt(&tenancy.spec.agency)
         .await
         .map_err(Error::Observe)?;
-    let agencies = ctx.hub_agencies();
+    // Who owns the namespace matters only once the agency exists.
+    let owner = match &agency {
+        Some(_) => ownership::owner_of(ctx, &key.namespace, &tenancy.spec.agency)
+            .await
+            .map_err(Error::Observe)?,
+        None => ownership::Owner::Missing,
+    };
     let known = validate::Known {
         agency: agency.as_ref(),
-        agencies: &agencies,
+        owner: &owner,
+        collision: names::collision(&tenancy, &ctx.hub_tenancies()),
         operator_namespace: &ctx.config.namespace,
     };
-    let outcome = match validate::validate(&tenancy, &known) {
+    let outcome = match judge(&ctx.state, &tenancy, &known) {
         Ok(agency) => place_and_run(&tenancy, &key, agency, ctx, now).await?,
         Err(rejection) => rejected(ctx, &tenancy, agency.as_ref(), rejection, now).await?,
     };
@@ -137,6 +148,23 @@ async fn apply(tenancy: Arc<Tenancy>, ctx: &Context) -> Result<Action, Error> {
     ))
 }
 
+/// Validation, with the state's rejection mark kept by it: set by a rejection, cleared by an
+/// acceptance (which also ends any revocation under way). Nothing else decides either, so no
+/// mark outlives what caused it.
+fn judge<'a>(
+    state: &crate::state::State,
+    tenancy: &Tenancy,
+    known: &validate::Known<'a>,
+) -> Result<&'a Agency, validate::Rejection> {
+    let key = TenancyKey::of(tenancy);
+    let verdict = validate::validate(tenancy, known);
+    match &verdict {
+        Ok(_) => state.not_rejected(&key),
+        Err(_) => state.reject(&key),
+    }
+    verdict
+}
+
 /// A rejection, and the revocation of whatever copies the tenancy has.
 async fn rejected(
     ctx: &Context,
@@ -145,6 +173,7 @@ async fn rejected(
     rejection: validate::Rejection,
     now: DateTime<Utc>,
 ) -> Result<Outcome, Error> {
+    ctx.state.reject(&TenancyKey::of(tenancy));
     let revocation = revoke::revoke(ctx, tenancy, agency, now).await?;
     Ok(Outcome::Rejected(rejection, revocation))
 }
@@ -157,7 +186,6 @@ async fn place_and_run(
     ctx: &Context,
     now: DateTime<Utc>,
 ) -> Result<Outcome, Error> {
-    ctx.state.not_rejected(key);
     let (decided, stranded) = match place::placement(tenancy, key, ctx)
         .await
         .map_err(Error::Plan)?
@@ -260,6 +288,16 @@ async fn announce(ctx: &Context, tenancy: &Tenancy, outcome: &Outcome, now: &Ten
     let changed = ctx.state.news(&key, now.phase, now.explanation.as_deref())
         && (old.phase != now.phase || old.explanation != now.explanation);
     let events = &ctx.events;
+    if changed && old.phase == Some(Phase::Rejected) && now.phase != Some(Phase::Rejected) {
+        let was = status::condition(&old, "Accepted").map(|c| c.message.clone());
+        let note = format!(
+            "accepted again: what rejected it no longer holds ({})",
+            was.unwrap_or_else(|| "no reason recorded".into())
+        );
+        events
+            .publish(tenancy, Kind::Normal, "Accepted", &note)
+            .await;
+    }
     match outcome {
         Outcome::Rejected(validate::Rejection(reason), revocation) if changed => {
             if let revoke::Revocation::Done { clusters } = revocation {

@@ -168,8 +168,11 @@ async fn with_no_cluster_to_place_on_a_tenancy_is_pending_with_the_engines_reaso
                  "maxClassification": "OFFICIAL"}});
     let list = |kind: &str, items: Vec<Value>| json!({"apiVersion": "colo.dev/v1alpha1", "kind": kind, "metadata": {}, "items": items});
     let t = tenancy(json!({}));
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "dvla", "labels": {"colo.dev/agency": "dvla"}}});
     let (client, seen) = MockApi::new()
         .answer(Method::GET, AGENCY, 200, agency.clone())
+        .answer(Method::GET, "/api/v1/namespaces/dvla", 200, namespace)
         .answer(
             Method::GET,
             "/apis/colo.dev/v1alpha1/agencies?",

@@ -1,14 +1,13 @@
-//! Validation against other objects (what admission cannot check): the Agency exists, owns
-//! the Tenancy's namespace (and listed it first) and is cleared for its classification, and
-//! every workload's request is one Colo can place. A rejection is not an error: it is looked
-//! at again now and then, never in a loop.
-
-use std::sync::Arc;
+//! Validation against other objects (what admission cannot check): the Agency exists, lists
+//! the Tenancy's namespace, the namespace is labelled for it (`ownership`), it is cleared for
+//! the classification, and every workload's request is one Colo can place. A rejection is
+//! not an error: whatever caused it wakes the tenancy when it changes (`wakes`), and it is
+//! looked at again now and then, never in a loop.
 
 use colo_api::{Agency, Tenancy};
 use kube::ResourceExt;
 
-use crate::controllers::claims;
+use crate::controllers::ownership::{self, Owner};
 use crate::k8s::labels;
 
 /// Why a tenancy is rejected, as a sentence for its status, naming the field.
@@ -18,8 +17,10 @@ pub struct Rejection(pub String);
 /// What validation reads besides the tenancy.
 pub struct Known<'a> {
     pub agency: Option<&'a Agency>,
-    /// Every Agency, for who owns a namespace.
-    pub agencies: &'a [Arc<Agency>],
+    /// Who owns the tenancy's namespace (its `colo.dev/agency` label).
+    pub owner: &'a Owner,
+    /// Why its member objects' names are another tenancy's (`names::collision`), if they are.
+    pub collision: Option<String>,
     /// The operator's own namespace (no agency may have it as its member namespace).
     pub operator_namespace: &'a str,
 }
@@ -32,6 +33,11 @@ pub fn validate<'a>(tenancy: &Tenancy, known: &Known<'a>) -> Result<&'a Agency, 
             "spec.agency: agency {name:?} does not exist"
         )));
     };
+    if agency.metadata.deletion_timestamp.is_some() {
+        return Err(Rejection(format!(
+            "spec.agency: agency {name:?} is being deleted"
+        )));
+    }
     if labels::member_namespace(name) == known.operator_namespace {
         return Err(Rejection(format!(
             "spec.agency: the agency name {name:?} is reserved (its member namespace would be the operator's own, {})",
@@ -40,18 +46,12 @@ pub fn validate<'a>(tenancy: &Tenancy, known: &Known<'a>) -> Result<&'a Agency, 
     }
     if !agency.spec.namespaces.contains(&namespace) {
         return Err(Rejection(format!(
-            "namespace {namespace} is not owned by agency {name} (it owns {})",
+            "spec.agency: namespace {namespace} is not in agency {name}'s spec.namespaces (it lists {})",
             agency.spec.namespaces.join(", ")
         )));
     }
-    match claims::owner(&namespace, known.agencies) {
-        Some(owner) if owner.name_any() != *name => {
-            return Err(Rejection(format!(
-                "namespace {namespace} is owned by agency {}, which listed it first; agency {name}'s claim to it is refused",
-                owner.name_any()
-            )));
-        }
-        _ => {}
+    if let Some(why) = ownership::not_owned(&namespace, known.owner, name) {
+        return Err(Rejection(format!("spec.agency: {why}")));
     }
     if tenancy.spec.classification > agency.spec.max_classification {
         return Err(Rejection(format!(
@@ -64,6 +64,9 @@ pub fn validate<'a>(tenancy: &Tenancy, known: &Known<'a>) -> Result<&'a Agency, 
         if let Err((field, problem)) = colo_engine::estate::workload_request(&w.cpu, &w.memory) {
             return Err(Rejection(format!("spec.workloads[{j}].{field}: {problem}")));
         }
+    }
+    if let Some(why) = &known.collision {
+        return Err(Rejection(why.clone()));
     }
     Ok(agency)
 }
@@ -92,11 +95,16 @@ mod tests {
         .unwrap()
     }
 
-    fn check(t: &Tenancy, agency: Option<&Agency>, others: &[Agency]) -> Result<String, String> {
-        let others: Vec<Arc<Agency>> = others.iter().cloned().map(Arc::new).collect();
+    fn check(t: &Tenancy, agency: Option<&Agency>, owner: &str) -> Result<String, String> {
+        let owner = match owner {
+            "" => Owner::Unlabelled,
+            "-" => Owner::Missing,
+            a => Owner::Agency(a.into()),
+        };
         let known = Known {
             agency,
-            agencies: &others,
+            owner: &owner,
+            collision: None,
             operator_namespace: "colo-system",
         };
         validate(t, &known).map(|a| a.name_any()).map_err(|r| r.0)
@@ -106,69 +114,60 @@ mod tests {
     fn an_agency_that_owns_the_namespace_and_is_cleared_accepts() {
         let dvla = agency("dvla", "OFFICIAL", "2026-11-01T00:00:00Z");
         let t = tenancy("dvla-test", "OFFICIAL", "1275m");
-        assert_eq!(
-            check(&t, Some(&dvla), std::slice::from_ref(&dvla)),
-            Ok("dvla".into())
-        );
+        assert_eq!(check(&t, Some(&dvla), "dvla"), Ok("dvla".into()));
     }
 
     #[test]
     fn each_rejection_says_why_and_names_the_field() {
         let dvla = agency("dvla", "OFFICIAL-SENSITIVE", "2026-11-01T00:00:00Z");
-        let first = agency("early", "OFFICIAL", "2026-10-01T00:00:00Z");
-        let all = [dvla.clone()];
         let cases = [
             (
                 tenancy("dvla", "OFFICIAL", "1"),
                 None,
-                &all[..],
+                "dvla",
                 "spec.agency: agency \"dvla\" does not exist",
             ),
             (
                 tenancy("hmrc", "OFFICIAL", "1"),
                 Some(&dvla),
-                &all[..],
-                "namespace hmrc is not owned by agency dvla (it owns dvla, dvla-test)",
+                "hmrc",
+                "spec.agency: namespace hmrc is not in agency dvla's spec.namespaces (it lists dvla, dvla-test)",
+            ),
+            (
+                tenancy("dvla", "OFFICIAL", "1"),
+                Some(&dvla),
+                "hmrc",
+                "spec.agency: namespace dvla is labelled for agency hmrc (colo.dev/agency=hmrc), not dvla",
+            ),
+            (
+                tenancy("dvla", "OFFICIAL", "1"),
+                Some(&dvla),
+                "",
+                "spec.agency: namespace dvla has no colo.dev/agency label",
             ),
             (
                 tenancy("dvla", "SECRET", "1"),
                 Some(&dvla),
-                &all[..],
+                "dvla",
                 "spec.classification: SECRET is above agency dvla's clearance OFFICIAL-SENSITIVE",
             ),
             (
                 tenancy("dvla", "OFFICIAL", "10P"),
                 Some(&dvla),
-                &all[..],
+                "dvla",
                 "spec.workloads[0].cpu: 10P is too large",
             ),
             (
                 tenancy("dvla", "OFFICIAL", "5000"),
                 Some(&dvla),
-                &all[..],
+                "dvla",
                 "spec.workloads[0].cpu: 5000 is more than one replica may ask for: at most 4096 cores",
             ),
         ];
-        for (t, a, agencies, want) in cases {
-            let got = check(&t, a, agencies).unwrap_err();
+        for (t, a, owner, want) in cases {
+            let got = check(&t, a, owner).unwrap_err();
             assert!(got.starts_with(want), "{got}");
         }
-        let both = [dvla.clone(), first];
-        let both_listing = {
-            let mut b = both.clone();
-            b[1].spec.namespaces = vec!["dvla".into()];
-            b
-        };
-        let got = check(
-            &tenancy("dvla", "OFFICIAL", "1"),
-            Some(&dvla),
-            &both_listing,
-        )
-        .unwrap_err();
-        assert_eq!(
-            got,
-            "namespace dvla is owned by agency early, which listed it first; agency dvla's claim to it is refused"
-        );
     }
 
     #[test]
@@ -177,7 +176,7 @@ mod tests {
         system.spec.namespaces = vec!["dvla".into()];
         let mut t = tenancy("dvla", "OFFICIAL", "1");
         t.spec.agency = "system".into();
-        let got = check(&t, Some(&system), std::slice::from_ref(&system)).unwrap_err();
+        let got = check(&t, Some(&system), "system").unwrap_err();
         assert!(got.contains("is reserved"), "{got}");
     }
 }
