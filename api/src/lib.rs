@@ -50,8 +50,9 @@ pub const TENANCY_LABEL: &str = "colo.dev/tenancy";
 pub fn crds() -> Vec<CustomResourceDefinition> {
     use kube::CustomResourceExt;
     vec![
-        // Agency names become member namespaces `colo-<agency>` and label values.
-        with_name_limit(Agency::crd(), 40),
+        // Agency names become member namespaces `colo-<agency>` and label values; none may
+        // name a namespace of Colo's own or the platform's.
+        with_reserved_names(with_name_limit(Agency::crd(), 40)),
         SharedCluster::crd(),
         // Tenancy names become Deployments and Services `<tenancy>-<workload>` (DNS-1035, 63).
         with_name_limit(Tenancy::crd(), 30),
@@ -61,6 +62,43 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 
 #[cfg(feature = "crd")]
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+/// Agency names that are refused: `colo-system` is Colo's own namespace in every member
+/// (and, by default, on the hub); `default`, `public` and `kube-*` are what a person would
+/// take for the platform's. An existing namespace Colo did not make is never written either
+/// (the operator checks its labels before it writes or deletes anything).
+pub const RESERVED_AGENCY_NAMES: [&str; 3] = ["system", "default", "public"];
+
+#[cfg(feature = "crd")]
+fn with_reserved_names(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule;
+    let names = RESERVED_AGENCY_NAMES.map(|n| format!("'{n}'")).join(", ");
+    let rule = ValidationRule {
+        rule: format!(
+            "!(self.metadata.name in [{names}] || self.metadata.name.startsWith('kube-'))"
+        ),
+        message: Some(format!(
+            "the agency names {} and kube-* are reserved: an agency's member namespace is colo-<name>, and these name Colo's own or the platform's",
+            RESERVED_AGENCY_NAMES.join(", ")
+        )),
+        field_path: Some(".metadata.name".into()),
+        reason: Some("FieldValueForbidden".into()),
+        ..Default::default()
+    };
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            schema
+                .x_kubernetes_validations
+                .get_or_insert_default()
+                .push(rule.clone());
+        }
+    }
+    crd
+}
 
 /// Restricts `metadata.name` in the schema itself (the one metadata restriction Kubernetes
 /// allows), so a bad name is refused as `metadata.name: Too long` rather than by a root rule.

@@ -112,6 +112,17 @@ impl SubAssign for Res {
 
 /// `sizing: Measured` asks for measured p95 × this, never more than was requested.
 pub const MEASURED_SIZING_MARGIN: f64 = 1.2;
+
+/// The demand of a `sizing: Measured` replica with measured use `usage`: the one rule of
+/// `sizing` (what the operator applies), in the estate's units.
+fn measured_demand(request: Res, usage: Res) -> Res {
+    let size = |r: Res| crate::sizing::Size {
+        cpu_millis: r.cpu.max(0) as u64,
+        memory_bytes: r.mem.max(0) as u64,
+    };
+    let sized = crate::sizing::demand(size(request), size(usage));
+    Res::new(sized.cpu_millis as i64, sized.memory_bytes as i64)
+}
 /// Fraction of each node never planned, when a cluster does not say.
 pub const DEFAULT_HEADROOM: f64 = 0.2;
 
@@ -627,11 +638,7 @@ impl Builder {
                 None => None,
             };
             let demand = match (spec.sizing, usage) {
-                (Sizing::Measured, Some(u)) => Res::new(
-                    ((u.cpu as f64 * MEASURED_SIZING_MARGIN).ceil() as i64).max(1),
-                    ((u.mem as f64 * MEASURED_SIZING_MARGIN).ceil() as i64).max(1),
-                )
-                .min(request),
+                (Sizing::Measured, Some(u)) => measured_demand(request, u),
                 _ => request,
             }
             .one_pod();

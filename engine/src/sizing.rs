@@ -1,7 +1,11 @@
-//! `sizing: Measured` after the measurement window: what a running workload should request.
+//! `sizing: Measured`: what a workload with measured usage requests. The one rule, used by
+//! the planner for the demand it packs ([`demand`], via the estate) and by the operator for
+//! the requests it applies ([`measured_size`]), so that a plan and kube-scheduler agree on
+//! what fits.
 //!
-//! Requests come down to measured p95 × [`MEASURED_SIZING_MARGIN`], never above what was
-//! asked. Every change rolls the workload's pods, so a new size is only taken when it differs
+//! Requests come down to measured p95 × [`MEASURED_SIZING_MARGIN`], rounded up to whole
+//! milli-cores and MiB, never below [`FLOOR`] and never above what was asked. Every change
+//! rolls the workload's pods, so a running workload takes a new size only when it differs
 //! from what is applied by more than [`RESIZE_THRESHOLD`] in CPU or memory.
 
 use crate::estate::MEASURED_SIZING_MARGIN;
@@ -26,11 +30,18 @@ pub struct Sizing {
     pub changed: bool,
 }
 
-/// The least a replica is ever sized to, whatever was measured: 50 milli-cores, 64 MiB.
-pub const DEFAULT_FLOOR: Size = Size {
+/// The least a replica is ever sized to, whatever was measured (unless it asked for less):
+/// 50 milli-cores, 64 MiB.
+pub const FLOOR: Size = Size {
     cpu_millis: 50,
     memory_bytes: 64 << 20,
 };
+
+/// What a replica with measured p95 `measured` is sized to, when it asked for `asked`: the
+/// demand the planner packs, and what a workload placed now is applied with.
+pub fn demand(asked: Size, measured: Size) -> Size {
+    measured_size(asked, Some(measured), asked, FLOOR).size
+}
 
 /// The size of one workload with `sizing: Measured` once its window has passed.
 /// `measured` is the p95 per replica (None, or zero in a dimension: nothing was seen, so that
@@ -150,12 +161,7 @@ mod tests {
     #[test]
     fn nothing_goes_below_the_floor() {
         // Nothing used: 1 / 2Gi asked came out 3m / 2Mi; the floor holds it at 50m / 64Mi.
-        let s = measured_size(
-            size(1000, 2048),
-            Some(size(2, 1)),
-            size(1000, 2048),
-            DEFAULT_FLOOR,
-        );
+        let s = measured_size(size(1000, 2048), Some(size(2, 1)), size(1000, 2048), FLOOR);
         assert_eq!(s.size, size(50, 64));
         assert!(
             s.basis.contains("floor of 50m cpu and 64 MiB"),
@@ -163,7 +169,7 @@ mod tests {
             s.basis
         );
         // Asked below the floor: what was asked stands.
-        let s = measured_size(size(20, 32), Some(size(2, 1)), size(20, 32), DEFAULT_FLOOR);
+        let s = measured_size(size(20, 32), Some(size(2, 1)), size(20, 32), FLOOR);
         assert_eq!(s.size, size(20, 32));
     }
 

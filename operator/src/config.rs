@@ -35,8 +35,6 @@ pub struct Config {
     pub drift_repair: Duration,
     /// How often a tenancy that found no room is planned again.
     pub pending_retry: Duration,
-    /// `sizing: Measured`: the least a replica is sized to (milli-cores, bytes).
-    pub sizing_floor: (u64, u64),
     /// `sizing: Measured`: samples of usage a window needs before a request is lowered.
     pub sizing_min_samples: u32,
     /// How long a rejected tenancy keeps its copies in member clusters before they are
@@ -121,7 +119,6 @@ impl Default for Config {
             drift_repair: Duration::from_secs(300),
             pending_retry: Duration::from_secs(30),
             revocation_grace: Duration::from_secs(300),
-            sizing_floor: (50, 64 << 20),
             sizing_min_samples: 20,
             accounting_interval: Duration::from_secs(60),
             accounting_speed: 1.0,

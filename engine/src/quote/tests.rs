@@ -111,9 +111,10 @@ fn the_worked_example_of_docs_quote_md() {
         .iter()
         .map(|g| (g.cpu_per_replica, g.memory_gib_per_replica))
         .collect();
-    // 8 cores × 28% × 1.2 and 32 GiB × 50% × 1.2; 16 × 40% × 1.2 and 96 × 70% × 1.2; 4 × 12% × 1.2
-    // and 16 GiB × 30% (4,915.2 MiB, up to 4,916) × 1.2.
-    assert_eq!(sized, [(2.688, 19.2), (7.68, 80.64), (0.576, 5.761)]);
+    // 8 cores × 28% × 1.2 and 32 GiB × 50% × 1.2; 16 × 40% × 1.2 and 96 GiB × 70% (68,812.8 MiB,
+    // up to 68,813) × 1.2 (82,575.6, up to 82,576 MiB); 4 × 12% × 1.2 and 16 GiB × 30% (4,915.2
+    // MiB, up to 4,916) × 1.2 (5,899.2, up to 5,900 MiB): sizes are whole MiB, as applied.
+    assert_eq!(sized, [(2.688, 19.2), (7.68, 80.641), (0.576, 5.762)]);
     let m = |m: Month| (m.kwh, m.cost, m.carbon_kg);
     assert_eq!(m(q.standalone), (2368.44, 1814.48, 490.27));
     assert_eq!(m(q.standalone_at_p95), (2902.71, 1958.73, 600.86));

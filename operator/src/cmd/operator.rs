@@ -48,12 +48,6 @@ pub struct Args {
     /// removed (time to undo a mistaken edit of its Agency).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86400))]
     pub revocation_grace_seconds: u64,
-    /// `sizing: Measured` never sizes a replica below this cpu (milli-cores)…
-    #[arg(long, default_value_t = 50)]
-    pub sizing_floor_millicores: u64,
-    /// …or this memory (MiB).
-    #[arg(long, default_value_t = 64)]
-    pub sizing_floor_mib: u64,
     /// `sizing: Measured` lowers a request only on usage with this many samples in the window.
     #[arg(long, default_value_t = 20)]
     pub sizing_min_samples: u32,
@@ -271,7 +265,6 @@ fn config(args: &Args) -> Config {
         measure_every: Duration::from_secs(args.measure_every_seconds),
         accounting_interval: Duration::from_secs(args.accounting_interval_seconds),
         revocation_grace: Duration::from_secs(args.revocation_grace_seconds),
-        sizing_floor: (args.sizing_floor_millicores, args.sizing_floor_mib << 20),
         sizing_min_samples: args.sizing_min_samples,
         currency: args.currency.clone(),
         accounting_speed: args.accounting_speed,

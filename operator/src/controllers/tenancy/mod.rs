@@ -221,12 +221,7 @@ async fn place_and_run(
         .iter()
         .filter_map(|c| ctx.hub_cluster(c).map(|c| (*c).clone()))
         .collect();
-    let (cpu_millis, memory_bytes) = ctx.config.sizing_floor;
     let rules = resize::Rules {
-        floor: colo_engine::sizing::Size {
-            cpu_millis,
-            memory_bytes,
-        },
         min_samples: ctx.config.sizing_min_samples,
     };
     let review = resize::review(tenancy, &clusters, &decided.placements, &usage, rules, now);

@@ -9,17 +9,16 @@ use chrono::{DateTime, Utc};
 use colo_api::{
     Phase, Placement, Quantity, Resources, SharedCluster, Sizing, Tenancy, WorkloadSizing,
 };
-use colo_engine::sizing::{Size, differs, measured_size};
+use colo_engine::sizing::{FLOOR, Size, differs, measured_size};
 
 use crate::k8s::keys::TenancyKey;
 use crate::k8s::status::true_since;
 use crate::observe::WorkloadUsage;
 
-/// The rules of `sizing: Measured` besides the margin.
+/// When `sizing: Measured` may resize a running workload (the size itself is the engine's
+/// one rule, `colo_engine::sizing`, which the planner's demand follows too).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rules {
-    /// No replica is sized below this (unless it asked for less).
-    pub floor: Size,
     /// A request is lowered only on usage with at least this many samples in the window.
     pub min_samples: u32,
 }
@@ -87,8 +86,7 @@ pub fn review(
                 )
             });
         let waits = waiting.clone().or(too_few);
-        let (asked, size, basis) =
-            size_workload(w, placements, &measured, waits.as_deref(), rules.floor);
+        let (asked, size, basis) = size_workload(w, placements, &measured, waits.as_deref());
         if size != applied_size(w, placements) {
             review.changes.push(format!(
                 "{}: {} → {}",
@@ -168,7 +166,6 @@ fn size_workload(
     placements: &[Placement],
     measured: &BTreeMap<String, (i64, i64)>,
     waiting: Option<&str>,
-    floor: Size,
 ) -> (Size, Size, String) {
     let asked = asked_size(w);
     let applied = applied_size(w, placements);
@@ -183,7 +180,7 @@ fn size_workload(
                 cpu_millis: cpu.max(0) as u64,
                 memory_bytes: mem.max(0) as u64,
             });
-            let decided = measured_size(asked, p95, applied, floor);
+            let decided = measured_size(asked, p95, applied, FLOOR);
             let size = if decided.changed {
                 decided.size
             } else {
@@ -304,13 +301,7 @@ mod tests {
         }]
     }
 
-    const RULES: Rules = Rules {
-        floor: Size {
-            cpu_millis: 50,
-            memory_bytes: 64 << 20,
-        },
-        min_samples: 20,
-    };
+    const RULES: Rules = Rules { min_samples: 20 };
 
     type UsageIn = BTreeMap<String, Option<std::sync::Arc<WorkloadUsage>>>;
 
@@ -447,5 +438,51 @@ mod tests {
         );
         assert!(r.sizing.is_empty() && r.changes.is_empty());
         assert_eq!(r.measured["api"].cpu.as_str(), "100m");
+    }
+
+    /// A measured tenancy as the planner places it: its demand is what the operator applies,
+    /// for any p95 (tiny ones held at the floor, odd byte counts, above what was asked).
+    fn planned(cpu: u64, mem: u64) -> Placement {
+        let snapshot = format!(
+            "apiVersion: colo.dev/v1alpha1\nkind: EstateSnapshot\nagencies:\n- metadata: {{name: a}}\n  spec: {{displayName: A, costCentre: C, namespaces: [ns], maxClassification: OFFICIAL}}\nclusters:\n- metadata: {{name: north-1}}\n  spec: {{site: s, region: r, classification: OFFICIAL}}\n  nodes: [{{name: n1, capacity: {{cpu: '32', memory: 128Gi}}}}]\ntenancies:\n- metadata: {{name: lean, namespace: ns}}\n  spec: {{agency: a, classification: OFFICIAL, sizing: Measured, workloads: [{{name: api, image: i, replicas: 2, cpu: 500m, memory: 512Mi}}]}}\n  observed: {{usage: {{api: {{cpu: {cpu}m, memory: '{mem}'}}}}}}\n"
+        );
+        let snapshot: colo_engine::snapshot::EstateSnapshot =
+            serde_yaml_ng::from_str(&snapshot).unwrap();
+        let estate = colo_engine::Estate::from_snapshot(&snapshot).unwrap();
+        let plan = colo_engine::plan(&estate, colo_engine::PlanOptions::default());
+        let a = &plan.assignments[0];
+        Placement {
+            cluster: a.cluster.clone(),
+            site: a.site.clone(),
+            workload: a.workload.clone(),
+            replicas: a.replicas as i32,
+            requests: Some(resources(a.cpu_millis as u64, a.memory_bytes as u64)),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_planners_demand_is_what_the_operator_applies(
+            cpu in 1u64..700, mem in 1u64..(700 << 20)
+        ) {
+            let placed = vec![planned(cpu, mem)];
+            let t = tenancy("Measured", Some("2026-11-27T12:00:00Z"));
+            let r = review(
+                &t,
+                &[cluster(Some("2m"))],
+                &placed,
+                &usage(cpu as i64, mem as i64),
+                RULES,
+                at(13, 0),
+            );
+            proptest::prop_assert!(r.changes.is_empty(), "{:?}", r.changes);
+            let w = &t.spec.workloads[0];
+            let (_, applied, _) = size_workload(w, &placed, &BTreeMap::from([
+                ("api".to_string(), (cpu as i64, mem as i64)),
+            ]), None);
+            let decided = measured_size(asked_size(w), Some(Size { cpu_millis: cpu, memory_bytes: mem }), asked_size(w), FLOOR);
+            proptest::prop_assert_eq!(applied_size(w, &placed), decided.size);
+            proptest::prop_assert_eq!(applied, decided.size);
+        }
     }
 }
