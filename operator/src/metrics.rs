@@ -18,6 +18,8 @@ pub struct Metrics {
     pub tenancies: IntGaugeVec,
     /// Failed reconciles by controller and error kind (the step that failed).
     pub reconcile_failures: IntCounterVec,
+    /// Report requests whose handler panicked (answered 500), by path.
+    pub http_panics: IntCounterVec,
     agency: BTreeMap<&'static str, CounterVec>,
     estate: BTreeMap<&'static str, CounterVec>,
     month: MonthGauges,
@@ -242,6 +244,17 @@ impl Metrics {
                         "Failed reconciles by controller and the step that failed",
                     ),
                     &["controller", "error"],
+                )
+                .expect("metric"),
+            ),
+            http_panics: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "colo_http_panics_total",
+                        "Report requests whose handler panicked, answered 500",
+                    ),
+                    &["path"],
                 )
                 .expect("metric"),
             ),

@@ -73,27 +73,12 @@ pub struct InventoryError {
     pub problem: String,
 }
 
-fn problem(at: impl Into<String>, problem: impl Into<String>) -> InventoryError {
+pub(super) fn problem(at: impl Into<String>, problem: impl Into<String>) -> InventoryError {
     InventoryError {
         at: at.into(),
         problem: problem.into(),
     }
 }
-
-/// The CSV columns, in the order of the example (`examples/quote/inventory.csv`).
-pub const CSV_COLUMNS: [&str; 11] = [
-    "name",
-    "count",
-    "cores",
-    "memoryGiB",
-    "cpuAveragePercent",
-    "cpuP95Percent",
-    "memoryAveragePercent",
-    "memoryP95Percent",
-    "idleWatts",
-    "maxWatts",
-    "hardwareCostPerYear",
-];
 
 impl Inventory {
     /// Reads a whole inventory from YAML (or JSON) and checks it.
@@ -104,48 +89,8 @@ impl Inventory {
         Ok(inventory)
     }
 
-    /// Reads the servers from CSV (a header row naming the columns, in any order; the last
-    /// three may be left out or empty), with the room and needs given.
-    pub fn from_csv(
-        text: &str,
-        agency: &str,
-        room: Room,
-        needs: Needs,
-    ) -> Result<Inventory, InventoryError> {
-        let mut rows = parse_csv(text)?.into_iter();
-        let header = rows
-            .next()
-            .ok_or_else(|| problem("row 1", "no header row"))?;
-        for (c, name) in header.iter().enumerate() {
-            if !CSV_COLUMNS.contains(&name.as_str()) {
-                let at = format!("row 1, column {}", c + 1);
-                let known = CSV_COLUMNS.join(", ");
-                return Err(problem(
-                    at,
-                    format!("unknown column {name:?} (known: {known})"),
-                ));
-            }
-        }
-        let mut servers = Vec::new();
-        for (r, row) in rows.enumerate() {
-            if row.iter().all(|cell| cell.trim().is_empty()) {
-                continue;
-            }
-            servers.push(server_from_row(&header, &row, r + 2)?);
-        }
-        let inventory = Inventory {
-            agency: agency.to_string(),
-            display_name: None,
-            room,
-            needs,
-            servers,
-        };
-        inventory.check(|i, field| format!("row {}, column {field}", i + 2))?;
-        Ok(inventory)
-    }
-
     /// Ranges and relations a reading cannot check; `at` names a server's field.
-    fn check(&self, at: impl Fn(usize, &str) -> String) -> Result<(), InventoryError> {
+    pub(super) fn check(&self, at: impl Fn(usize, &str) -> String) -> Result<(), InventoryError> {
         let name_ok = !self.agency.is_empty()
             && self.agency.len() <= 40
             && self.agency.starts_with(|c: char| c.is_ascii_lowercase())
@@ -163,11 +108,50 @@ impl Inventory {
             return Err(problem("servers", "no servers: list at least one group"));
         }
         check_room(&self.room)?;
-        for (i, s) in self.servers.iter().enumerate() {
+        let mut names = std::collections::BTreeSet::new();
+        for (i, s) in self.servers.iter().enumerate().take(MAX_GROUPS + 1) {
             check_server(s, |field| at(i, field))?;
+            if !names.insert(s.name.trim()) {
+                let why = format!("{:?} names an earlier group too: give each its own", s.name);
+                return Err(problem(at(i, "name"), why));
+            }
         }
-        Ok(())
+        check_sizes(self)
     }
+}
+
+/// The most server groups one inventory may hold (each becomes a workload of one tenancy).
+pub const MAX_GROUPS: usize = 1000;
+/// The most servers one inventory may hold, in all its groups.
+pub const MAX_SERVERS: u64 = 10_000;
+/// The longest group name (it names the group in every reason of the quote).
+pub const MAX_NAME: usize = 63;
+/// The most a server may cost a year (hardware, support and licences), in any currency.
+pub const MAX_COST_PER_YEAR: f64 = 1_000_000.0;
+
+/// What makes a quote's work and answer bounded: groups, servers, names and regions.
+fn check_sizes(inventory: &Inventory) -> Result<(), InventoryError> {
+    let groups = inventory.servers.len();
+    if groups > MAX_GROUPS {
+        let why = format!("{groups} groups: at most {MAX_GROUPS} (merge servers alike)");
+        return Err(problem("servers", why));
+    }
+    let servers: u64 = inventory.servers.iter().map(|s| u64::from(s.count)).sum();
+    if servers > MAX_SERVERS {
+        let why = format!("{servers} servers in all: at most {MAX_SERVERS} per quote");
+        return Err(problem("servers", why));
+    }
+    if let Some(d) = &inventory.display_name
+        && d.chars().count() > 128
+    {
+        return Err(problem("displayName", "more than 128 characters"));
+    }
+    let regions = &inventory.needs.regions;
+    if regions.len() > 16 || regions.iter().any(|r| r.is_empty() || r.len() > 63) {
+        let why = "at most 16 regions, each of 1 to 63 characters";
+        return Err(problem("needs.regions", why));
+    }
+    Ok(())
 }
 
 fn check_room(room: &Room) -> Result<(), InventoryError> {
@@ -201,8 +185,16 @@ fn check_server(s: &ServerGroup, at: impl Fn(&str) -> String) -> Result<(), Inve
     if s.name.trim().is_empty() {
         return Err(problem(at("name"), "empty: name the group (e.g. its role)"));
     }
+    if s.name.chars().count() > MAX_NAME {
+        let why = format!("more than {MAX_NAME} characters: shorten the group's name");
+        return Err(problem(at("name"), why));
+    }
     if s.count == 0 {
         return Err(problem(at("count"), "0 servers: leave the row out instead"));
+    }
+    if u64::from(s.count) > MAX_SERVERS {
+        let why = format!("{} servers: at most {MAX_SERVERS} per quote", s.count);
+        return Err(problem(at("count"), why));
     }
     if !(s.cores > 0.0 && s.cores <= 512.0) {
         return Err(problem(
@@ -266,296 +258,19 @@ fn check_watts(s: &ServerGroup, at: impl Fn(&str) -> String) -> Result<(), Inven
         let why = format!("{idle} W idle is more than {max} W at full load");
         return Err(problem(at("idleWatts"), why));
     }
-    if let Some(c) = s.hardware_cost_per_year.filter(|c| *c < 0.0) {
-        return Err(problem(
-            at("hardwareCostPerYear"),
-            format!("{c} is negative"),
-        ));
+    if let Some(c) = s
+        .hardware_cost_per_year
+        .filter(|c| !(0.0..=MAX_COST_PER_YEAR).contains(c))
+    {
+        let why = format!("{c} is not between 0 and {MAX_COST_PER_YEAR} a server a year");
+        return Err(problem(at("hardwareCostPerYear"), why));
     }
     Ok(())
-}
-
-/// The settings a CSV inventory takes beside it, by name (the HTTP API's query parameters).
-pub const CSV_SETTINGS: [&str; 7] = [
-    "agency",
-    "classification",
-    "resilience",
-    "regions",
-    "pue",
-    "energyPricePerKWh",
-    "carbonGramsPerKWh",
-];
-
-/// The agency, room and needs of a CSV inventory from named settings (`CSV_SETTINGS`;
-/// `regions` comma-separated); a problem names its setting.
-pub fn csv_settings(
-    settings: &std::collections::BTreeMap<String, String>,
-) -> Result<(String, Room, Needs), InventoryError> {
-    if let Some(unknown) = settings
-        .keys()
-        .find(|k| !CSV_SETTINGS.contains(&k.as_str()))
-    {
-        let known = CSV_SETTINGS.join(", ");
-        return Err(problem(
-            unknown,
-            format!("unknown setting (known: {known})"),
-        ));
-    }
-    let text = |name: &str| {
-        settings
-            .get(name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
-    };
-    let agency = text("agency").ok_or_else(|| problem("agency", "needed with a CSV inventory"))?;
-    let parsed = |name: &str| -> Result<Option<f64>, InventoryError> {
-        text(name)
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| problem(name, format!("{v:?} is not a number")))
-            })
-            .transpose()
-    };
-    let named = |name: &str, default: &str| -> Result<serde_json::Value, InventoryError> {
-        Ok(serde_json::Value::String(
-            text(name).unwrap_or(default).to_string(),
-        ))
-    };
-    let classification =
-        serde_json::from_value(named("classification", "OFFICIAL")?).map_err(|_| {
-            problem(
-                "classification",
-                "not OFFICIAL, OFFICIAL-SENSITIVE or SECRET",
-            )
-        })?;
-    let resilience = serde_json::from_value(named("resilience", "SingleSite")?)
-        .map_err(|_| problem("resilience", "not SingleSite or DualSite"))?;
-    let regions = text("regions").map_or_else(Vec::new, |r| {
-        r.split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect()
-    });
-    let room = Room {
-        pue: parsed("pue")?,
-        energy_price_per_kwh: parsed("energyPricePerKWh")?,
-        carbon_grams_per_kwh: parsed("carbonGramsPerKWh")?,
-    };
-    let needs = Needs {
-        classification,
-        regions,
-        resilience,
-    };
-    Ok((agency.to_string(), room, needs))
-}
-
-/// One server group from a CSV row (`row` is its 1-based row number, for errors).
-fn server_from_row(
-    header: &[String],
-    cells: &[String],
-    row: usize,
-) -> Result<ServerGroup, InventoryError> {
-    if cells.len() > header.len() {
-        let why = format!(
-            "{} cells, but the header names {}",
-            cells.len(),
-            header.len()
-        );
-        return Err(problem(format!("row {row}"), why));
-    }
-    let cell = |column: &str| -> Option<&str> {
-        let c = header.iter().position(|h| h == column)?;
-        cells.get(c).map(|v| v.trim()).filter(|v| !v.is_empty())
-    };
-    let number = |column: &str| -> Result<Option<f64>, InventoryError> {
-        let Some(text) = cell(column) else {
-            return Ok(None);
-        };
-        let at = format!("row {row}, column {column}");
-        let v: f64 = text
-            .trim_end_matches('%')
-            .parse()
-            .map_err(|_| problem(&at, format!("{text:?} is not a number")))?;
-        if !v.is_finite() {
-            return Err(problem(at, format!("{text:?} is not a number")));
-        }
-        Ok(Some(v))
-    };
-    let needed = |column: &str| -> Result<f64, InventoryError> {
-        let at = format!("row {row}, column {column}");
-        number(column)?.ok_or_else(|| problem(at, "empty: this column is needed"))
-    };
-    let count = needed("count")?;
-    if count.fract() != 0.0 || !(0.0..=100_000.0).contains(&count) {
-        let at = format!("row {row}, column count");
-        return Err(problem(
-            at,
-            format!("{count} is not a whole number of servers"),
-        ));
-    }
-    Ok(ServerGroup {
-        name: cell("name").unwrap_or_default().to_string(),
-        count: count as u32,
-        cores: needed("cores")?,
-        memory_gib: needed("memoryGiB")?,
-        cpu_average_percent: needed("cpuAveragePercent")?,
-        cpu_p95_percent: needed("cpuP95Percent")?,
-        memory_average_percent: needed("memoryAveragePercent")?,
-        memory_p95_percent: needed("memoryP95Percent")?,
-        idle_watts: number("idleWatts")?,
-        max_watts: number("maxWatts")?,
-        hardware_cost_per_year: number("hardwareCostPerYear")?,
-    })
-}
-
-/// RFC 4180 CSV: commas, double quotes around a cell that holds them ("" inside is one "),
-/// CRLF or LF. Spreadsheets save it so.
-fn parse_csv(text: &str) -> Result<Vec<Vec<String>>, InventoryError> {
-    let mut rows = Vec::new();
-    let (mut row, mut cell) = (Vec::new(), String::new());
-    let mut quoted = false;
-    let mut chars = text.trim_start_matches('\u{feff}').chars().peekable();
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                cell.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => cell.push(c),
-            (false, '"') if cell.is_empty() => quoted = true,
-            (false, ',') => row.push(std::mem::take(&mut cell)),
-            (false, '\r') => {}
-            (false, '\n') => {
-                row.push(std::mem::take(&mut cell));
-                rows.push(std::mem::take(&mut row));
-            }
-            (false, c) => cell.push(c),
-        }
-    }
-    if quoted {
-        let at = format!("row {}", rows.len() + 1);
-        return Err(problem(at, "a quoted cell is not closed"));
-    }
-    if !cell.is_empty() || !row.is_empty() {
-        row.push(cell);
-        rows.push(row);
-    }
-    Ok(rows)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn needs() -> Needs {
-        Needs {
-            classification: Classification::Official,
-            regions: vec![],
-            resilience: Resilience::SingleSite,
-        }
-    }
-
-    const CSV: &str = "name,count,cores,memoryGiB,cpuAveragePercent,cpuP95Percent,memoryAveragePercent,memoryP95Percent,idleWatts,maxWatts,hardwareCostPerYear\r\n\"web, front\",4,8,32,12,35,40,55,,,\r\nfiles,2,16,64,5%,20%,30,45,120,350,900\r\n";
-
-    #[test]
-    fn a_spreadsheets_csv_reads_with_quotes_percent_signs_and_empty_cells() {
-        let inv = Inventory::from_csv(CSV, "fenland", Room::default(), needs()).unwrap();
-        assert_eq!(inv.servers.len(), 2);
-        assert_eq!(inv.servers[0].name, "web, front");
-        assert_eq!(inv.servers[0].idle_watts, None);
-        assert_eq!(inv.servers[1].cpu_average_percent, 5.0);
-        assert_eq!(inv.servers[1].hardware_cost_per_year, Some(900.0));
-    }
-
-    #[test]
-    fn csv_problems_name_the_row_and_column() {
-        let cases = [
-            (
-                CSV.replace("12,35", "12,abc"),
-                "row 2, column cpuP95Percent: \"abc\" is not a number",
-            ),
-            (
-                CSV.replace("12,35", "40,35"),
-                "row 2, column cpuP95Percent: 35 is below the average 40",
-            ),
-            (
-                CSV.replace(",4,8,", ",0,8,"),
-                "row 2, column count: 0 servers",
-            ),
-            (
-                CSV.replace(",4,8,", ",2.5,8,"),
-                "row 2, column count: 2.5 is not a whole number",
-            ),
-            (
-                CSV.replace("5%,20%", "5%,120%"),
-                "row 3, column cpuP95Percent: 120 is not a percentage",
-            ),
-            (
-                CSV.replace("120,350", "400,350"),
-                "row 3, column idleWatts: 400 W idle is more than 350 W",
-            ),
-            (
-                CSV.replace("maxWatts", "maxWats"),
-                "row 1, column 10: unknown column \"maxWats\"",
-            ),
-            (
-                CSV.replace(",16,64,", ",,64,"),
-                "row 3, column cores: empty: this column is needed",
-            ),
-            (
-                CSV.replace("\"web, front\"", "\"web"),
-                "a quoted cell is not closed",
-            ),
-        ];
-        for (text, want) in cases {
-            let err = Inventory::from_csv(&text, "fenland", Room::default(), needs()).unwrap_err();
-            assert!(err.to_string().contains(want), "{err} (wanted {want})");
-        }
-    }
-
-    #[test]
-    fn csv_settings_are_read_by_name_and_problems_name_the_setting() {
-        let pairs = |p: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
-            p.iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        let good = pairs(&[
-            ("agency", "fenland"),
-            ("resilience", "DualSite"),
-            ("regions", "uk-north, uk-south"),
-            ("pue", "1.9"),
-        ]);
-        let (agency, room, needs) = csv_settings(&good).unwrap();
-        assert_eq!(agency, "fenland");
-        assert_eq!(room.pue, Some(1.9));
-        assert_eq!(needs.resilience, Resilience::DualSite);
-        assert_eq!(needs.regions, ["uk-north", "uk-south"]);
-        assert_eq!(needs.classification, Classification::Official);
-        let cases = [
-            (
-                pairs(&[("pue", "1.9")]),
-                "agency: needed with a CSV inventory",
-            ),
-            (
-                pairs(&[("agency", "a"), ("pue", "warm")]),
-                "pue: \"warm\" is not a number",
-            ),
-            (
-                pairs(&[("agency", "a"), ("classification", "TOP")]),
-                "classification: not OFFICIAL",
-            ),
-            (
-                pairs(&[("agency", "a"), ("sites", "2")]),
-                "sites: unknown setting",
-            ),
-        ];
-        for (settings, want) in cases {
-            let err = csv_settings(&settings).unwrap_err();
-            assert!(err.to_string().contains(want), "{err} (wanted {want})");
-        }
-    }
 
     #[test]
     fn yaml_problems_name_the_field() {

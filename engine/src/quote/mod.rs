@@ -6,6 +6,7 @@
 //! The worked example: docs/quote.md.
 
 pub mod bill;
+pub mod csv;
 pub mod inventory;
 pub mod onboard;
 
@@ -188,7 +189,33 @@ fn refusal_of_agency(refusals: &[crate::estate::Refusal]) -> String {
 }
 
 fn workload_name(i: usize) -> String {
-    format!("group-{}", i + 1)
+    format!("{WORKLOAD_PREFIX}{}", i + 1)
+}
+
+const WORKLOAD_PREFIX: &str = "group-";
+
+/// `reason` with each workload it names (`group-3`) as the server group's name, in one pass
+/// over it: a name is written once where the workload was, never read again (a group named
+/// `group-1group-1` cannot multiply itself), so the text grows by the names' length at most.
+fn group_names(reason: &str, inventory: &Inventory) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut rest = reason;
+    while let Some(at) = rest.find(WORKLOAD_PREFIX) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + WORKLOAD_PREFIX.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let group = after[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| inventory.servers.get(n.checked_sub(1)?));
+        match group {
+            Some(g) => out.push_str(&format!("{:?}", g.name)),
+            None => out.push_str(&rest[at..at + WORKLOAD_PREFIX.len() + digits]),
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A DualSite need runs at least two replicas of every group (one per site).
@@ -361,13 +388,7 @@ fn placement(snapshot: &EstateSnapshot, inventory: &Inventory, key: &str, plan: 
         inventory.servers[i - 1].name.clone()
     };
     // Reasons name workloads; the agency knows its server groups.
-    let named = |reason: &str| {
-        let mut out = reason.to_string();
-        for (i, g) in inventory.servers.iter().enumerate().rev() {
-            out = out.replace(&workload_name(i), &format!("{:?}", g.name));
-        }
-        out
-    };
+    let named = |reason: &str| group_names(reason, inventory);
     let standby: BTreeSet<String> = snapshot
         .clusters
         .iter()

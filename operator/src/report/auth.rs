@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use crate::k8s::reviews::{self, Question};
 
 /// Why a request is refused: 401 for the first two, 403, or 503 when the hub cannot say.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum Denied {
     #[error(
         "no credentials: send `Authorization: Bearer <token>` with a token the hub accepts (e.g. `kubectl create token <service-account>`), or sign in on the page"

@@ -1,7 +1,16 @@
 //! Where a request's token comes from, and signing in on the page. A proxy in front of Colo
 //! (oauth2-proxy, docs/operator.md) sends `Authorization: Bearer …`; a person with only a
 //! browser (e.g. through `kubectl port-forward`) pastes a token once and the page keeps it in
-//! a cookie that scripts cannot read and other sites cannot send.
+//! a cookie that scripts cannot read and other sites cannot send. `POST /login` and
+//! `POST /logout` refuse a form another site sent (its `Sec-Fetch-Site`, or its `Origin` not
+//! this host), before the form is read.
+
+use std::collections::BTreeMap;
+
+use warp::Filter;
+use warp::http::{HeaderValue, StatusCode};
+
+use super::http::{Response, Served, caught, html, status_of};
 
 /// The cookie the page keeps a pasted token in.
 pub const COOKIE: &str = "colo_token";
@@ -65,9 +74,136 @@ textarea {{ width: 100%; font-family: monospace; }} #why {{ border-left: 4px sol
     )
 }
 
+/// `POST /login` (a token from the page's form, kept in a cookie) and `POST /logout`.
+pub fn routes(
+    served: Served,
+) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
+    let metrics = served.ctx.metrics.clone();
+    let gate = served.gate.clone();
+    let login = warp::post()
+        .and(warp::path!("login"))
+        .and(same_site())
+        .and(warp::body::content_length_limit(16 * 1024))
+        .and(warp::body::form::<BTreeMap<String, String>>())
+        .and(warp::header::optional::<String>("x-forwarded-proto"))
+        .then(
+            move |site: Result<(), String>,
+                  form: BTreeMap<String, String>,
+                  proto: Option<String>| {
+                let gate = gate.clone();
+                let answer = async move {
+                    if let Err(why) = site {
+                        return html(StatusCode::FORBIDDEN, page(&why));
+                    }
+                    let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
+                    let cookie = match keep(token, proto.as_deref() == Some("https")) {
+                        Ok(cookie) => cookie,
+                        Err(why) => return html(StatusCode::BAD_REQUEST, page(&why)),
+                    };
+                    match gate.viewer(Some(token)).await {
+                        Ok(_) => to_page(&cookie),
+                        Err(d) => html(status_of(&d), page(&d.to_string())),
+                    }
+                };
+                caught(metrics.clone(), "POST /login", answer)
+            },
+        );
+    let logout = warp::post()
+        .and(warp::path!("logout"))
+        .and(same_site())
+        .map(|site: Result<(), String>| match site {
+            Ok(()) => to_page(&forget()),
+            Err(why) => html(StatusCode::FORBIDDEN, page(&why)),
+        });
+    login.or(logout).unify()
+}
+
+/// Whether a form comes from this page's own site, from the headers a browser sends with it
+/// (a script or curl sends neither, and carries no browser's cookie to misuse).
+fn same_site() -> impl Filter<Extract = (Result<(), String>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("sec-fetch-site")
+        .and(warp::header::optional::<String>("origin"))
+        .and(warp::header::optional::<String>("x-forwarded-host"))
+        .and(warp::header::optional::<String>("host"))
+        .map(
+            |site: Option<String>,
+             origin: Option<String>,
+             forwarded: Option<String>,
+             host: Option<String>| {
+                from_this_site(
+                    site.as_deref(),
+                    origin.as_deref(),
+                    forwarded.or(host).as_deref(),
+                )
+            },
+        )
+}
+
+/// Refuses a request a browser says another site sent: `Sec-Fetch-Site` other than
+/// `same-origin` or `none`, or an `Origin` whose host is not `host` (the proxy's
+/// `X-Forwarded-Host`, else `Host`).
+pub fn from_this_site(
+    site: Option<&str>,
+    origin: Option<&str>,
+    host: Option<&str>,
+) -> Result<(), String> {
+    let refused = |from: &str| {
+        format!(
+            "refused: this form was sent from {from}, not from Colo's own page; sign in on the page itself"
+        )
+    };
+    if let Some(site) = site
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err(refused(&format!("another site (Sec-Fetch-Site: {site})")));
+    }
+    if let Some(origin) = origin {
+        let from = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+        if host.is_none_or(|h| !from.eq_ignore_ascii_case(h)) {
+            return Err(refused(origin));
+        }
+    }
+    Ok(())
+}
+
+/// 303 to the page, setting `cookie`.
+fn to_page(cookie: &str) -> Response {
+    let mut r = Response::new(Default::default());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r.headers_mut()
+        .insert("location", HeaderValue::from_static("/"));
+    if let Ok(c) = HeaderValue::from_str(cookie) {
+        r.headers_mut().insert("set-cookie", c);
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_from_another_site_is_refused() {
+        let host = Some("127.0.0.1:8080");
+        assert!(from_this_site(None, None, host).is_ok(), "curl");
+        assert!(from_this_site(Some("same-origin"), Some("http://127.0.0.1:8080"), host).is_ok());
+        assert!(
+            from_this_site(Some("none"), None, host).is_ok(),
+            "typed in the address bar"
+        );
+        for (site, origin) in [
+            (Some("cross-site"), None),
+            (Some("same-site"), None),
+            (None, Some("https://evil.example")),
+            (None, Some("null")),
+            (None, Some("http://127.0.0.1:8081")),
+        ] {
+            let why = from_this_site(site, origin, host).unwrap_err();
+            assert!(why.starts_with("refused: this form was sent from"), "{why}");
+        }
+        assert!(from_this_site(None, Some("https://colo.example"), Some("colo.example")).is_ok());
+        assert!(from_this_site(None, Some("https://colo.example"), None).is_err());
+    }
 
     #[test]
     fn the_header_wins_over_the_cookie() {

@@ -7,12 +7,14 @@ pub mod consolidation;
 pub mod http;
 mod login;
 mod page;
+pub mod query;
 pub mod quote;
+mod quote_http;
 mod quote_page;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use colo_api::{Agency, ReportRow};
 use colo_engine::ledger::Ledger;
 use kube::api::ListParams;
@@ -23,6 +25,8 @@ use crate::context::Context;
 use crate::k8s::prom::Prometheus;
 use crate::metrics::{AGENCY_COUNTERS, from_counter_values};
 use crate::state::figures::{agency_month, month_of, row, unix};
+use query::boundaries;
+pub use query::{ReportQuery, parse_query};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -34,9 +38,12 @@ pub enum ReportError {
     /// Who is asking is unknown (401) or may not see this (403).
     #[error(transparent)]
     Denied(#[from] auth::Denied),
-    /// Something Colo depends on is missing or down: 503.
+    /// Something Colo depends on is missing or down, or busy: 503.
     #[error("{0}")]
     Unavailable(String),
+    /// A fault in Colo itself (a handler panicked): 500.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// One agency this month, as `/api/v1/agencies` gives it: the report fields plus budget,
@@ -217,133 +224,6 @@ fn agency_now(agency: &Agency, ledger: &Ledger, currency: &str, speed: f64) -> A
     }
 }
 
-/// `from` / `to`: RFC 3339, or a date (midnight UTC), or Unix seconds.
-pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, ReportError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight")));
-    }
-    if let Ok(secs) = text.parse::<i64>()
-        && let Some(t) = Utc.timestamp_opt(secs, 0).single()
-    {
-        return Ok(t);
-    }
-    Err(ReportError::BadRequest(format!(
-        "{field}: {text:?} is not a time (use RFC 3339 like 2026-11-01T00:00:00Z, a date like 2026-11-01, or Unix seconds)"
-    )))
-}
-
-/// How a report window is cut into rows.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Period {
-    Whole,
-    Day,
-    Month,
-}
-
-/// The most rows' worth of periods one report may ask for.
-const MAX_PERIODS: usize = 400;
-
-pub struct ReportQuery {
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
-    pub period: Period,
-    pub csv: bool,
-}
-
-/// Checks `/api/v1/report`'s parameters; every problem names its parameter.
-pub fn parse_query(
-    params: &BTreeMap<String, String>,
-    now: DateTime<Utc>,
-) -> Result<ReportQuery, ReportError> {
-    for key in params.keys() {
-        if !["from", "to", "format", "period"].contains(&key.as_str()) {
-            return Err(ReportError::BadRequest(format!(
-                "unknown parameter {key:?} (known: from, to, format, period)"
-            )));
-        }
-    }
-    let to = match params.get("to") {
-        Some(t) => parse_time("to", t)?,
-        None => now,
-    };
-    let from = match params.get("from") {
-        Some(t) => parse_time("from", t)?,
-        None => month_of(to).1,
-    };
-    if from >= to {
-        return Err(ReportError::BadRequest(format!(
-            "from ({}) must be before to ({})",
-            from.to_rfc3339(),
-            to.to_rfc3339()
-        )));
-    }
-    let csv = match params.get("format").map(String::as_str) {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ReportError::BadRequest(format!(
-                "format: {other:?} is not json or csv"
-            )));
-        }
-    };
-    let period = match params.get("period").map(String::as_str) {
-        None | Some("whole") => Period::Whole,
-        Some("day") => Period::Day,
-        Some("month") => Period::Month,
-        Some(other) => {
-            return Err(ReportError::BadRequest(format!(
-                "period: {other:?} is not whole, day or month"
-            )));
-        }
-    };
-    let query = ReportQuery {
-        from,
-        to,
-        period,
-        csv,
-    };
-    let periods = boundaries(&query).len() - 1;
-    if periods > MAX_PERIODS {
-        return Err(ReportError::BadRequest(format!(
-            "from..to holds {periods} periods; at most {MAX_PERIODS} per report"
-        )));
-    }
-    Ok(query)
-}
-
-/// The period boundaries from `from` to `to`: days and months are cut at UTC midnights.
-fn boundaries(q: &ReportQuery) -> Vec<DateTime<Utc>> {
-    let mut cuts = vec![q.from];
-    let mut t = q.from;
-    loop {
-        let next = match q.period {
-            Period::Whole => q.to,
-            Period::Day => {
-                let day = t.date_naive().and_hms_opt(0, 0, 0).expect("midnight");
-                Utc.from_utc_datetime(&day) + chrono::Duration::days(1)
-            }
-            Period::Month => {
-                let (_, start) = month_of(t);
-                let (_, next) = month_of(start + chrono::Duration::days(32));
-                next
-            }
-        };
-        if next >= q.to {
-            cuts.push(q.to);
-            return cuts;
-        }
-        cuts.push(next);
-        t = next;
-        if cuts.len() > MAX_PERIODS + 2 {
-            cuts.push(q.to);
-            return cuts;
-        }
-    }
-}
-
 /// How far back a counter's last sample is looked for at a boundary.
 const LOOKBACK: &str = "1h";
 
@@ -445,103 +325,4 @@ pub fn csv(rows: &[ReportRow]) -> String {
         out.push('\n');
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 27, 15, 0, 0).unwrap()
-    }
-
-    #[test]
-    fn defaults_to_this_month_so_far_in_json() {
-        let q = parse_query(&params(&[]), now()).unwrap();
-        assert_eq!(q.from, Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap());
-        assert_eq!(q.to, now());
-        assert!(!q.csv);
-        assert_eq!(boundaries(&q).len(), 2, "one period");
-    }
-
-    #[test]
-    fn bad_parameters_are_named() {
-        let cases = [
-            (
-                vec![("from", "yesterday")],
-                "from: \"yesterday\" is not a time",
-            ),
-            (
-                vec![("to", "2026-13-01")],
-                "to: \"2026-13-01\" is not a time",
-            ),
-            (
-                vec![("format", "xml")],
-                "format: \"xml\" is not json or csv",
-            ),
-            (
-                vec![("period", "week")],
-                "period: \"week\" is not whole, day or month",
-            ),
-            (vec![("form", "2026-11-01")], "unknown parameter \"form\""),
-            (
-                vec![("from", "2026-11-02"), ("to", "2026-11-01")],
-                "must be before to",
-            ),
-            (
-                vec![("from", "2020-01-01"), ("period", "day")],
-                "at most 400 per report",
-            ),
-        ];
-        for (p, want) in cases {
-            match parse_query(&params(&p), now()) {
-                Err(ReportError::BadRequest(m)) => assert!(m.contains(want), "{p:?}: {m}"),
-                other => panic!("{p:?}: {:?}", other.map(|_| ())),
-            }
-        }
-    }
-
-    #[test]
-    fn days_and_months_cut_at_utc_midnight() {
-        let q = parse_query(
-            &params(&[
-                ("from", "2026-10-30T12:00:00Z"),
-                ("to", "2026-11-02"),
-                ("period", "day"),
-            ]),
-            now(),
-        )
-        .unwrap();
-        let cuts: Vec<String> = boundaries(&q).iter().map(|t| t.to_rfc3339()).collect();
-        assert_eq!(
-            cuts,
-            [
-                "2026-10-30T12:00:00+00:00",
-                "2026-10-31T00:00:00+00:00",
-                "2026-11-01T00:00:00+00:00",
-                "2026-11-02T00:00:00+00:00"
-            ]
-        );
-        let q = parse_query(
-            &params(&[
-                ("from", "2026-10-15"),
-                ("to", "2026-12-31"),
-                ("period", "month"),
-            ]),
-            now(),
-        )
-        .unwrap();
-        assert_eq!(
-            boundaries(&q).len(),
-            4,
-            "Oct (half), Nov, Dec (to the 31st)"
-        );
-    }
 }

@@ -1,9 +1,12 @@
 //! `POST /api/v1/quote`: `colo quote` on the live estate as the operator sees it now. The body
 //! is the inventory: YAML or JSON, or CSV (`Content-Type: text/csv`, with the agency, room and
 //! needs as query parameters). Bad input is 400 naming the row and column, field or parameter.
-//! docs/quote.md.
+//! The inventory is read and quoted off the async runtime, one quote at a time, within a time
+//! budget: a reader cannot stall the operator's controllers or its Lease. docs/quote.md.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Buf;
 use colo_engine::quote::{self, Inventory, Quote, QuoteError};
@@ -14,16 +17,41 @@ use super::ReportError;
 use crate::context::Context;
 use crate::k8s::plain;
 
-/// The largest inventory taken (a few thousand server groups).
+/// The largest inventory taken (its 1,000 server groups, `engine::quote::inventory`).
 pub const MAX_INVENTORY_BYTES: u64 = 1 << 20;
+
+/// How long a quote may take before the reader is told to try again (the largest inventory
+/// takes well under a second: docs/benchmarks.md).
+pub const BUDGET: Duration = Duration::from_secs(20);
+
+/// Quotes under way: at most one at a time, each on a blocking thread.
+pub struct Quoting {
+    permits: Arc<tokio::sync::Semaphore>,
+    budget: Duration,
+}
+
+impl Default for Quoting {
+    fn default() -> Self {
+        Quoting {
+            permits: Arc::new(tokio::sync::Semaphore::new(1)),
+            budget: BUDGET,
+        }
+    }
+}
 
 pub async fn quote(
     ctx: &Context,
+    quoting: &Quoting,
     body: &[u8],
     csv: bool,
     settings: &BTreeMap<String, String>,
 ) -> Result<Quote, ReportError> {
-    let inventory = inventory(body, csv, settings)?;
+    // Held by the work itself: a quote past its budget still holds it until it ends.
+    let permit = quoting.permits.clone().try_acquire_owned().map_err(|_| {
+        ReportError::Unavailable(
+            "another quote is being worked out; try again in a few seconds".into(),
+        )
+    })?;
     let live = ctx
         .observer
         .observe(&[], &ctx.state.decided_nodes(), &ctx.state.rejected())
@@ -34,10 +62,25 @@ pub async fn quote(
                 plain::kube_error(&e)
             ))
         })?;
-    quote::quote(&live.snapshot, &inventory).map_err(|e| match e {
-        QuoteError::Inventory(e) => ReportError::BadRequest(e.to_string()),
-        QuoteError::Snapshot(e) => ReportError::Unavailable(e),
-    })
+    let (body, settings) = (body.to_vec(), settings.clone());
+    let work = tokio::task::spawn_blocking(move || {
+        let _held = permit;
+        let inventory = inventory(&body, csv, &settings)?;
+        quote::quote(&live.snapshot, &inventory).map_err(|e| match e {
+            QuoteError::Inventory(e) => ReportError::BadRequest(e.to_string()),
+            QuoteError::Snapshot(e) => ReportError::Unavailable(e),
+        })
+    });
+    match tokio::time::timeout(quoting.budget, work).await {
+        Ok(Ok(answer)) => answer,
+        // A panic in the quote is the handler's: answered 500 and counted (`http::caught`).
+        Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Ok(Err(_)) => Err(ReportError::Internal("the quote was stopped".into())),
+        Err(_) => Err(ReportError::Unavailable(format!(
+            "the quote took longer than {} s; try a smaller inventory, or again later",
+            quoting.budget.as_secs()
+        ))),
+    }
 }
 
 /// The quote page's file input: an uploaded inventory takes the place of pasted text.
@@ -94,7 +137,7 @@ fn inventory(
     let text = std::str::from_utf8(body)
         .map_err(|_| ReportError::BadRequest("the inventory is not UTF-8 text".into()))?;
     if csv {
-        let (agency, room, needs) = quote::inventory::csv_settings(settings).map_err(bad)?;
+        let (agency, room, needs) = quote::csv::csv_settings(settings).map_err(bad)?;
         return Inventory::from_csv(text, &agency, room, needs).map_err(bad);
     }
     if let Some(name) = settings.keys().next() {
