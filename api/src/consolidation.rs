@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::Condition;
 
-/// A proposed re-pack. The platform team reviews it and sets `approved: true` to execute it.
 /// A proposed re-pack. Colo proposes one every interval (or fills in one the platform team
-/// creates); setting `approved: true` executes it, make-before-break.
+/// creates); setting `approved: true` executes it, make-before-break; setting it back to
+/// `false` pauses it (moves under way finish, no other starts, its nodes stay cordoned);
+/// deleting it ends it (moves under way finish, the nodes it still drains are uncordoned).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(kube::CustomResource, kube::KubeSchema))]
 #[cfg_attr(
@@ -30,7 +31,8 @@ use crate::common::Condition;
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConsolidationPlanSpec {
-    /// Set by the platform team to execute the plan (make-before-break).
+    /// Set by the platform team to execute the plan (make-before-break); `false` while it
+    /// executes pauses it.
     #[serde(default)]
     pub approved: bool,
     /// Moves are proposed only when the estate saves at least this much a month (default:
@@ -47,6 +49,9 @@ pub enum PlanState {
     Proposed,
     Approved,
     Executing,
+    /// Executing, paused by `approved: false`: what was moving has finished, nothing else
+    /// starts until it is approved again.
+    Paused,
     Done,
     Superseded,
     Failed,

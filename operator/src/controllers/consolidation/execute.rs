@@ -43,18 +43,29 @@ pub async fn check_basis(
     Ok(status)
 }
 
+/// One step of an approved (or paused: `approved: false` again) plan.
 pub async fn advance(
     ctx: &Context,
     plan: &str,
     mut status: ConsolidationPlanStatus,
+    paused: bool,
     now: DateTime<Utc>,
 ) -> Result<ConsolidationPlanStatus, Error> {
     let changed = Some(basis_now(ctx).await?) != status.basis;
-    let starting = status.state != Some(PlanState::Executing);
-    if starting && changed {
+    let started = matches!(status.state, Some(PlanState::Executing | PlanState::Paused));
+    if !started && changed {
         return check_basis(ctx, status, now).await;
     }
-    status.state = Some(PlanState::Executing);
+    if !started && paused {
+        // Approved, then unapproved before it began: proposed again.
+        status.state = Some(PlanState::Proposed);
+        return check_basis(ctx, status, now).await;
+    }
+    status.state = Some(if paused {
+        PlanState::Paused
+    } else {
+        PlanState::Executing
+    });
     let occupancy = occupancy::read(ctx, &status.nodes_to_free).await?;
     if !changed {
         drain(&occupancy, plan, &status.nodes_to_free).await?;
@@ -66,7 +77,9 @@ pub async fn advance(
     {
         step::advance(ctx, plan, s, &occupancy, now).await?;
     }
-    start_waiting(ctx, plan, &mut status, &occupancy, changed, now).await?;
+    if !paused || changed {
+        start_waiting(ctx, plan, &mut status, &occupancy, changed, now).await?;
+    }
     let open =
         |s: &&colo_api::TenancyStep| matches!(s.state, StepState::Waiting | StepState::Moving);
     if !status.steps.iter().any(|s| open(&s)) {
@@ -197,14 +210,20 @@ fn tally(status: &mut ConsolidationPlanStatus) {
         "{state:?} {}/{}",
         status.moves_done, status.move_count
     ));
+    let moving = status
+        .steps
+        .iter()
+        .filter(|s| s.state == StepState::Moving)
+        .count();
     if state == PlanState::Executing {
-        let moving = status
-            .steps
-            .iter()
-            .filter(|s| s.state == StepState::Moving)
-            .count();
         status.message = Some(format!(
             "executing: {} of {} moves done, {moving} tenancies moving",
+            status.moves_done, status.move_count
+        ));
+    }
+    if state == PlanState::Paused {
+        status.message = Some(format!(
+            "paused (spec.approved is false): {} of {} moves done, {moving} tenancies still moving, no other starts; approve it again to go on, or delete it to end it (the nodes it drains are uncordoned)",
             status.moves_done, status.move_count
         ));
     }

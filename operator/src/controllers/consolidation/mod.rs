@@ -11,6 +11,7 @@ mod execute;
 mod occupancy;
 mod propose;
 mod step;
+mod sweep;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -93,20 +94,29 @@ async fn tick(ctx: &Context, looking: &mut Looking) -> Result<(), Error> {
         .items;
     plans.sort_by_key(|p| (p.creation_timestamp(), p.name_any()));
     publish(ctx, &plans);
-    let moving = plans
+    for deleted in plans
         .iter()
-        .filter(|p| !is_final(p))
+        .filter(|p| p.metadata.deletion_timestamp.is_some())
+    {
+        sweep::release(ctx, deleted).await?;
+    }
+    let open: Vec<&ConsolidationPlan> = plans
+        .iter()
+        .filter(|p| !is_final(p) && p.metadata.deletion_timestamp.is_none())
+        .collect();
+    let moving = open
+        .iter()
         .flat_map(|p| p.status.iter().flat_map(|s| &s.steps))
         .filter(|s| s.state == colo_api::StepState::Moving)
         .filter_map(|s| crate::k8s::keys::TenancyKey::parse(&s.tenancy))
         .collect();
     ctx.state.keep_moving_only(&moving);
-    let open: Vec<&ConsolidationPlan> = plans.iter().filter(|p| !is_final(p)).collect();
+    sweep::sweep(ctx, &open.iter().map(|p| p.name_any()).collect()).await?;
     let mut executing = false;
     for plan in &open {
         let now = ctx.clock.now();
         let status = advance(ctx, plan, executing, now).await?;
-        executing |= matches!(status.state, Some(PlanState::Executing));
+        executing |= matches!(status.state, Some(PlanState::Executing | PlanState::Paused));
         write(ctx, plan, &status).await?;
     }
     let settings = &ctx.config.consolidation;
@@ -174,7 +184,12 @@ async fn advance(
     match status.state.unwrap_or_default() {
         PlanState::Proposed | PlanState::Approved if behind => Ok(status),
         PlanState::Proposed if !plan.spec.approved => execute::check_basis(ctx, status, now).await,
-        _ => execute::advance(ctx, &plan.name_any(), status, now).await,
+        _ => {
+            // Its nodes are uncordoned whatever becomes of it, deletion included.
+            sweep::hold(ctx, plan).await?;
+            let paused = !plan.spec.approved;
+            execute::advance(ctx, &plan.name_any(), status, paused, now).await
+        }
     }
 }
 
