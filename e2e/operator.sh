@@ -3,7 +3,7 @@
 # team would run it on a hub, with least privilege: the chart's CRDs, roles and admission
 # policies installed (charts/colo, without its Deployment), `colo operator` run here as the
 # chart's ServiceAccount (a token kubeconfig) and in each member as the identity
-# charts/colo/member/rbac.yaml binds; leader election; the report on 127.0.0.1:8080 (bearer
+# charts/colo/member/rbac.yaml binds (and admission.yaml fences); leader election; the report on 127.0.0.1:8080 (bearer
 # tokens: e2e/estate.sh's people), /metrics, /healthz and /readyz on 127.0.0.1:8081.
 #
 #   e2e/operator.sh start     build if needed, install, start, wait until /readyz answers
@@ -50,13 +50,14 @@ install() {
     kubectl apply --server-side --force-conflicts -f - >/dev/null
   token_kubeconfig hub colo-system colo >"$state/operator.kubeconfig"
   # In each member, the documented member role, bound to a ServiceAccount whose token is the
-  # kubeconfig in the member's Secret. Once per estate: tests restart the operator while a
-  # member is frozen, and a restart must not wait for it.
+  # kubeconfig in the member's Secret, and the admission policies that keep that identity to
+  # Colo's own namespaces. Once per estate: tests restart the operator while a member is
+  # frozen, and a restart must not wait for it.
   local member
   for member in north-1 south-1 west-1; do
     if [[ ! -s $state/$member/operator.kubeconfig ]]; then
       "$state/bin/kubectl" --kubeconfig "$state/$member/kubeconfig" apply --server-side --force-conflicts \
-        -f "$repo/charts/colo/member/rbac.yaml" >/dev/null
+        -f "$repo/charts/colo/member/rbac.yaml" -f "$repo/charts/colo/member/admission.yaml" >/dev/null
       token_kubeconfig "$member" colo-system colo-operator >"$state/$member/operator.kubeconfig.new"
       mv "$state/$member/operator.kubeconfig.new" "$state/$member/operator.kubeconfig"
     fi

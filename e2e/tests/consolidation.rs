@@ -17,7 +17,9 @@
 //!   (new copy available before the old goes), freeing west-1 whole;
 //! - when someone else's workload takes the room the moves needed, each move is rolled back
 //!   alone after its timeout, its old replica serving throughout, and the plan ends `Failed`
-//!   with its nodes schedulable again.
+//!   with its nodes schedulable again;
+//! - `approved: false` while it executes pauses a plan (the move under way ends, no other
+//!   starts, its nodes stay cordoned), and deleting it uncordons the nodes it drained.
 //!
 //! Its own test binary: it restarts the operator with consolidation settings and changes
 //! which nodes are schedulable; afterwards every node is schedulable again and the operator
@@ -727,6 +729,89 @@ fn a_move_that_cannot_complete_is_rolled_back(ns: &str, agency: &str) {
     }
 }
 
+/// `approved: false` on an executing plan pauses it (the move under way ends, none other
+/// starts, its nodes stay cordoned); deleting it then uncordons the nodes it drained. Someone
+/// else's workload holds the room, so no move can complete and none would start unseen.
+fn paused_then_deleted(ns: &str, agency: &str) {
+    restart("off", "");
+    spread(ns, agency, "e");
+    let known = plan_names();
+    restart("propose", "--consolidation-move-timeout-seconds 20");
+    let proposed = new_plan(&known, "Proposed");
+    let name = proposed["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(
+        steps_in(&proposed, "Waiting") >= 2,
+        "{}",
+        proposed["status"]
+    );
+    kubectl_ok(SITE, &["create", "namespace", "filler"]);
+    let filler = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: filler, namespace: filler}\nspec:\n  replicas: 4\n  selector: {matchLabels: {app: filler}}\n  template:\n    metadata: {labels: {app: filler}}\n    spec:\n      containers: [{name: c, image: i, resources: {requests: {cpu: '20'}}}]\n";
+    apply_yaml(SITE, filler);
+    let rollout = [
+        "-n",
+        "filler",
+        "rollout",
+        "status",
+        "deployment/filler",
+        "--timeout=60s",
+    ];
+    kubectl_ok(SITE, &rollout);
+    approve(&name);
+    wait_until("a move under way", Duration::from_secs(60), || {
+        let p = plan(&name);
+        match steps_in(&p, "Moving") {
+            0 => Err(format!("{}", p["status"])),
+            _ => Ok(()),
+        }
+    });
+    let unapprove = r#"{"spec":{"approved":false}}"#;
+    kubectl_ok(
+        HUB,
+        &["patch", "cpl", &name, "--type=merge", "-p", unapprove],
+    );
+    let paused = wait_until(
+        "paused, the move under way over",
+        Duration::from_secs(90),
+        || {
+            let p = plan(&name);
+            match (p["status"]["state"].as_str(), steps_in(&p, "Moving")) {
+                (Some("Paused"), 0) => Ok(p),
+                other => Err(format!("{other:?}: {}", p["status"]["message"])),
+            }
+        },
+    );
+    assert!(
+        steps_in(&paused, "Waiting") >= 1,
+        "a move started while paused: {}",
+        paused["status"]
+    );
+    let message = paused["status"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("paused (spec.approved is false)"),
+        "{message}"
+    );
+    let draining = labelled(SITE, "colo.dev/standby=draining");
+    assert!(
+        !draining.is_empty(),
+        "a paused plan keeps its nodes cordoned"
+    );
+    kubectl_ok(
+        HUB,
+        &["delete", "cpl", &name, "--wait=true", "--timeout=60s"],
+    );
+    let left = labelled(SITE, "colo.dev/standby=draining");
+    assert!(left.is_empty(), "cordoned by a deleted plan: {left:?}");
+    for path in paused["status"]["nodesToFree"].as_array().unwrap() {
+        let (cluster, node_name) = split(path.as_str().unwrap());
+        assert_ne!(
+            node(cluster, node_name)["spec"]["unschedulable"],
+            true,
+            "{path}"
+        );
+    }
+    let _ = kubectl(SITE, &["delete", "namespace", "filler", "--wait=false"]);
+}
+
 fn labelled(cluster: &str, selector: &str) -> BTreeSet<String> {
     let names = kubectl_ok(cluster, &["get", "nodes", "-l", selector, "-o", "name"]);
     names
@@ -757,6 +842,7 @@ fn spread_estate_is_consolidated_live_make_before_break() {
 
     pending_work_wakes_a_standby_node(&ns, &agency);
     a_move_that_cannot_complete_is_rolled_back(&ns, &agency);
+    paused_then_deleted(&ns, &agency);
     let args = [
         "-n",
         ns.as_str(),

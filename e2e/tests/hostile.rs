@@ -328,7 +328,7 @@ fn no_single_object_stops_the_estate() {
         &b_ns,
         "moved",
         "Rejected",
-        &["is not owned by agency", "removed at"],
+        &["is not in agency", "removed at"],
     );
     wait_explained(&b_ns, "moved", "Rejected", &["were removed from"]);
     assert!(deployments_of(&where_moved, &b_ns, "moved").is_empty());

@@ -112,6 +112,9 @@ fn no_agency_sees_or_touches_another_agencys_work() {
     signing_in_on_the_page_shows_only_ones_own(&agencies);
     for a in &agencies {
         no_secrets_no_status(a);
+        for b in &agencies {
+            no_injection(a, b);
+        }
     }
     host_access_refused(&format!("colo-{}", agencies[0].name));
     for a in &agencies {
@@ -121,7 +124,8 @@ fn no_agency_sees_or_touches_another_agencys_work() {
         );
         kubectl_ok(HUB, &["delete", "agency", &a.name, "--wait=true"]);
         // Its people's roles go with it.
-        let left = kubectl(HUB, &["-n", &a.ns, "get", "rolebinding", "colo-agency"]);
+        let binding = format!("colo-agency-{}", a.name);
+        let left = kubectl(HUB, &["-n", &a.ns, "get", "rolebinding", &binding]);
         assert!(!left.ok, "the agency's RoleBinding outlived it");
         let reader = format!("colo-agency-{}", a.name);
         let left = kubectl(HUB, &["get", "clusterrole", &reader]);
@@ -188,7 +192,8 @@ fn egress_only_where_asked_and_no_token(member: &str, space: &str) {
     let space_policy = named("colo-same-namespace-only").expect("the namespace's policy");
     let types = &space_policy["spec"]["policyTypes"];
     assert!(types.to_string().contains("Egress"), "{types}");
-    let egress = named("web-egress").expect("the tenancy's egress policy");
+    let policy = format!("egress.{}.web", space.trim_start_matches("colo-"));
+    let egress = named(&policy).expect("the tenancy's egress policy");
     let rule = &egress["spec"]["egress"][0];
     assert_eq!(rule["to"][0]["ipBlock"]["cidr"], "10.20.0.0/16", "{egress}");
     assert_eq!(rule["ports"][0]["port"], 5432, "{egress}");
@@ -407,6 +412,227 @@ fn no_secrets_no_status(a: &Agency) {
     );
     assert!(!a.can(HUB, "update", "namespaces", None));
     assert!(!a.can(HUB, "list", "secrets", Some(&a.ns)));
+}
+
+/// What multi-tenancy projects were broken through (Capsule's advisories), tried by `a` on
+/// what is `b`'s (its own when `b` is `a`): the namespace's `status` and `finalize`
+/// subresources, labels and annotations injected on namespaces and on Colo's objects, owner
+/// references and finalizers removed. Every one Forbidden, by RBAC or by the chart's
+/// admission policies.
+fn no_injection(a: &Agency, b: &Agency) {
+    let whose = if a.name == b.name {
+        "its own"
+    } else {
+        "another's"
+    };
+    let space = format!("colo-{}", b.name);
+    let tenancy = get_json(HUB, &["-n", &b.ns, "get", "tenancy", "web"]);
+    let member = tenancy["status"]["placements"][0]["cluster"]
+        .as_str()
+        .unwrap_or(MEMBERS[0])
+        .to_string();
+    let label = format!("colo.dev/agency=taken-by-{}", a.name);
+    let finalize = format!(
+        r#"{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{}"}},"spec":{{"finalizers":[]}}}}"#,
+        b.ns
+    );
+    let cases: Vec<(&str, Vec<String>, Option<String>)> = vec![
+        (
+            "hub",
+            vec!["label", "namespace", &b.ns, &label, "--overwrite"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            None,
+        ),
+        (
+            "hub",
+            vec!["annotate", "namespace", &b.ns, "colo.dev/x=y"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            None,
+        ),
+        (
+            "hub",
+            vec![
+                "patch",
+                "namespace",
+                &b.ns,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                r#"{"status":{"phase":"Terminating"}}"#,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            None,
+        ),
+        (
+            "hub",
+            vec![
+                "replace",
+                "--raw",
+                &format!("/api/v1/namespaces/{}/finalize", b.ns),
+                "-f",
+                "-",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            Some(finalize),
+        ),
+        (
+            "hub",
+            vec![
+                "-n",
+                &b.ns,
+                "label",
+                "rolebinding",
+                &format!("colo-agency-{}", b.name),
+                "colo.dev/x=y",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            None,
+        ),
+        (
+            "hub",
+            vec![
+                "-n",
+                &b.ns,
+                "patch",
+                "tenancy",
+                "web",
+                "--type=json",
+                "-p",
+                r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            None,
+        ),
+        (
+            "member",
+            vec!["label", "namespace", &space, &label, "--overwrite"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            None,
+        ),
+        (
+            "member",
+            vec!["annotate", "namespace", &space, "colo.dev/x=y"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            None,
+        ),
+        (
+            "member",
+            vec![
+                "patch",
+                "namespace",
+                &space,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                r#"{"status":{"phase":"Terminating"}}"#,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            None,
+        ),
+        (
+            "member",
+            vec![
+                "-n",
+                &space,
+                "label",
+                "deployment",
+                "web-api",
+                "colo.dev/tenancy=other",
+                "--overwrite",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            None,
+        ),
+        (
+            "member",
+            vec![
+                "-n",
+                &space,
+                "annotate",
+                "deployment",
+                "web-api",
+                "colo.dev/placement-spec=x",
+                "--overwrite",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            None,
+        ),
+        (
+            "member",
+            vec![
+                "-n",
+                &space,
+                "patch",
+                "deployment",
+                "web-api",
+                "--type=json",
+                "-p",
+                r#"[{"op":"remove","path":"/metadata/labels/app.kubernetes.io~1managed-by"}]"#,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            None,
+        ),
+    ];
+    for (where_, args, input) in cases {
+        let cluster = if where_ == "hub" {
+            HUB
+        } else {
+            member.as_str()
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let who = a.acting();
+        let mut all = args.clone();
+        all.extend([who[0].as_str(), who[1].as_str()]);
+        let run = kubectl_with_input(cluster, &all, input.as_deref());
+        forbidden(
+            &run,
+            &format!(
+                "{} on {whose} ({cluster}): kubectl {}",
+                a.name,
+                args.join(" ")
+            ),
+        );
+    }
+    let rs = kubectl_ok(&member, &["-n", &space, "get", "replicasets", "-o", "name"]);
+    if let Some(rs) = rs.lines().next() {
+        let remove = [
+            "-n",
+            &space,
+            "patch",
+            rs,
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/metadata/ownerReferences"}]"#,
+        ];
+        forbidden(
+            &a.try_kubectl(&member, &remove),
+            "removing a ReplicaSet's owner",
+        );
+    }
 }
 
 /// A privileged pod, one running as root, one on the host's network or one with a host path

@@ -259,6 +259,40 @@ pub async fn shrink_quotas(
     Ok(())
 }
 
+/// Why a new placement cannot be applied where it was decided: in one of its clusters the
+/// agency's member namespace exists and Colo did not make it (someone else's namespace by
+/// that name). Members that do not answer are not asked.
+pub async fn foreign_space(
+    ctx: &Context,
+    agency: &str,
+    decided: &Decided,
+) -> Result<Option<String>, Error> {
+    let namespace = crate::k8s::labels::member_namespace(agency);
+    for cluster in by_cluster(&decided.placements).keys() {
+        if ctx.observer.reach.status(cluster).is_err() {
+            continue;
+        }
+        let Some(client) = client_of(ctx, cluster).await? else {
+            continue;
+        };
+        let api = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(client);
+        let found = api
+            .get_opt(&namespace)
+            .await
+            .map_err(|source| Error::Apply {
+                cluster: cluster.to_string(),
+                source,
+            })?;
+        let owner = crate::k8s::guard::Owner::Agency(agency);
+        if found.is_some_and(|ns| !crate::k8s::guard::is_ours(ns.labels(), owner)) {
+            let why =
+                crate::k8s::plain::kube_error(&crate::k8s::guard::not_ours(&namespace, agency));
+            return Ok(Some(format!("{cluster}: {why}")));
+        }
+    }
+    Ok(None)
+}
+
 /// Every cluster that may hold a copy of the tenancy: where the state placed it, where it
 /// was placed before, and where Colo's Deployments of it are seen. Never its status.
 pub fn copies(ctx: &Context, key: &TenancyKey) -> BTreeSet<String> {

@@ -206,8 +206,15 @@ async fn place_and_run(
             let rejection = validate::Rejection(reason);
             return rejected(ctx, tenancy, Some(agency), rejection, now).await;
         }
-        // A new decision is recorded first (status says where, at once), applied next time.
-        Placing::New(decided) => return Ok(Outcome::Decided(decided)),
+        // A new decision is recorded first (status says where, at once), applied next time;
+        // never where the agency's member namespace is someone else's.
+        Placing::New(decided) => {
+            if let Some(why) = apply::foreign_space(ctx, &agency.name_any(), &decided).await? {
+                ctx.state.forget(key);
+                return Ok(Outcome::Pending(why, Wait::Room));
+            }
+            return Ok(Outcome::Decided(decided));
+        }
         Placing::Kept(decided) | Placing::Assumed(decided) => (decided, None),
         Placing::Stranded(decided, why) => (decided, Some(why)),
     };
