@@ -61,6 +61,13 @@ install() {
       token_kubeconfig "$member" colo-system colo-operator >"$state/$member/operator.kubeconfig.new"
       mv "$state/$member/operator.kubeconfig.new" "$state/$member/operator.kubeconfig"
     fi
+    # The fence of Colo's member identity, on estates made before it existed too (once: a
+    # frozen member must not hold a restart up).
+    if [[ ! $state/$member/admission.applied -nt $repo/charts/colo/member/admission.yaml ]] &&
+      "$state/bin/kubectl" --kubeconfig "$state/$member/kubeconfig" --request-timeout=10s apply --server-side \
+        --force-conflicts -f "$repo/charts/colo/member/admission.yaml" >/dev/null; then
+      touch "$state/$member/admission.applied"
+    fi
     kubectl -n colo-system create secret generic "$member-kubeconfig" \
       --from-file=kubeconfig="$state/$member/operator.kubeconfig" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   done

@@ -7,7 +7,7 @@ use crate::common::Condition;
 /// A proposed re-pack. Colo proposes one every interval (or fills in one the platform team
 /// creates); setting `approved: true` executes it, make-before-break; setting it back to
 /// `false` pauses it (moves under way finish, no other starts, its nodes stay cordoned);
-/// deleting it ends it (moves under way finish, the nodes it still drains are uncordoned).
+/// deleting it ends it (its moves end at once, and the nodes it still drains are uncordoned).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "crd", derive(kube::CustomResource, kube::KubeSchema))]
 #[cfg_attr(

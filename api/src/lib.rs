@@ -63,9 +63,9 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
 #[cfg(feature = "crd")]
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 
-/// Agency names that are refused: `colo-system` is Colo's own namespace in every member
-/// (and, by default, on the hub); `default`, `public` and `kube-*` are what a person would
-/// take for the platform's. An existing namespace Colo did not make is never written either
+/// Agency names refused when an Agency is made: `colo-system` is Colo's own namespace in
+/// every member (and, by default, on the hub); `default`, `public` and `kube-*` read as the
+/// platform's own (`colo-default`, `colo-kube-system`), not an agency's. An existing namespace Colo did not make is never written either
 /// (the operator checks its labels before it writes or deletes anything).
 pub const RESERVED_AGENCY_NAMES: [&str; 3] = ["system", "default", "public"];
 
@@ -74,9 +74,12 @@ fn with_reserved_names(mut crd: CustomResourceDefinition) -> CustomResourceDefin
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::ValidationRule;
     let names = RESERVED_AGENCY_NAMES.map(|n| format!("'{n}'")).join(", ");
     let rule = ValidationRule {
+        // On creation only (`oldSelf` is absent then): an Agency by such a name made before
+        // the rule can still be edited, and deleted.
         rule: format!(
-            "!(self.metadata.name in [{names}] || self.metadata.name.startsWith('kube-'))"
+            "oldSelf.hasValue() || !(self.metadata.name in [{names}] || self.metadata.name.startsWith('kube-'))"
         ),
+        optional_old_self: Some(true),
         message: Some(format!(
             "the agency names {} and kube-* are reserved: an agency's member namespace is colo-<name>, and these name Colo's own or the platform's",
             RESERVED_AGENCY_NAMES.join(", ")

@@ -3,8 +3,8 @@
 //! ServiceAccount charts/colo/member/ binds and fences (a Deployment or a pod patch in
 //! kube-system, deleting colo-system or another team's namespace, adopting a namespace by
 //! labelling it); on the hub, as the chart's ServiceAccount (deleting ClusterRole
-//! cluster-admin, a ClusterRoleBinding or RoleBinding not Colo's, changing the chart's own
-//! colo-agency role, binding anyone in a namespace no agency owns). Colo's own work in its own
+//! cluster-admin or a ClusterRoleBinding not Colo's, changing a ClusterRole not Colo's,
+//! binding anyone in a namespace no agency owns). Each of these RBAC alone would allow. Colo's own work in its own
 //! namespaces still passes (and the rest of the suite runs the operator as these identities).
 
 use colo_e2e::*;

@@ -228,7 +228,7 @@ fn a_tenancy_outside_its_agencys_namespaces_or_clearance_is_rejected_with_the_re
     let why = squat["status"]["explanation"].as_str().unwrap();
     assert!(
         why.contains(&format!(
-            "namespace {stranger} is not owned by agency {agency}"
+            "namespace {stranger} is not in agency {agency}'s spec.namespaces"
         )),
         "{why}"
     );

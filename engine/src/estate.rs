@@ -637,8 +637,17 @@ impl Builder {
                 Some(u) => Some(parse_res(u, &format!("observed.usage.{}", w.name))?.min(most)),
                 None => None,
             };
-            let demand = match (spec.sizing, usage) {
-                (Sizing::Measured, Some(u)) => measured_demand(request, u),
+            let applied = match observed.requests.get(&w.name) {
+                Some(r) => {
+                    Some(parse_res(r, &format!("observed.requests.{}", w.name))?.min(request))
+                }
+                None => None,
+            };
+            // As applied when it is (the size kube-scheduler counts), else the size a new
+            // placement would be applied with: the one rule of `sizing`.
+            let demand = match (spec.sizing, applied, usage) {
+                (Sizing::Measured, Some(a), _) => a,
+                (Sizing::Measured, None, Some(u)) => measured_demand(request, u),
                 _ => request,
             }
             .one_pod();
@@ -650,11 +659,13 @@ impl Builder {
                 demand,
             });
         }
-        if let Some(name) = observed.usage.keys().find(|n| !names.contains(n.as_str())) {
-            return Err(problem(
-                "observed.usage",
-                format!("no workload named {name:?}"),
-            ));
+        for (field, keys) in [
+            ("observed.usage", observed.usage.keys().collect::<Vec<_>>()),
+            ("observed.requests", observed.requests.keys().collect()),
+        ] {
+            if let Some(name) = keys.iter().find(|n| !names.contains(n.as_str())) {
+                return Err(problem(field, format!("no workload named {name:?}")));
+            }
         }
         Ok(workloads)
     }

@@ -275,7 +275,7 @@ fn tenancies(rng: &mut Rng, shape: EstateShape) -> (Vec<AgencyEntry>, Vec<Tenanc
             },
             observed: Some(Observed {
                 usage,
-                assignments: Vec::new(),
+                ..Default::default()
             }),
         });
     }

@@ -88,12 +88,17 @@ pub struct TenancyEntry {
     pub observed: Option<Observed>,
 }
 
-/// What is running now: measured p95 per replica, and where replicas are.
+/// What is running now: measured p95 per replica, what each replica is asked for in the
+/// members, and where replicas are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Observed {
     #[serde(default)]
     pub usage: BTreeMap<String, Resources>,
+    /// Per workload, the requests its replicas were applied with (`sizing: Measured` may
+    /// have lowered them): a placed workload is counted at this, as kube-scheduler counts it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requests: BTreeMap<String, Resources>,
     #[serde(default)]
     pub assignments: Vec<ObservedAssignment>,
 }

@@ -129,6 +129,68 @@ proptest! {
     }
 }
 
+/// Inventories every field of which is within its bounds (most random ones above are not, and
+/// are refused): each is quoted, finite, small and soon.
+fn admissible() -> impl Strategy<Value = Inventory> {
+    let group = (
+        "[a-z][a-z0-9 -]{0,40}",
+        1u32..400,
+        (0.5..64.0f64, 1.0..1024.0f64),
+        (0.0..100.0f64, 0.0..100.0f64, 0.0..100.0f64, 0.0..100.0f64),
+        proptest::option::of((0.0..500.0f64, 500.0..2000.0f64)),
+        proptest::option::of(0.0..1_000_000.0f64),
+    )
+        .prop_map(
+            |(name, count, (cores, memory_gib), (ca, cp, ma, mp), watts, cost)| ServerGroup {
+                name,
+                count,
+                cores,
+                memory_gib,
+                cpu_average_percent: ca.min(cp),
+                cpu_p95_percent: ca.max(cp),
+                memory_average_percent: ma.min(mp),
+                memory_p95_percent: ma.max(mp),
+                idle_watts: watts.map(|w| w.0),
+                max_watts: watts.map(|w| w.1),
+                hardware_cost_per_year: cost,
+            },
+        );
+    let room = (
+        proptest::option::of(1.0..5.0f64),
+        proptest::option::of(0.0..10.0f64),
+        proptest::option::of(0.0..2000.0f64),
+    );
+    (proptest::collection::vec(group, 1..25), inventory(), room).prop_map(
+        |(mut servers, mut inv, (pue, price, carbon))| {
+            for (i, s) in servers.iter_mut().enumerate() {
+                s.name = format!("{i}-{}", s.name);
+            }
+            inv.servers = servers;
+            inv.room = Room {
+                pue,
+                energy_price_per_kwh: price,
+                carbon_grams_per_kwh: carbon,
+            };
+            inv
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn any_admissible_inventory_is_quoted_finite_small_and_soon(inv in admissible()) {
+        let estate = estate();
+        let started = Instant::now();
+        let q = quoted(&inv, &estate);
+        prop_assert!(started.elapsed() < MOST_TIME, "{:?}", started.elapsed());
+        let q = q.map_err(|e| TestCaseError::fail(format!("refused: {e}")))?;
+        prop_assert!(no_nulls(&q), "{q}");
+        prop_assert!(q.to_string().len() < MOST_BYTES);
+    }
+}
+
 /// The largest inventory taken: 1,000 groups of the longest names, 10,000 servers, each name
 /// the quote's own workload names over and over.
 #[test]

@@ -141,10 +141,10 @@ async fn run(cycle: Cycle, mut rx: mpsc::UnboundedReceiver<Request>) {
 impl Cycle {
     /// Observes the estate, plans the batch, and assumes every placement decided.
     async fn plan(&self, keys: &[TenancyKey]) -> Result<Planned, PlannerError> {
-        let decided_nodes = self.state.decided_nodes();
+        let decisions = self.state.decisions();
         let live = self
             .observer
-            .observe(keys, &decided_nodes, &self.state.rejected())
+            .observe(keys, &decisions, &self.state.rejected())
             .await
             .map_err(|e| PlannerError::Observe(e.to_string()))?;
         // One object the engine cannot represent is refused on its own; the rest is planned.

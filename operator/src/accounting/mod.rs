@@ -64,7 +64,7 @@ fn ledger_api(ctx: &Context) -> Api<ConfigMap> {
 pub async fn tick(ctx: &Context) -> Result<Ledger, AccountingError> {
     let live = ctx
         .observer
-        .observe(&[], &ctx.state.decided_nodes(), &ctx.state.rejected())
+        .observe(&[], &ctx.state.decisions(), &ctx.state.rejected())
         .await
         .map_err(AccountingError::Observe)?;
     // One object the engine cannot represent is left out; everything else is accounted.

@@ -133,6 +133,11 @@ async fn delete_namespace(
         cluster: cluster.to_string(),
         source,
     };
+    // Only the agency's own member namespace, whatever another's labels say.
+    if namespace != labels::member_namespace(agency) {
+        tracing::warn!(%namespace, %agency, "not deleted: it is not the agency's member namespace");
+        return Ok(false);
+    }
     let Some(ns) = api.get_opt(namespace).await.map_err(fail)? else {
         return Ok(false);
     };

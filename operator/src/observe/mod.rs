@@ -26,6 +26,7 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::k8s::keys::TenancyKey;
 use crate::k8s::members::{Member, MemberError, Members};
+use crate::state::Decisions;
 use cache::Cache;
 use measure::Measurement;
 use reach::{Judging, Reach};
@@ -117,7 +118,7 @@ impl Observer {
     pub async fn observe(
         &self,
         planning: &[TenancyKey],
-        decided: &HashMap<String, Vec<ObservedAssignment>>,
+        decided: &Decisions,
         rejected: &HashSet<TenancyKey>,
     ) -> Result<LiveEstate, kube::Error> {
         let (agencies, clusters, tenancies) = self.hub_objects().await?;
@@ -150,11 +151,13 @@ impl Observer {
             }
             let mut observed = Observed {
                 usage: measured_usage(t, &key, &usage),
+                requests: applied_requests(t, decided.sizes.get(&key.engine_name())),
                 assignments: Vec::new(),
             };
             if !planned {
                 let pods = pods_of.remove(&key).unwrap_or_default();
-                observed.assignments = running_or_decided(t, pods, decided.get(&key.engine_name()));
+                let nodes = decided.nodes.get(&key.engine_name());
+                observed.assignments = running_or_decided(t, pods, nodes);
                 // A snapshot only names nodes and workloads that exist.
                 observed.assignments.retain(|a| {
                     t.spec.workloads.iter().any(|w| w.name == a.workload)
@@ -331,6 +334,21 @@ fn measured_usage(
                 },
             ))
         })
+        .collect()
+}
+
+/// The requests each of the tenancy's workloads was applied with (workloads of its spec only).
+fn applied_requests(
+    t: &Tenancy,
+    sizes: Option<&BTreeMap<String, Resources>>,
+) -> BTreeMap<String, Resources> {
+    let Some(sizes) = sizes else {
+        return BTreeMap::new();
+    };
+    sizes
+        .iter()
+        .filter(|(w, _)| t.spec.workloads.iter().any(|x| &x.name == *w))
+        .map(|(w, r)| (w.clone(), r.clone()))
         .collect()
 }
 

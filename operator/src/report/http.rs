@@ -386,6 +386,29 @@ pub(super) fn reply(answer: Result<Response, ReportError>) -> Response {
     r
 }
 
+/// What the routes are served with in unit tests: a hub client that is never asked (no
+/// request there gets as far as the hub).
+#[cfg(test)]
+pub(super) fn served_for_tests() -> Served {
+    use crate::config::Config;
+    use crate::context::Wiring;
+    let (service, _handle) = tower_test::mock::pair::<
+        http::Request<kube::client::Body>,
+        http::Response<kube::client::Body>,
+    >();
+    let client = kube::Client::new(service, "default");
+    let wiring = Wiring {
+        identity: "test".into(),
+        watch_hub: false,
+        fence: crate::k8s::fence::Fence::open(),
+    };
+    Served {
+        ctx: Arc::new(Context::new(client.clone(), Config::default(), wiring)),
+        gate: Arc::new(Gate::new(client, std::time::Duration::from_secs(1))),
+        quoting: Arc::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,7 +74,8 @@ textarea {{ width: 100%; font-family: monospace; }} #why {{ border-left: 4px sol
     )
 }
 
-/// `POST /login` (a token from the page's form, kept in a cookie) and `POST /logout`.
+/// `POST /login` (a token from the page's form, kept in a cookie) and `POST /logout`. A form
+/// from another site is refused before its body is read.
 pub fn routes(
     served: Served,
 ) -> impl Filter<Extract = (Response,), Error = warp::Rejection> + Clone {
@@ -87,14 +88,9 @@ pub fn routes(
         .and(warp::body::form::<BTreeMap<String, String>>())
         .and(warp::header::optional::<String>("x-forwarded-proto"))
         .then(
-            move |site: Result<(), String>,
-                  form: BTreeMap<String, String>,
-                  proto: Option<String>| {
+            move |form: BTreeMap<String, String>, proto: Option<String>| {
                 let gate = gate.clone();
                 let answer = async move {
-                    if let Err(why) = site {
-                        return html(StatusCode::FORBIDDEN, page(&why));
-                    }
                     let token = form.get("token").map(|t| t.trim()).unwrap_or_default();
                     let cookie = match keep(token, proto.as_deref() == Some("https")) {
                         Ok(cookie) => cookie,
@@ -111,37 +107,46 @@ pub fn routes(
     let logout = warp::post()
         .and(warp::path!("logout"))
         .and(same_site())
-        .map(|site: Result<(), String>| match site {
-            Ok(()) => to_page(&forget()),
-            Err(why) => html(StatusCode::FORBIDDEN, page(&why)),
-        });
-    login.or(logout).unify()
+        .map(|| to_page(&forget()));
+    login.or(logout).unify().recover(cross_site).unify()
 }
 
-/// Whether a form comes from this page's own site, from the headers a browser sends with it
-/// (a script or curl sends neither, and carries no browser's cookie to misuse).
-fn same_site() -> impl Filter<Extract = (Result<(), String>,), Error = warp::Rejection> + Clone {
+/// A form another site sent, refused with why.
+#[derive(Debug)]
+struct CrossSite(String);
+
+impl warp::reject::Reject for CrossSite {}
+
+async fn cross_site(rejection: warp::Rejection) -> Result<Response, warp::Rejection> {
+    match rejection.find::<CrossSite>() {
+        Some(CrossSite(why)) => Ok(html(StatusCode::FORBIDDEN, page(why))),
+        None => Err(rejection),
+    }
+}
+
+/// Passes a form from this page's own site, judged by the headers a browser sends with it (a
+/// script or curl sends neither, and carries no browser's cookie to misuse); refuses others.
+fn same_site() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("sec-fetch-site")
         .and(warp::header::optional::<String>("origin"))
         .and(warp::header::optional::<String>("x-forwarded-host"))
         .and(warp::header::optional::<String>("host"))
-        .map(
+        .and_then(
             |site: Option<String>,
              origin: Option<String>,
              forwarded: Option<String>,
-             host: Option<String>| {
-                from_this_site(
-                    site.as_deref(),
-                    origin.as_deref(),
-                    forwarded.or(host).as_deref(),
-                )
+             host: Option<String>| async move {
+                let host = forwarded.or(host);
+                from_this_site(site.as_deref(), origin.as_deref(), host.as_deref())
+                    .map_err(|why| warp::reject::custom(CrossSite(why)))
             },
         )
+        .untuple_one()
 }
 
 /// Refuses a request a browser says another site sent: `Sec-Fetch-Site` other than
-/// `same-origin` or `none`, or an `Origin` whose host is not `host` (the proxy's
-/// `X-Forwarded-Host`, else `Host`).
+/// `same-origin` or `none` when it is given, else an `Origin` whose host is not `host` (the
+/// proxy's `X-Forwarded-Host`, else `Host`).
 pub fn from_this_site(
     site: Option<&str>,
     origin: Option<&str>,
@@ -152,10 +157,12 @@ pub fn from_this_site(
             "refused: this form was sent from {from}, not from Colo's own page; sign in on the page itself"
         )
     };
-    if let Some(site) = site
-        && !matches!(site, "same-origin" | "none")
-    {
-        return Err(refused(&format!("another site (Sec-Fetch-Site: {site})")));
+    // The browser's own judgement, when it gives one, is what counts.
+    if let Some(site) = site {
+        return match site {
+            "same-origin" | "none" => Ok(()),
+            other => Err(refused(&format!("another site (Sec-Fetch-Site: {other})"))),
+        };
     }
     if let Some(origin) = origin {
         let from = origin.split_once("://").map_or(origin, |(_, rest)| rest);
@@ -182,11 +189,62 @@ fn to_page(cookie: &str) -> Response {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn a_sign_in_or_out_from_another_site_is_refused_before_its_form_is_read() {
+        let served = crate::report::http::served_for_tests;
+        let big = vec![b'a'; 1 << 20];
+        let login = warp::test::request()
+            .method("POST")
+            .path("/login")
+            .header("host", "127.0.0.1:8080")
+            .header("origin", "https://evil.example")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(big)
+            .reply(&routes(served()))
+            .await;
+        // 403, not 413: refused before the body's size was looked at.
+        assert_eq!(login.status(), 403);
+        assert!(String::from_utf8_lossy(login.body()).contains("https://evil.example"));
+        let logout = |site: &'static str| async move {
+            let routes = routes(served());
+            warp::test::request()
+                .method("POST")
+                .path("/logout")
+                .header("sec-fetch-site", site)
+                .reply(&routes)
+                .await
+        };
+        assert_eq!(logout("cross-site").await.status(), 403);
+        let out = logout("same-origin").await;
+        assert_eq!(out.status(), 303);
+        assert!(
+            out.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
+        let empty = warp::test::request()
+            .method("POST")
+            .path("/login")
+            .header("sec-fetch-site", "same-origin")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("token=")
+            .reply(&routes(served()))
+            .await;
+        assert_eq!(
+            empty.status(),
+            400,
+            "passed the site check, refused as no token"
+        );
+    }
+
     #[test]
     fn a_form_from_another_site_is_refused() {
         let host = Some("127.0.0.1:8080");
         assert!(from_this_site(None, None, host).is_ok(), "curl");
         assert!(from_this_site(Some("same-origin"), Some("http://127.0.0.1:8080"), host).is_ok());
+        // A proxy that rewrote Host: the browser's Sec-Fetch-Site is what counts.
+        assert!(from_this_site(Some("same-origin"), Some("https://colo.example"), host).is_ok());
         assert!(
             from_this_site(Some("none"), None, host).is_ok(),
             "typed in the address bar"
@@ -197,6 +255,7 @@ mod tests {
             (None, Some("https://evil.example")),
             (None, Some("null")),
             (None, Some("http://127.0.0.1:8081")),
+            (Some("cross-site"), Some("http://127.0.0.1:8080")),
         ] {
             let why = from_this_site(site, origin, host).unwrap_err();
             assert!(why.starts_with("refused: this form was sent from"), "{why}");

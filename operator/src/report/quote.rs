@@ -54,7 +54,7 @@ pub async fn quote(
     })?;
     let live = ctx
         .observer
-        .observe(&[], &ctx.state.decided_nodes(), &ctx.state.rejected())
+        .observe(&[], &ctx.state.decisions(), &ctx.state.rejected())
         .await
         .map_err(|e| {
             ReportError::Unavailable(format!(

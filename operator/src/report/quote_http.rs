@@ -174,29 +174,7 @@ impl Served {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::context::{Context, Wiring};
-
-    /// What the routes are served with: a hub client that is never asked (no request here
-    /// gets as far as the hub).
-    fn served() -> Served {
-        let (service, _handle) = tower_test::mock::pair::<
-            http::Request<kube::client::Body>,
-            http::Response<kube::client::Body>,
-        >();
-        let client = kube::Client::new(service, "default");
-        let wiring = Wiring {
-            identity: "test".into(),
-            watch_hub: false,
-            fence: crate::k8s::fence::Fence::open(),
-        };
-        let ctx = Arc::new(Context::new(client.clone(), Config::default(), wiring));
-        Served {
-            ctx,
-            gate: Arc::new(Gate::new(client, std::time::Duration::from_secs(1))),
-            quoting: Arc::default(),
-        }
-    }
+    use crate::report::http::served_for_tests as served;
 
     #[tokio::test]
     async fn a_quote_from_a_stranger_is_refused_before_its_body_is_read() {

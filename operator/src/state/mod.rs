@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use colo_api::{Phase, Placement};
+use colo_api::{Phase, Placement, Resources};
 use colo_engine::ledger::Ledger;
 use colo_engine::snapshot::ObservedAssignment;
 
@@ -88,6 +88,34 @@ impl Record {
             .into_iter()
             .flatten()
             .chain(previous.into_iter().flatten())
+    }
+}
+
+/// What this process placed, as the planner's snapshot counts it, per tenancy (by engine
+/// name): the nodes decided, counted until its pods run there; and per workload the requests
+/// its replicas are asked for in the members (the larger of two sizes while a rollout
+/// replaces one with the other), so the plan counts what kube-scheduler counts.
+#[derive(Clone, Debug, Default)]
+pub struct Decisions {
+    pub nodes: HashMap<String, Vec<ObservedAssignment>>,
+    pub sizes: HashMap<String, BTreeMap<String, Resources>>,
+}
+
+/// Per resource, the larger of two requests.
+fn larger(a: &Resources, b: &Resources) -> Resources {
+    let cpu = |r: &Resources| r.cpu.cpu_millis().unwrap_or(0);
+    let mem = |r: &Resources| r.memory.bytes().unwrap_or(0);
+    Resources {
+        cpu: if cpu(b) > cpu(a) {
+            b.cpu.clone()
+        } else {
+            a.cpu.clone()
+        },
+        memory: if mem(b) > mem(a) {
+            b.memory.clone()
+        } else {
+            a.memory.clone()
+        },
     }
 }
 
@@ -526,12 +554,25 @@ impl State {
             .count()
     }
 
-    /// The nodes decided for each tenancy (by engine name), for the planner's snapshot.
-    pub fn decided_nodes(&self) -> HashMap<String, Vec<ObservedAssignment>> {
-        lock(&self.tenancies)
-            .iter()
-            .filter_map(|(k, r)| Some((k.engine_name(), r.effective()?.nodes.clone())))
-            .collect()
+    /// What this process placed, as the snapshot counts it (`Decisions`).
+    pub fn decisions(&self) -> Decisions {
+        let mut out = Decisions::default();
+        for (k, r) in lock(&self.tenancies).iter() {
+            let Some(effective) = r.effective() else {
+                continue;
+            };
+            out.nodes.insert(k.engine_name(), effective.nodes.clone());
+            let mut sizes: BTreeMap<String, Resources> = BTreeMap::new();
+            for p in r.holding() {
+                let Some(asked) = &p.requests else { continue };
+                let size = sizes
+                    .entry(p.workload.clone())
+                    .or_insert_with(|| asked.clone());
+                *size = larger(size, asked);
+            }
+            out.sizes.insert(k.engine_name(), sizes);
+        }
+        out
     }
 
     /// True when the agency's member space in `cluster` was applied as `fingerprint` less

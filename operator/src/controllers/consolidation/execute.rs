@@ -17,7 +17,7 @@ use crate::k8s::nodes;
 async fn basis_now(ctx: &Context) -> Result<String, Error> {
     let live = ctx
         .observer
-        .observe(&[], &ctx.state.decided_nodes(), &ctx.state.rejected())
+        .observe(&[], &ctx.state.decisions(), &ctx.state.rejected())
         .await
         .map_err(|e| Error::Observe(e.to_string()))?;
     Ok(basis::of(&live.snapshot))

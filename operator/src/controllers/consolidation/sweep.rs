@@ -111,7 +111,9 @@ async fn patch_plan(
         .await
     {
         Ok(_) => Ok(()),
+        // Gone, or changed since read (a failed test op): the next step reads it again.
         Err(e) if crate::k8s::plain::is_not_found(&e) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 422 || e.code == 409 => Ok(()),
         Err(source) => Err(Error::Write {
             plan: plan.name_any(),
             source,

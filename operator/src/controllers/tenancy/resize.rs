@@ -440,11 +440,17 @@ mod tests {
         assert_eq!(r.measured["api"].cpu.as_str(), "100m");
     }
 
-    /// A measured tenancy as the planner places it: its demand is what the operator applies,
-    /// for any p95 (tiny ones held at the floor, odd byte counts, above what was asked).
-    fn planned(cpu: u64, mem: u64) -> Placement {
+    /// A measured tenancy with p95 `cpu`/`mem` as the planner counts it: placed already with
+    /// requests `applied` (on n1), or placed now when `applied` is None.
+    fn planned(cpu: u64, mem: u64, applied: Option<(u64, u64)>) -> Placement {
+        let observed = match applied {
+            Some((c, m)) => format!(
+                ", requests: {{api: {{cpu: {c}m, memory: '{m}'}}}}, assignments: [{{workload: api, cluster: north-1, node: n1, replicas: 2}}]"
+            ),
+            None => String::new(),
+        };
         let snapshot = format!(
-            "apiVersion: colo.dev/v1alpha1\nkind: EstateSnapshot\nagencies:\n- metadata: {{name: a}}\n  spec: {{displayName: A, costCentre: C, namespaces: [ns], maxClassification: OFFICIAL}}\nclusters:\n- metadata: {{name: north-1}}\n  spec: {{site: s, region: r, classification: OFFICIAL}}\n  nodes: [{{name: n1, capacity: {{cpu: '32', memory: 128Gi}}}}]\ntenancies:\n- metadata: {{name: lean, namespace: ns}}\n  spec: {{agency: a, classification: OFFICIAL, sizing: Measured, workloads: [{{name: api, image: i, replicas: 2, cpu: 500m, memory: 512Mi}}]}}\n  observed: {{usage: {{api: {{cpu: {cpu}m, memory: '{mem}'}}}}}}\n"
+            "apiVersion: colo.dev/v1alpha1\nkind: EstateSnapshot\nagencies:\n- metadata: {{name: a}}\n  spec: {{displayName: A, costCentre: C, namespaces: [ns], maxClassification: OFFICIAL}}\nclusters:\n- metadata: {{name: north-1}}\n  spec: {{site: s, region: r, classification: OFFICIAL}}\n  nodes: [{{name: n1, capacity: {{cpu: '32', memory: 128Gi}}}}]\ntenancies:\n- metadata: {{name: lean, namespace: ns}}\n  spec: {{agency: a, classification: OFFICIAL, sizing: Measured, workloads: [{{name: api, image: i, replicas: 2, cpu: 500m, memory: 512Mi}}]}}\n  observed: {{usage: {{api: {{cpu: {cpu}m, memory: '{mem}'}}}}{observed}}}\n"
         );
         let snapshot: colo_engine::snapshot::EstateSnapshot =
             serde_yaml_ng::from_str(&snapshot).unwrap();
@@ -460,29 +466,46 @@ mod tests {
         }
     }
 
+    fn requests(p: &Placement) -> (u64, u64) {
+        let r = p.requests.as_ref().unwrap();
+        (r.cpu.cpu_millis().unwrap(), r.memory.bytes().unwrap())
+    }
+
     proptest::proptest! {
+        /// Placed now, a workload is applied with the planner's demand, and the operator's
+        /// review keeps it there.
         #[test]
-        fn the_planners_demand_is_what_the_operator_applies(
+        fn a_new_placement_is_applied_at_the_planners_demand(
             cpu in 1u64..700, mem in 1u64..(700 << 20)
         ) {
-            let placed = vec![planned(cpu, mem)];
+            let placed = vec![planned(cpu, mem, None)];
             let t = tenancy("Measured", Some("2026-11-27T12:00:00Z"));
-            let r = review(
-                &t,
-                &[cluster(Some("2m"))],
-                &placed,
-                &usage(cpu as i64, mem as i64),
-                RULES,
-                at(13, 0),
-            );
+            let r = review(&t, &[cluster(Some("2m"))], &placed, &usage(cpu as i64, mem as i64), RULES, at(13, 0));
             proptest::prop_assert!(r.changes.is_empty(), "{:?}", r.changes);
-            let w = &t.spec.workloads[0];
-            let (_, applied, _) = size_workload(w, &placed, &BTreeMap::from([
-                ("api".to_string(), (cpu as i64, mem as i64)),
-            ]), None);
-            let decided = measured_size(asked_size(w), Some(Size { cpu_millis: cpu, memory_bytes: mem }), asked_size(w), FLOOR);
-            proptest::prop_assert_eq!(applied_size(w, &placed), decided.size);
-            proptest::prop_assert_eq!(applied, decided.size);
+            proptest::prop_assert_eq!(requests(&r.placements[0]), requests(&placed[0]));
+        }
+
+        /// Placed before at any size the operator applied (as asked while its window runs, or
+        /// lowered since, within or outside the resize band), a workload is counted by the
+        /// planner at exactly that size, whatever its p95 now: what kube-scheduler counts.
+        #[test]
+        fn a_placed_workload_is_counted_as_applied(
+            cpu in 1u64..700, mem in 1u64..(700 << 20),
+            applied_cpu in 50u64..=500, applied_mib in 64u64..=512,
+            window_passed in proptest::bool::ANY,
+        ) {
+            let applied = (applied_cpu, applied_mib << 20);
+            let counted = planned(cpu, mem, Some(applied));
+            proptest::prop_assert_eq!(requests(&counted), applied);
+            // The operator's review starts from that size: it keeps it, or resizes it (and
+            // the next snapshot counts the new size, as the state holds it).
+            let placed = vec![counted];
+            let t = tenancy("Measured", Some("2026-11-27T12:00:00Z"));
+            let now = if window_passed { at(13, 0) } else { at(12, 1) };
+            let r = review(&t, &[cluster(Some("2m"))], &placed, &usage(cpu as i64, mem as i64), RULES, now);
+            if !window_passed {
+                proptest::prop_assert!(r.changes.is_empty(), "{:?}", r.changes);
+            }
         }
     }
 }
