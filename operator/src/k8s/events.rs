@@ -1,5 +1,10 @@
 //! Kubernetes Events, published one way: on the object they concern, under Colo's reporter.
 //! An Event that cannot be written is logged and dropped; it never fails a reconcile.
+//!
+//! The recorder folds an Event into an earlier one's series when their reason and action
+//! match, keeping the earlier note: so the action carries a digest of the note, and only the
+//! same news told again becomes a series (a second `Accepted` for another cause is its own
+//! Event, with its own note).
 
 use kube::Client;
 use kube::Resource;
@@ -10,6 +15,14 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 pub enum Kind {
     Normal,
     Warning,
+}
+
+/// `reason` and a short digest of `note`: what tells two Events apart.
+fn action(reason: &str, note: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    note.hash(&mut hasher);
+    format!("{reason}-{:08x}", hasher.finish() as u32)
 }
 
 #[derive(Clone)]
@@ -48,11 +61,24 @@ impl Events {
             },
             reason: reason.into(),
             note: Some(note.chars().take(NOTE_LIMIT).collect()),
-            action: reason.into(),
+            action: action(reason, note),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&event, &object.object_ref(&())).await {
             tracing::warn!(error = %e, reason, "could not publish an event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_news_shares_an_action_other_news_does_not() {
+        let a = action("Accepted", "accepted again: (clearance)");
+        assert_eq!(a, action("Accepted", "accepted again: (clearance)"));
+        assert_ne!(a, action("Accepted", "accepted again: (label)"));
+        assert!(a.starts_with("Accepted-") && a.len() <= 128, "{a}");
     }
 }
