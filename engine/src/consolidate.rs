@@ -1,8 +1,9 @@
-//! Consolidation: empty nodes (whole clusters first) by moving their replicas onto nodes that
-//! are already on, make-before-break, and only where the saving pays for the disruption.
-//!
-//! The same pass improves a fresh placement (with no threshold): greedy packing leaves a tail
-//! of half-empty nodes, and re-packing the emptiest of them frees some.
+//! The greedy re-pack: empty nodes one at a time (the emptiest first, whole clusters first) by
+//! moving their replicas onto nodes that are already on, only where the saving pays for the
+//! disruption; and rebalancing nodes full in one resource only. It improves a fresh placement
+//! (with no threshold: greedy packing leaves a tail of half-empty nodes). The consolidation
+//! of a running estate chooses its nodes as a set instead (`repack`). Moving a node's replicas
+//! off it is *draining* it (docs/glossary.md).
 
 use crate::constraints::per_site_limit;
 use crate::estate::Res;

@@ -3,7 +3,7 @@
 use crate::estate::{Cluster, Estate, Tenancy};
 
 /// Why `tenancy` may not run on `cluster` at all, or None when it may.
-pub fn refusal(estate: &Estate, tenancy: &Tenancy, cluster_index: usize) -> Option<String> {
+pub fn exclusion(estate: &Estate, tenancy: &Tenancy, cluster_index: usize) -> Option<String> {
     let cluster: &Cluster = &estate.clusters[cluster_index];
     if let Some(pinned) = tenancy.pinned.filter(|&p| p != cluster_index) {
         return Some(format!(
@@ -38,7 +38,7 @@ pub fn refusal(estate: &Estate, tenancy: &Tenancy, cluster_index: usize) -> Opti
 }
 
 /// The agency's clearance must cover the tenancy (checked by the operator on the hub too).
-pub fn clearance_refusal(estate: &Estate, tenancy: &Tenancy) -> Option<String> {
+pub fn clearance_exclusion(estate: &Estate, tenancy: &Tenancy) -> Option<String> {
     let agency = &estate.agencies[tenancy.agency];
     (tenancy.classification > agency.clearance).then(|| {
         format!(

@@ -199,57 +199,11 @@ fn tenancies(rng: &mut Rng, shape: EstateShape) -> (Vec<AgencyEntry>, Vec<Tenanc
         let mut workloads = Vec::new();
         let mut usage = BTreeMap::new();
         for w in 0..rng.range(1, 2) {
-            let mut roll = rng.below(100);
-            let ((c0, c1), (m0, m1), _) = *KINDS
-                .iter()
-                .find(|(_, _, share)| {
-                    let hit = roll < *share;
-                    roll = roll.saturating_sub(*share);
-                    hit
-                })
-                .unwrap_or(&KINDS[0]);
-            let cpu = rng.range(c0, c1) / 50 * 50;
-            let mem = rng.range(m0, m1) / 64 * 64;
-            let replicas = if dual {
-                rng.range(2, 4)
-            } else {
-                rng.range(1, 3)
-            };
-            let name = format!("w{w}");
-            // Real rooms use 10–40% of what they reserve.
-            let used = rng.range(10, 40);
-            usage.insert(
-                name.clone(),
-                Resources {
-                    cpu: Quantity::from_cpu_millis((cpu * used / 100).max(10)),
-                    memory: Quantity::from_bytes((mem * used / 100).max(16) << 20),
-                },
-            );
-            workloads.push(Workload {
-                name,
-                image: "registry.example.gov.uk/app:1".into(),
-                replicas: replicas as i32,
-                cpu: Quantity::from_cpu_millis(cpu.max(50)),
-                memory: Quantity::from_bytes(mem.max(64) << 20),
-                ports: Vec::new(),
-                env: Vec::new(),
-                pod_annotations: BTreeMap::new(),
-                service_account_token: false,
-            });
+            let (workload, used) = workload(rng, w, dual);
+            usage.insert(workload.name.clone(), used);
+            workloads.push(workload);
         }
-        // Residency limits; uk-north has one site, so DualSite work is only ever held to uk-south.
-        let regions = if shape.constrained && rng.chance(0.2) {
-            vec![
-                if dual {
-                    "uk-south"
-                } else {
-                    SITES[rng.below(2) as usize].1
-                }
-                .to_string(),
-            ]
-        } else {
-            Vec::new()
-        };
+        let regions = regions(rng, shape, dual);
         tenancies.push(TenancyEntry {
             metadata: Metadata {
                 name: format!("t{i:05}"),
@@ -279,7 +233,68 @@ fn tenancies(rng: &mut Rng, shape: EstateShape) -> (Vec<AgencyEntry>, Vec<Tenanc
             }),
         });
     }
-    let agencies = (0..agency_count)
+    let agencies = agency_entries(&clearance);
+    (agencies, tenancies)
+}
+
+/// One workload of a generated tenancy (`w` its index), and its measured use per replica.
+fn workload(rng: &mut Rng, w: u64, dual: bool) -> (Workload, Resources) {
+    let mut roll = rng.below(100);
+    let ((c0, c1), (m0, m1), _) = *KINDS
+        .iter()
+        .find(|(_, _, share)| {
+            let hit = roll < *share;
+            roll = roll.saturating_sub(*share);
+            hit
+        })
+        .unwrap_or(&KINDS[0]);
+    let cpu = rng.range(c0, c1) / 50 * 50;
+    let mem = rng.range(m0, m1) / 64 * 64;
+    let replicas = if dual {
+        rng.range(2, 4)
+    } else {
+        rng.range(1, 3)
+    };
+    let name = format!("w{w}");
+    // Real rooms use 10–40% of what they reserve.
+    let used = rng.range(10, 40);
+    let usage = Resources {
+        cpu: Quantity::from_cpu_millis((cpu * used / 100).max(10)),
+        memory: Quantity::from_bytes((mem * used / 100).max(16) << 20),
+    };
+    let workload = Workload {
+        name,
+        image: "registry.example.gov.uk/app:1".into(),
+        replicas: replicas as i32,
+        cpu: Quantity::from_cpu_millis(cpu.max(50)),
+        memory: Quantity::from_bytes(mem.max(64) << 20),
+        ports: Vec::new(),
+        env: Vec::new(),
+        pod_annotations: BTreeMap::new(),
+        service_account_token: false,
+    };
+    (workload, usage)
+}
+
+/// Residency limits; uk-north has one site, so DualSite work is only ever held to uk-south.
+fn regions(rng: &mut Rng, shape: EstateShape, dual: bool) -> Vec<String> {
+    if shape.constrained && rng.chance(0.2) {
+        vec![
+            if dual {
+                "uk-south"
+            } else {
+                SITES[rng.below(2) as usize].1
+            }
+            .to_string(),
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The agencies of a generated estate, each cleared for what its tenancies need.
+fn agency_entries(clearance: &[Classification]) -> Vec<AgencyEntry> {
+    (0..clearance.len())
         .map(|a| AgencyEntry {
             metadata: Metadata {
                 name: format!("agency-{a:03}"),
@@ -296,8 +311,7 @@ fn tenancies(rng: &mut Rng, shape: EstateShape) -> (Vec<AgencyEntry>, Vec<Tenanc
                 quote: None,
             },
         })
-        .collect();
-    (agencies, tenancies)
+        .collect()
 }
 
 /// Marks a share of tenancies as running where a least-allocated scheduler would have put
@@ -310,7 +324,7 @@ fn run_some(rng: &mut Rng, snapshot: &mut EstateSnapshot, share: f64) {
             continue;
         }
         let eligible: Vec<usize> = (0..estate.clusters.len())
-            .filter(|&c| crate::constraints::refusal(&estate, tenancy, c).is_none())
+            .filter(|&c| crate::constraints::exclusion(&estate, tenancy, c).is_none())
             .collect();
         if eligible.is_empty() {
             continue;

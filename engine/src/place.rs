@@ -1,10 +1,10 @@
 //! Placing new tenancies: which cluster (or, for DualSite, which pair of sites), then which nodes.
 //!
 //! Each candidate cluster is tried on the live packing and rolled back; the best by
-//! (nodes opened, energy cost, carbon, cluster preference) wins. Every refusal keeps its reason.
+//! (nodes opened, energy cost, carbon, cluster preference) wins. Every exclusion keeps its reason.
 
-use crate::constraints::{clearance_refusal, per_site_limit, refusal};
-use crate::estate::{Estate, Res};
+use crate::constraints::{clearance_exclusion, exclusion, per_site_limit};
+use crate::estate::{Estate, Res, amount, reference_capacity, size_key};
 use crate::pack::{Heuristic, Packing};
 
 /// One replica going to one node.
@@ -48,11 +48,11 @@ pub enum Outcome {
     Placed {
         clusters: Vec<usize>,
         why: String,
-        rejected: Vec<(usize, String)>,
+        excluded: Vec<(usize, String)>,
     },
     Unplaced {
         reason: String,
-        rejected: Vec<(usize, String)>,
+        excluded: Vec<(usize, String)>,
         /// A replica is larger than every node the tenancy may use: it never fits until its
         /// spec or the estate's nodes change (not merely until room is freed).
         too_large: bool,
@@ -121,39 +121,39 @@ impl<'p, 'e> Placer<'p, 'e> {
     pub fn place(&mut self, t: usize) -> Outcome {
         let estate = self.packing.estate;
         let tenancy = &estate.tenancies[t];
-        if let Some(reason) = clearance_refusal(estate, tenancy) {
+        if let Some(reason) = clearance_exclusion(estate, tenancy) {
             return Outcome::Unplaced {
                 reason,
-                rejected: Vec::new(),
+                excluded: Vec::new(),
                 too_large: false,
             };
         }
-        let mut rejected = Vec::new();
+        let mut excluded = Vec::new();
         let mut eligible = Vec::new();
         for &c in &self.by_preference {
-            match refusal(estate, tenancy, c) {
-                Some(why) => rejected.push((c, why)),
+            match exclusion(estate, tenancy, c) {
+                Some(why) => excluded.push((c, why)),
                 None => eligible.push(c),
             }
         }
         if eligible.is_empty() {
             return Outcome::Unplaced {
                 reason: "no cluster meets the tenancy's constraints".into(),
-                rejected,
+                excluded,
                 too_large: false,
             };
         }
         if let Some(reason) = too_large(estate, tenancy, &eligible) {
             return Outcome::Unplaced {
                 reason,
-                rejected,
+                excluded,
                 too_large: true,
             };
         }
         if tenancy.dual_site {
-            self.place_dual_site(t, &eligible, rejected)
+            self.place_dual_site(t, &eligible, excluded)
         } else {
-            self.place_single_site(t, &eligible, rejected)
+            self.place_single_site(t, &eligible, excluded)
         }
     }
 
@@ -161,7 +161,7 @@ impl<'p, 'e> Placer<'p, 'e> {
         &mut self,
         t: usize,
         eligible: &[usize],
-        mut rejected: Vec<(usize, String)>,
+        mut excluded: Vec<(usize, String)>,
     ) -> Outcome {
         let all = |w: &crate::estate::Workload| w.replicas;
         let mut best: Option<Trial> = None;
@@ -187,22 +187,22 @@ impl<'p, 'e> Placer<'p, 'e> {
                         break;
                     }
                 }
-                Err(why) => rejected.push((c, why)),
+                Err(why) => excluded.push((c, why)),
             }
         }
         let Some(best) = best else {
             return Outcome::Unplaced {
                 reason: "no eligible cluster has room".into(),
-                rejected,
+                excluded,
                 too_large: false,
             };
         };
         for other in tried {
-            rejected.push((other.cluster, self.worse(&other, &best)));
+            excluded.push((other.cluster, self.worse(&other, &best)));
         }
         let chosen = &self.packing.estate.clusters[best.cluster].name;
         for c in untried {
-            rejected.push((
+            excluded.push((
                 c,
                 format!(
                     "dearer energy per core than {chosen}, where it fits on nodes already running"
@@ -214,7 +214,7 @@ impl<'p, 'e> Placer<'p, 'e> {
         Outcome::Placed {
             clusters: vec![best.cluster],
             why,
-            rejected,
+            excluded,
         }
     }
 
@@ -222,7 +222,7 @@ impl<'p, 'e> Placer<'p, 'e> {
         &mut self,
         t: usize,
         eligible: &[usize],
-        mut rejected: Vec<(usize, String)>,
+        mut excluded: Vec<(usize, String)>,
     ) -> Outcome {
         let estate = self.packing.estate;
         let site = |c: usize| estate.clusters[c].site;
@@ -235,7 +235,7 @@ impl<'p, 'e> Placer<'p, 'e> {
                 reason: format!(
                     "DualSite needs clusters in two sites; the eligible ones are all in {only}"
                 ),
-                rejected,
+                excluded,
                 too_large: false,
             };
         }
@@ -246,42 +246,21 @@ impl<'p, 'e> Placer<'p, 'e> {
         for &c in eligible {
             match (self.trial(t, c, &larger), self.trial(t, c, &smaller)) {
                 (Ok(big), Ok(small)) => halves.push((big, small)),
-                (Err(why), _) | (_, Err(why)) => rejected.push((c, why)),
+                (Err(why), _) | (_, Err(why)) => excluded.push((c, why)),
             }
         }
-        let mut best: Option<(&Trial, &Trial)> = None;
-        let key = |a: &Trial, b: &Trial| {
-            let (ka, kb) = (a.key(&self.preference), b.key(&self.preference));
-            (
-                ka.0 + kb.0,
-                ka.1.saturating_add(kb.1),
-                ka.2.saturating_add(kb.2),
-                ka.3.saturating_add(kb.3),
-                ka.4.min(kb.4),
-                ka.4.max(kb.4),
-            )
-        };
-        for (big, _) in &halves {
-            for (_, small) in &halves {
-                if site(big.cluster) == site(small.cluster) {
-                    continue;
-                }
-                if best.is_none_or(|(a, b)| key(big, small) < key(a, b)) {
-                    best = Some((big, small));
-                }
-            }
-        }
+        let best = self.cheapest_pair(&halves);
         let Some((big, small)) = best else {
             return Outcome::Unplaced {
                 reason: "DualSite needs room in two sites; only one site has room".into(),
-                rejected,
+                excluded,
                 too_large: false,
             };
         };
         let (big, small) = (big.clone(), small.clone());
         for (b, _) in &halves {
             if b.cluster != big.cluster && b.cluster != small.cluster {
-                rejected.push((
+                excluded.push((
                     b.cluster,
                     "another pair of sites was cheaper or needed fewer nodes".into(),
                 ));
@@ -300,8 +279,38 @@ impl<'p, 'e> Placer<'p, 'e> {
         Outcome::Placed {
             clusters: vec![big.cluster, small.cluster],
             why,
-            rejected,
+            excluded,
         }
+    }
+
+    /// Of every (larger half, smaller half) at two different sites, the cheapest pair: fewest
+    /// nodes opened, then least energy and carbon, then the most preferred clusters.
+    fn cheapest_pair<'a>(&self, halves: &'a [(Trial, Trial)]) -> Option<(&'a Trial, &'a Trial)> {
+        let estate = self.packing.estate;
+        let site = |c: usize| estate.clusters[c].site;
+        let mut best: Option<(&Trial, &Trial)> = None;
+        let key = |a: &Trial, b: &Trial| {
+            let (ka, kb) = (a.key(&self.preference), b.key(&self.preference));
+            (
+                ka.0 + kb.0,
+                ka.1.saturating_add(kb.1),
+                ka.2.saturating_add(kb.2),
+                ka.3.saturating_add(kb.3),
+                ka.4.min(kb.4),
+                ka.4.max(kb.4),
+            )
+        };
+        for (big, _) in halves {
+            for (_, small) in halves {
+                if site(big.cluster) == site(small.cluster) {
+                    continue;
+                }
+                if best.is_none_or(|(a, b)| key(big, small) < key(a, b)) {
+                    best = Some((big, small));
+                }
+            }
+        }
+        best
     }
 
     /// Tries `replicas(w)` replicas of each workload of `t` on cluster `c`, then rolls back.
@@ -458,38 +467,4 @@ fn too_large(
         amount(node.capacity),
         amount(node.room.max(Res::ZERO))
     ))
-}
-
-/// `2 cores, 1 GiB`, `1.25 cores, 512 MiB`: sizes as people read them.
-pub fn amount(r: Res) -> String {
-    let cores = if r.cpu % 1000 == 0 {
-        format!("{}", r.cpu / 1000)
-    } else {
-        let text = format!("{:.3}", r.cpu as f64 / 1000.0);
-        text.trim_end_matches('0').to_string()
-    };
-    let unit = if r.cpu == 1000 { "core" } else { "cores" };
-    const GIB: i64 = 1 << 30;
-    let memory = if r.mem >= GIB {
-        let text = format!("{:.1}", r.mem as f64 / GIB as f64);
-        format!("{} GiB", text.trim_end_matches(".0"))
-    } else {
-        format!("{} MiB", (r.mem.max(0) as u64).div_ceil(1 << 20))
-    };
-    format!("{cores} {unit}, {memory}")
-}
-
-/// The estate's biggest node in each resource: what sizes are measured against.
-pub fn reference_capacity(estate: &Estate) -> Res {
-    estate
-        .nodes
-        .iter()
-        .fold(Res::new(1, 1), |r, n| r.max(n.capacity))
-}
-
-/// Sort key for "decreasing size": the larger of a demand's cpu and memory shares of the
-/// reference node, in parts per million.
-pub fn size_key(reference: Res, demand: Res) -> i64 {
-    let share = |v: i64, of: i64| (v as i128 * 1_000_000 / of.max(1) as i128) as i64;
-    share(demand.cpu, reference.cpu).max(share(demand.mem, reference.mem))
 }

@@ -1,4 +1,5 @@
-//! Consolidation of a running estate by choosing the nodes to drain as a set, not one by one.
+//! Consolidation: the re-pack of a running estate, choosing the nodes to drain as a set, not
+//! one by one (the greedy re-pack of a fresh placement is `consolidate`).
 //!
 //! Nodes are ranked for draining: the least room per idle watt first (the big, efficient
 //! machines stay on), then nodes of the least loaded clusters (so whole clusters can go), then

@@ -8,7 +8,8 @@
 //! rolls the workload's pods, so a running workload takes a new size only when it differs
 //! from what is applied by more than [`RESIZE_THRESHOLD`] in CPU or memory.
 
-use crate::estate::MEASURED_SIZING_MARGIN;
+/// `sizing: Measured` asks for measured p95 × this, never more than was requested.
+pub const MEASURED_SIZING_MARGIN: f64 = 1.2;
 
 /// Relative change of a request below which a running workload is left as it is.
 pub const RESIZE_THRESHOLD: f64 = 0.10;
@@ -22,7 +23,7 @@ pub struct Size {
 
 /// What one workload should request now, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Sizing {
+pub struct MeasuredSize {
     pub size: Size,
     /// One phrase for status and Events.
     pub basis: String,
@@ -46,9 +47,14 @@ pub fn demand(asked: Size, measured: Size) -> Size {
 /// The size of one workload with `sizing: Measured` once its window has passed.
 /// `measured` is the p95 per replica (None, or zero in a dimension: nothing was seen, so that
 /// dimension keeps what was asked); no dimension goes below `floor` (or above what was asked).
-pub fn measured_size(asked: Size, measured: Option<Size>, applied: Size, floor: Size) -> Sizing {
+pub fn measured_size(
+    asked: Size,
+    measured: Option<Size>,
+    applied: Size,
+    floor: Size,
+) -> MeasuredSize {
     let Some(measured) = measured else {
-        return Sizing {
+        return MeasuredSize {
             size: asked,
             basis: "as asked: no measured usage".into(),
             changed: differs(asked, applied),
@@ -86,7 +92,7 @@ pub fn measured_size(asked: Size, measured: Option<Size>, applied: Size, floor: 
     } else {
         "measured p95 × 1.2, below what was asked".to_string()
     };
-    Sizing {
+    MeasuredSize {
         size,
         basis,
         changed: differs(size, applied),

@@ -71,7 +71,7 @@ fn secret_work_goes_only_where_it_is_accredited_and_says_why_not_elsewhere() {
     assert_eq!(clusters_of(&plan, "dvla/vault"), ["south-1"]);
     let d = &plan.decisions[0];
     let why = |c: &str| {
-        d.rejected
+        d.excluded
             .iter()
             .find(|r| r.cluster == c)
             .map(|r| r.reason.as_str())
@@ -136,7 +136,7 @@ fn regions_and_pins_are_hard() {
         .unwrap();
     assert!(
         local
-            .rejected
+            .excluded
             .iter()
             .any(|r| r.cluster == "north-1" && r.reason.contains("outside the tenancy's regions"))
     );

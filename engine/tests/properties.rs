@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use colo_engine::constraints::{per_site_limit, refusal};
+use colo_engine::constraints::{exclusion, per_site_limit};
 use colo_engine::estate::Res;
 use colo_engine::generate::{EstateShape, estate};
 use colo_engine::{Estate, EstateSnapshot, Heuristic, Plan, PlanOptions, plan};
@@ -88,7 +88,7 @@ fn check_state(
         let tenancy = &estate.tenancies[t];
         used[n] += tenancy.workloads[w].demand.times(r);
         let c = estate.nodes[n].cluster;
-        if let Some(why) = refusal(estate, tenancy, c) {
+        if let Some(why) = exclusion(estate, tenancy, c) {
             return Err(format!(
                 "{} on {}: {why}",
                 tenancy.key, estate.clusters[c].name
@@ -352,7 +352,7 @@ proptest! {
         let estate = Estate::from_snapshot(&estate(shape)).unwrap();
         let plan = plan(&estate, options(h, false));
         for d in &plan.decisions {
-            for r in &d.rejected {
+            for r in &d.excluded {
                 prop_assert!(!d.clusters.contains(&r.cluster), "{} chosen and rejected: {d:?}", r.cluster);
             }
             use colo_engine::plan::DecisionOutcome::*;

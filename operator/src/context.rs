@@ -31,8 +31,9 @@ pub struct Context {
     /// member sums every placement.
     agency_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Tenancies to look at again now (others' reconciles found a reason, e.g. new nodes).
-    wake: tokio::sync::mpsc::UnboundedSender<crate::k8s::keys::TenancyKey>,
-    woken: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<crate::k8s::keys::TenancyKey>>>,
+    reconcile_now: tokio::sync::mpsc::UnboundedSender<crate::k8s::keys::TenancyKey>,
+    reconcile_requests:
+        Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<crate::k8s::keys::TenancyKey>>>,
 }
 
 /// What differs between the operator and a one-shot command.
@@ -72,10 +73,10 @@ impl Context {
             },
         ));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (wake, woken) = tokio::sync::mpsc::unbounded_channel();
+        let (reconcile_now, requests) = tokio::sync::mpsc::unbounded_channel();
         Context {
-            wake,
-            woken: Mutex::new(Some(woken)),
+            reconcile_now,
+            reconcile_requests: Mutex::new(Some(requests)),
             planner: Planner::start(observer.clone(), state.clone(), metrics.clone()),
             events: Events::new(client.clone(), &wiring.identity),
             clock,
@@ -135,15 +136,20 @@ impl Context {
     }
 
     /// Asks the Tenancy controller to look at `key` again now.
-    pub fn wake(&self, key: crate::k8s::keys::TenancyKey) {
-        let _ = self.wake.send(key);
+    pub fn reconcile_now(&self, key: crate::k8s::keys::TenancyKey) {
+        let _ = self.reconcile_now.send(key);
     }
 
-    /// The tenancies woken, for whoever asks first (the Tenancy controller).
-    pub fn woken(
+    /// The tenancies asked to be reconciled now, for whoever asks first (the Tenancy
+    /// controller).
+    pub fn reconcile_requests(
         &self,
     ) -> Option<impl futures::Stream<Item = crate::k8s::keys::TenancyKey> + Send + 'static> {
-        let rx = self.woken.lock().expect("wake lock").take()?;
+        let rx = self
+            .reconcile_requests
+            .lock()
+            .expect("reconcile lock")
+            .take()?;
         Some(futures::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|k| (k, rx))
         }))

@@ -14,10 +14,11 @@ use colo_engine::snapshot::{ObservedAssignment, PowerState};
 use colo_engine::{Estate, PlanOptions};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::k8s::digest;
 use crate::k8s::keys::TenancyKey;
 use crate::metrics::Metrics;
 use crate::observe::{LiveEstate, Observer};
-use crate::state::{Decided, State, placement_spec};
+use crate::state::{Decided, State};
 
 /// What the planner decided for one tenancy.
 #[derive(Clone, Debug, PartialEq)]
@@ -141,10 +142,9 @@ async fn run(cycle: Cycle, mut rx: mpsc::UnboundedReceiver<Request>) {
 impl Cycle {
     /// Observes the estate, plans the batch, and assumes every placement decided.
     async fn plan(&self, keys: &[TenancyKey]) -> Result<Planned, PlannerError> {
-        let decisions = self.state.decisions();
         let live = self
             .observer
-            .observe(keys, &decisions, &self.state.rejected())
+            .as_placement_sees_it(&self.state, keys)
             .await
             .map_err(|e| PlannerError::Observe(e.to_string()))?;
         // One object the engine cannot represent is refused on its own; the rest is planned.
@@ -181,7 +181,7 @@ impl Cycle {
                     t.metadata.namespace.as_deref().unwrap_or_default(),
                     t.metadata.name
                 );
-                (key, placement_spec(&t.spec))
+                (key, digest::placement(&t.spec))
             })
             .collect();
         let undecided: Vec<&TenancyKey> = keys
@@ -273,7 +273,7 @@ fn decide(key: &TenancyKey, plan: &Plan, context: &Explaining, spec: String) -> 
     let name = key.engine_name();
     let decision = plan.decisions.iter().find(|d| d.tenancy == name)?;
     let why_not: Vec<String> = decision
-        .rejected
+        .excluded
         .iter()
         .map(|r| format!("{}: {}", r.cluster, r.reason))
         .collect();
@@ -289,13 +289,13 @@ fn decide(key: &TenancyKey, plan: &Plan, context: &Explaining, spec: String) -> 
         });
     }
     let mut explanation = format!("Placed {}", decision.reason);
-    for r in &decision.rejected {
+    for r in &decision.excluded {
         explanation.push_str(&format!("; not {}: {}", r.cluster, r.reason));
     }
     explanation.push_str(&context.basis(&decision.clusters));
     explanation.push('.');
     let decided = decided(&name, plan, &context.sites, explanation);
-    let wake = decided
+    let standby_to_wake = decided
         .nodes
         .iter()
         .map(|a| (a.cluster.clone(), a.node.clone()))
@@ -303,8 +303,8 @@ fn decide(key: &TenancyKey, plan: &Plan, context: &Explaining, spec: String) -> 
         .collect();
     Some(Decision::Placed {
         decided: Decided {
-            spec,
-            wake,
+            spec_digest: spec,
+            standby_to_wake,
             ..decided
         },
     })
@@ -349,7 +349,83 @@ fn decided(
         placements,
         nodes,
         explanation,
-        spec: String::new(),
-        wake: Vec::new(),
+        spec_digest: String::new(),
+        standby_to_wake: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use colo_engine::snapshot::EstateSnapshot;
+
+    /// Two clusters at two sites; `north` has only a standby node, `south` is too small.
+    fn plan() -> Plan {
+        let yaml = r#"
+apiVersion: colo.dev/v1alpha1
+kind: EstateSnapshot
+agencies: [{metadata: {name: a}, spec: {displayName: A, costCentre: c, namespaces: [ns], maxClassification: OFFICIAL}}]
+clusters:
+- metadata: {name: north}
+  spec: {site: s1, region: r, classification: OFFICIAL}
+  nodes: [{name: n1, capacity: {cpu: "8", memory: 32Gi}, powerState: Standby}]
+- metadata: {name: south}
+  spec: {site: s2, region: r, classification: OFFICIAL}
+  nodes: [{name: m1, capacity: {cpu: "1", memory: 1Gi}}]
+tenancies:
+- metadata: {name: t, namespace: ns}
+  spec: {agency: a, classification: OFFICIAL, workloads: [{name: w, image: i, replicas: 2, cpu: "1", memory: 2Gi}]}
+"#;
+        let estate = Estate::from_snapshot(&EstateSnapshot::from_yaml(yaml).unwrap()).unwrap();
+        colo_engine::plan(&estate, PlanOptions::default())
+    }
+
+    fn explaining(unmeasured: &[(&str, &str)]) -> Explaining {
+        Explaining {
+            sites: HashMap::from([("north".into(), "s1".into()), ("south".into(), "s2".into())]),
+            unmeasured: unmeasured
+                .iter()
+                .map(|(c, w)| (c.to_string(), w.to_string()))
+                .collect(),
+            standby: [("north".to_string(), "n1".to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn a_placed_decision_names_its_placements_the_standby_to_wake_and_why_not_elsewhere() {
+        let key = TenancyKey::new("ns", "t");
+        let context = explaining(&[("north", "Prometheus did not answer")]);
+        let Some(Decision::Placed { decided }) = decide(&key, &plan(), &context, "d1".into())
+        else {
+            panic!("placed");
+        };
+        assert_eq!(decided.spec_digest, "d1");
+        assert_eq!(decided.placements.len(), 1);
+        let p = &decided.placements[0];
+        assert_eq!(
+            (p.cluster.as_str(), p.site.as_str(), p.replicas),
+            ("north", "s1", 2)
+        );
+        let requests = p.requests.as_ref().unwrap();
+        assert_eq!(requests.cpu.cpu_millis().unwrap(), 1000);
+        assert_eq!(requests.memory.bytes().unwrap(), 2 << 30);
+        assert_eq!(decided.standby_to_wake, vec![("north".into(), "n1".into())]);
+        assert_eq!(decided.nodes.iter().map(|n| n.replicas).sum::<i32>(), 2);
+        let why = &decided.explanation;
+        assert!(why.starts_with("Placed "), "{why}");
+        assert!(why.contains("; not south: "), "{why}");
+        assert!(
+            why.ends_with(
+                "; measured usage unavailable for north (Prometheus did not answer), so placed there by requests."
+            ),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_tenancy_the_plan_does_not_know_gets_no_decision() {
+        let key = TenancyKey::new("ns", "other");
+        assert_eq!(decide(&key, &plan(), &explaining(&[]), String::new()), None);
+        assert_eq!(explaining(&[]).basis(&["north".into()]), "");
     }
 }

@@ -14,9 +14,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::estate::{Estate, MEASURED_SIZING_MARGIN, Res};
+use crate::estate::{Estate, Res};
 use crate::model::{self, HOURS_PER_MONTH};
 use crate::plan::{DecisionOutcome, Plan, PlanOptions, plan};
+use crate::sizing::MEASURED_SIZING_MARGIN;
 use crate::snapshot::{EstateSnapshot, PowerState};
 pub use inventory::{Inventory, InventoryError, Needs, Room, ServerGroup};
 
@@ -435,7 +436,7 @@ fn placement(snapshot: &EstateSnapshot, inventory: &Inventory, key: &str, plan: 
         .collect();
     if let Some(d) = decision {
         limits.extend(
-            d.rejected
+            d.excluded
                 .iter()
                 .map(|r| format!("{}: {}", r.cluster, named(&r.reason))),
         );

@@ -17,8 +17,8 @@ use kube::Api;
 use tokio::sync::mpsc;
 
 use crate::context::Context;
+use crate::figures::calendar::{month_of, next_month, unix};
 use crate::k8s::ledger::{LedgerError, load, persist};
-use crate::state::figures::{month_of, next_month, unix};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountingError {
@@ -64,7 +64,7 @@ fn ledger_api(ctx: &Context) -> Api<ConfigMap> {
 pub async fn tick(ctx: &Context) -> Result<Ledger, AccountingError> {
     let live = ctx
         .observer
-        .observe(&[], &ctx.state.decisions(), &ctx.state.rejected())
+        .as_placement_sees_it(&ctx.state, &[])
         .await
         .map_err(AccountingError::Observe)?;
     // One object the engine cannot represent is left out; everything else is accounted.

@@ -244,7 +244,7 @@ fn changes(out: &mut String, plan: &Plan) {
     let _ = writeln!(out, "\nDECISIONS");
     for d in &plan.decisions {
         let _ = writeln!(out, "  {} [{}] {}", d.tenancy, d.outcome, d.reason);
-        for r in &d.rejected {
+        for r in &d.excluded {
             let _ = writeln!(out, "      not {}: {}", r.cluster, r.reason);
         }
     }

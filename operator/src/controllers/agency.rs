@@ -19,11 +19,11 @@ use kube::{Api, ResourceExt};
 use super::ErrorKind;
 use super::ownership::{self, Owner};
 use crate::context::Context;
+use crate::figures::{AgencyMonth, agency_month};
 use crate::k8s::events::Kind;
 use crate::k8s::labels;
 use crate::k8s::status::{Said, condition, set_condition};
 use crate::k8s::{access, guard};
-use crate::state::figures::{AgencyMonth, agency_month};
 
 const BUDGET: &str = "WithinBudget";
 const OWNED: &str = "NamespacesOwned";

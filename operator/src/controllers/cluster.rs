@@ -34,19 +34,19 @@ pub async fn reconcile(
         tracing::warn!(cluster = %cluster.name_any(), error = %e, "cannot connect");
     }
     let view = ctx.observer.cluster(&cluster).await;
-    super::tenancy::sweep::orphans(&ctx, &cluster).await;
+    super::tenancy::failover::orphans(&ctx, &cluster).await;
     super::agency::sweep_namespaces(&ctx, &cluster).await;
     // New or bigger nodes may take a tenancy that was too large for every node before.
     for key in ctx
         .state
         .nodes_seen(&cluster.name_any(), nodes_print(&view.entry))
     {
-        ctx.wake(key);
+        ctx.reconcile_now(key);
     }
     // A tenancy pinned to this cluster waits for it to exist, and to answer.
-    for key in super::wakes::pinned_to(&cluster.name_any(), &ctx.hub_tenancies()) {
+    for key in super::triggers::pinned_to(&cluster.name_any(), &ctx.hub_tenancies()) {
         if ctx.state.phase(&key) == Some(colo_api::Phase::Pending) {
-            ctx.wake(key);
+            ctx.reconcile_now(key);
         }
     }
     let tenancies = ctx.state.tenancies_on(&cluster.name_any());

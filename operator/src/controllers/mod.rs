@@ -8,10 +8,12 @@ pub mod agency;
 mod backoff;
 pub mod cluster;
 pub mod consolidation;
+#[cfg(test)]
+pub mod fixtures;
 pub mod ownership;
 mod seed;
 pub mod tenancy;
-pub mod wakes;
+pub mod triggers;
 
 use std::fmt::Display;
 use std::future::Future;
@@ -144,15 +146,15 @@ async fn tenancies(
     // Whatever a rejection can rest on wakes the tenancies it concerns when it changes.
     let agency_changed = {
         let store = store.clone();
-        move |agency: Arc<Agency>| refs(wakes::on_agency(&agency, &store.state()))
+        move |agency: Arc<Agency>| refs(triggers::on_agency(&agency, &store.state()))
     };
     let namespace_changed = {
         let store = store.clone();
-        move |ns: Arc<Namespace>| refs(wakes::on_namespace(&ns, &store.state()))
+        move |ns: Arc<Namespace>| refs(triggers::on_namespace(&ns, &store.state()))
     };
     let tenancy_changed = {
         let (store, state) = (store.clone(), ctx.state.clone());
-        move |t: Arc<Tenancy>| refs(wakes::on_tenancy(&t, &store.state(), &state.rejected()))
+        move |t: Arc<Tenancy>| refs(triggers::on_tenancy(&t, &store.state(), &state.rejected()))
     };
     let agencies = spec_changes(hub.agencies.subscribe(), hub.agencies.store.clone());
     let others = spec_changes(hub.tenancies.subscribe(), store.clone());
@@ -161,7 +163,7 @@ async fn tenancies(
         .watches_shared_stream(hub.namespaces.subscribe(), namespace_changed)
         .watches_shared_stream(others, tenancy_changed)
         // Tenancies another reconcile woke (new nodes for one too large before).
-        .reconcile_on(woken(ctx))
+        .reconcile_on(reconcile_requests(ctx))
         // Deployments in member clusters: availability changes wake their tenancy.
         .watches_stream(member_deployments(ctx), |d: Deployment| {
             labels::workload_of(d.labels()).map(|(key, _)| key.object_ref())
@@ -170,8 +172,8 @@ async fn tenancies(
     drive(controller, driven(ctx, "tenancy"), tenancy::reconcile).await;
 }
 
-fn woken(ctx: &Context) -> impl Stream<Item = ObjectRef<Tenancy>> + Send + 'static {
-    match ctx.woken() {
+fn reconcile_requests(ctx: &Context) -> impl Stream<Item = ObjectRef<Tenancy>> + Send + 'static {
+    match ctx.reconcile_requests() {
         Some(s) => s.map(|k| k.object_ref()).boxed(),
         None => futures::stream::empty().boxed(),
     }
@@ -222,7 +224,7 @@ async fn agencies(
     // A namespace labelled (or its label changed) changes what an Agency owns.
     .watches_shared_stream(hub.namespaces.subscribe(), {
         let store = hub.agencies.store.clone();
-        move |ns: Arc<Namespace>| wakes::agencies_on_namespace(&ns, &store.state())
+        move |ns: Arc<Namespace>| triggers::agencies_on_namespace(&ns, &store.state())
     })
     .reconcile_all_on(figures)
     .graceful_shutdown_on(stop);

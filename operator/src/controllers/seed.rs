@@ -17,9 +17,10 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
 
 use crate::context::Context;
+use crate::k8s::digest;
 use crate::k8s::keys::TenancyKey;
 use crate::k8s::labels;
-use crate::state::{Confirmed, Decided, placement_spec};
+use crate::state::{Confirmed, Decided};
 
 /// What the members say of one tenancy.
 #[derive(Default)]
@@ -69,7 +70,7 @@ pub async fn from_members(ctx: &Context) {
         let tenancy = ctx.hub_tenancy(&key);
         let same_spec = tenancy
             .as_ref()
-            .is_some_and(|t| !spec.is_empty() && placement_spec(&t.spec) == spec);
+            .is_some_and(|t| !spec.is_empty() && digest::placement(&t.spec) == spec);
         let placements = match (&tenancy, same_spec) {
             (Some(t), true) => newest_copies(s.placements, &s.created, &asked(t)),
             _ => s.placements,
@@ -79,8 +80,8 @@ pub async fn from_members(ctx: &Context) {
                 placements,
                 nodes: Vec::new(),
                 explanation: s.explanation,
-                spec,
-                wake: Vec::new(),
+                spec_digest: spec,
+                standby_to_wake: Vec::new(),
             },
             generation: s.generations.iter().min().copied(),
             at: DateTime::<Utc>::UNIX_EPOCH,
@@ -101,7 +102,8 @@ fn note(seen: &mut BTreeMap<TenancyKey, Seen>, cluster: &SharedCluster, d: &Depl
         .get(labels::AGENCY_LABEL)
         .cloned()
         .unwrap_or_default();
-    s.specs.push(annotation(labels::PLACEMENT_SPEC_ANNOTATION));
+    s.specs
+        .push(annotation(labels::PLACEMENT_DIGEST_ANNOTATION));
     s.created.push(
         d.metadata
             .creation_timestamp
@@ -163,7 +165,7 @@ fn note_status(
         // Oldest of all: where copies were read too, those are the placement.
         s.created.push(0);
         s.specs.push(match current {
-            true => placement_spec(&tenancy.spec),
+            true => digest::placement(&tenancy.spec),
             false => String::new(),
         });
         s.generations.push(status.observed_generation.unwrap_or(0));
@@ -270,7 +272,7 @@ mod tests {
             [copy("north-1", "api", 1)],
             "south-1 was read"
         );
-        assert_eq!(s.specs, [placement_spec(&t.spec)]);
+        assert_eq!(s.specs, [digest::placement(&t.spec)]);
         assert_eq!(s.explanation, "Placed at two sites.");
         for refused in [
             serde_json::json!({"classification": "SECRET"}),

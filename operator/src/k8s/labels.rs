@@ -15,10 +15,10 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "colo";
 /// Holds a deleted Tenancy (or Agency) until its member objects are gone.
 pub const FINALIZER: &str = "colo.dev/member-cleanup";
-/// On member Deployments: the placement spec (`state::placement_spec`) and the Tenancy
+/// On member Deployments: the placement digest (`digest::placement`) and the Tenancy
 /// generation they were applied for, so a restarted operator knows what runs where without
 /// trusting any status.
-pub const PLACEMENT_SPEC_ANNOTATION: &str = "colo.dev/placement-spec";
+pub const PLACEMENT_DIGEST_ANNOTATION: &str = "colo.dev/placement-spec";
 pub const GENERATION_ANNOTATION: &str = "colo.dev/tenancy-generation";
 /// On member Deployments: why the tenancy was placed there (its status says it again).
 pub const EXPLANATION_ANNOTATION: &str = "colo.dev/explanation";

@@ -2,6 +2,8 @@
 //! Prometheus client, status and conditions, Events, shared watches. Nothing here decides.
 
 pub mod access;
+pub mod apply;
+pub mod digest;
 pub mod events;
 pub mod fence;
 pub mod guard;

@@ -51,7 +51,7 @@ async fn patch(client: &Client, node: &str, body: serde_json::Value) -> Result<(
 }
 
 /// Cordons `node` for `plan` to empty it. A node someone else cordoned is left as it is.
-pub async fn drain(client: &Client, node: &str, plan: &str) -> Result<(), kube::Error> {
+pub async fn cordon(client: &Client, node: &str, plan: &str) -> Result<(), kube::Error> {
     let current = Api::<Node>::all(client.clone()).get(node).await?;
     if standing(&current) == Standing::CordonedByOthers {
         return Ok(());
@@ -82,7 +82,7 @@ pub async fn to_standby(client: &Client, node: &str) -> Result<bool, kube::Error
 }
 
 /// Uncordons a node Colo cordoned (draining, or in standby); others are left alone.
-pub async fn wake(client: &Client, node: &str) -> Result<bool, kube::Error> {
+pub async fn uncordon(client: &Client, node: &str) -> Result<bool, kube::Error> {
     let current = Api::<Node>::all(client.clone()).get(node).await?;
     if !matches!(standing(&current), Standing::Draining | Standing::Standby) {
         return Ok(false);

@@ -26,7 +26,7 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::k8s::keys::TenancyKey;
 use crate::k8s::members::{Member, MemberError, Members};
-use crate::state::Decisions;
+use crate::state::{Decisions, State};
 use cache::Cache;
 use measure::Measurement;
 use reach::{Judging, Reach};
@@ -108,6 +108,18 @@ impl Observer {
             }
         }
         member
+    }
+
+    /// The estate as placement sees it now, the one way every caller asks for it: with what
+    /// this process decided counted and what validation rejects now left unplaced; the
+    /// tenancies in `planning` (a planner batch; none for everyone else) are left unplaced.
+    pub async fn as_placement_sees_it(
+        &self,
+        state: &State,
+        planning: &[TenancyKey],
+    ) -> Result<LiveEstate, kube::Error> {
+        self.observe(planning, &state.decisions(), &state.rejected())
+            .await
     }
 
     /// Observes everything. Tenancies in `planning` are left without observed assignments

@@ -22,9 +22,10 @@ use kube::{Api, ResourceExt};
 use serde::Serialize;
 
 use crate::context::Context;
+use crate::figures::calendar::{month_of, unix};
+use crate::figures::{agency_month, row};
 use crate::k8s::prom::Prometheus;
-use crate::metrics::{AGENCY_COUNTERS, from_counter_values};
-use crate::state::figures::{agency_month, month_of, row, unix};
+use crate::metrics::ledger_counters::{AGENCY_COUNTERS, CounterValues, figures_from};
 use query::boundaries;
 pub use query::{ReportQuery, parse_query};
 
@@ -232,9 +233,10 @@ async fn counters_at(
     prom: &Prometheus,
     t: DateTime<Utc>,
     currency: &str,
-) -> Result<BTreeMap<String, [f64; 10]>, ReportError> {
-    let queries = AGENCY_COUNTERS.iter().map(|(metric, _, money)| {
-        let selector = if *money {
+) -> Result<BTreeMap<String, CounterValues>, ReportError> {
+    let queries = AGENCY_COUNTERS.iter().map(|c| {
+        let metric = c.metric;
+        let selector = if c.money {
             format!("{metric}{{currency=\"{currency}\"}}")
         } else {
             metric.to_string()
@@ -245,11 +247,13 @@ async fn counters_at(
     let results = futures::future::try_join_all(queries)
         .await
         .map_err(|e| ReportError::Unavailable(e.to_string()))?;
-    let mut out: BTreeMap<String, [f64; 10]> = BTreeMap::new();
-    for (i, samples) in results.into_iter().enumerate() {
+    let mut out: BTreeMap<String, CounterValues> = BTreeMap::new();
+    for (counter, samples) in AGENCY_COUNTERS.iter().zip(results) {
         for s in samples {
             let agency = s.labels.get("agency").cloned().unwrap_or_default();
-            out.entry(agency).or_insert([0.0; 10])[i] = s.value;
+            out.entry(agency)
+                .or_default()
+                .insert(counter.metric, s.value);
         }
     }
     Ok(out)
@@ -275,10 +279,13 @@ pub async fn history(ctx: &Context, q: &ReportQuery) -> Result<Vec<ReportRow>, R
     for (i, pair) in cuts.windows(2).enumerate() {
         let (start, end) = (&at[i], &at[i + 1]);
         for (agency, e) in end {
-            let s = start.get(agency).copied().unwrap_or([0.0; 10]);
-            let d: [f64; 10] = std::array::from_fn(|i| (e[i] - s[i]).max(0.0));
+            let before = |metric| start.get(agency).and_then(|s| s.get(metric)).copied();
+            let d: CounterValues = e
+                .iter()
+                .map(|(&metric, &v)| (metric, (v - before(metric).unwrap_or(0.0)).max(0.0)))
+                .collect();
             let centre = centres.get(agency).cloned().unwrap_or_default();
-            let figures = from_counter_values(d, centre);
+            let figures = figures_from(&d, centre);
             rows.push(row(agency, &figures, pair[0], pair[1], currency));
         }
     }

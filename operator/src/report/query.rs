@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 use super::ReportError;
-use crate::state::figures::{month_of, next_month};
+use crate::figures::calendar::{month_of, next_month};
 
 /// The earliest and latest times a report may name.
 fn bounds() -> (DateTime<Utc>, DateTime<Utc>) {

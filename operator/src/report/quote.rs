@@ -54,7 +54,7 @@ pub async fn quote(
     })?;
     let live = ctx
         .observer
-        .observe(&[], &ctx.state.decisions(), &ctx.state.rejected())
+        .as_placement_sees_it(&ctx.state, &[])
         .await
         .map_err(|e| {
             ReportError::Unavailable(format!(

@@ -4,7 +4,7 @@
 
 use colo_engine::EstateSnapshot;
 
-use crate::state::{fingerprint, placement_spec};
+use crate::k8s::digest;
 
 pub fn of(snapshot: &EstateSnapshot) -> String {
     let mut lines: Vec<String> = snapshot
@@ -12,7 +12,7 @@ pub fn of(snapshot: &EstateSnapshot) -> String {
         .iter()
         .map(|t| {
             let ns = t.metadata.namespace.as_deref().unwrap_or_default();
-            format!("t {ns}/{} {}", t.metadata.name, placement_spec(&t.spec))
+            format!("t {ns}/{} {}", t.metadata.name, digest::placement(&t.spec))
         })
         .collect();
     for c in &snapshot.clusters {
@@ -27,7 +27,7 @@ pub fn of(snapshot: &EstateSnapshot) -> String {
         }));
     }
     lines.sort();
-    fingerprint(&lines.join("\n"))
+    digest::of(&lines.join("\n"))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::k8s::nodes;
 async fn basis_now(ctx: &Context) -> Result<String, Error> {
     let live = ctx
         .observer
-        .observe(&[], &ctx.state.decisions(), &ctx.state.rejected())
+        .as_placement_sees_it(&ctx.state, &[])
         .await
         .map_err(|e| Error::Observe(e.to_string()))?;
     Ok(basis::of(&live.snapshot))
@@ -68,7 +68,7 @@ pub async fn advance(
     });
     let occupancy = occupancy::read(ctx, &status.nodes_to_free).await?;
     if !changed {
-        drain(&occupancy, plan, &status.nodes_to_free).await?;
+        cordon_nodes_to_free(&occupancy, plan, &status.nodes_to_free).await?;
     }
     for s in status
         .steps
@@ -91,13 +91,17 @@ pub async fn advance(
 }
 
 /// Cordons the nodes to free (again after a restart: it is idempotent).
-async fn drain(occupancy: &Occupancy, plan: &str, nodes_to_free: &[String]) -> Result<(), Error> {
+async fn cordon_nodes_to_free(
+    occupancy: &Occupancy,
+    plan: &str,
+    nodes_to_free: &[String],
+) -> Result<(), Error> {
     for path in nodes_to_free {
         let (cluster, node) = occupancy::split(path);
         let Some(client) = occupancy.clients.get(cluster) else {
             continue;
         };
-        nodes::drain(client, node, plan)
+        nodes::cordon(client, node, plan)
             .await
             .map_err(|source| Error::Member {
                 cluster: cluster.to_string(),
@@ -160,7 +164,7 @@ async fn finish(
             source,
         };
         if !occupancy.empty.contains(path) {
-            nodes::wake(client, node).await.map_err(member)?;
+            nodes::uncordon(client, node).await.map_err(member)?;
         } else if nodes::to_standby(client, node).await.map_err(member)? {
             freed.push(path.clone());
         }
@@ -226,5 +230,157 @@ fn tally(status: &mut ConsolidationPlanStatus) {
             "paused (spec.approved is false): {} of {} moves done, {moving} tenancies still moving, no other starts; approve it again to go on, or delete it to end it (the nodes it drains are uncordoned)",
             status.moves_done, status.move_count
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use colo_api::{ConsolidationPlanStatus, PlanState, StepState, TenancyStep};
+    use http::Method;
+    use serde_json::{Value, json};
+
+    use super::{finish, tally};
+    use crate::controllers::consolidation::occupancy::Occupancy;
+    use crate::controllers::fixtures::{MockApi, requests_to};
+    use crate::k8s::labels::{DRAINING, STANDBY_LABEL};
+
+    fn draining(name: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": name, "resourceVersion": "7",
+                            "labels": {STANDBY_LABEL: DRAINING}},
+               "spec": {"unschedulable": true}})
+    }
+
+    fn step(state: StepState, moves: i32) -> TenancyStep {
+        TenancyStep {
+            tenancy: "dvla/shop".into(),
+            agency: "dvla".into(),
+            state,
+            moves,
+            ..TenancyStep::default()
+        }
+    }
+
+    fn plan(steps: Vec<TenancyStep>) -> ConsolidationPlanStatus {
+        ConsolidationPlanStatus {
+            state: Some(PlanState::Executing),
+            nodes_to_free: vec!["north/n1".into(), "north/n2".into()],
+            move_count: steps.iter().map(|s| s.moves).sum(),
+            steps,
+            ..ConsolidationPlanStatus::default()
+        }
+    }
+
+    /// Both nodes draining on a mocked member; `n1` emptied.
+    fn member() -> (
+        Occupancy,
+        std::sync::Arc<std::sync::Mutex<Vec<crate::controllers::fixtures::Seen>>>,
+    ) {
+        let (client, seen) = MockApi::new()
+            .answer(Method::GET, "/api/v1/nodes/n1", 200, draining("n1"))
+            .answer(Method::GET, "/api/v1/nodes/n2", 200, draining("n2"))
+            .answer(Method::PATCH, "/api/v1/nodes/n1", 200, draining("n1"))
+            .answer(Method::PATCH, "/api/v1/nodes/n2", 200, draining("n2"))
+            .client();
+        let occupancy = Occupancy {
+            clients: BTreeMap::from([("north".to_string(), client)]),
+            dark: BTreeMap::new(),
+            by_tenancy: BTreeMap::new(),
+            empty: BTreeSet::from(["north/n1".to_string()]),
+        };
+        (occupancy, seen)
+    }
+
+    #[tokio::test]
+    async fn an_emptied_node_goes_to_standby_and_one_not_emptied_is_uncordoned() {
+        let (occupancy, seen) = member();
+        let mut status = plan(vec![
+            step(StepState::Done, 2),
+            step(StepState::RolledBack, 1),
+        ]);
+        finish(&mut status, &occupancy, false, chrono::Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(status.state, Some(PlanState::Done));
+        assert_eq!(status.nodes_freed, 1);
+        assert_eq!(
+            status.message.as_deref(),
+            Some("freed 1 of 2 nodes (north/n1), now in standby")
+        );
+        let seen = seen.lock().unwrap().clone();
+        let n1 = requests_to(&seen, &Method::PATCH, "/api/v1/nodes/n1");
+        assert_eq!(n1.len(), 1, "{seen:#?}");
+        assert_eq!(n1[0].body["metadata"]["labels"][STANDBY_LABEL], "true");
+        assert_eq!(
+            n1[0].body["metadata"]["resourceVersion"], "7",
+            "only as read"
+        );
+        let n2 = requests_to(&seen, &Method::PATCH, "/api/v1/nodes/n2");
+        assert_eq!(n2.len(), 1);
+        assert_eq!(
+            n2[0].body["spec"]["unschedulable"],
+            Value::Null,
+            "uncordoned"
+        );
+        assert!(seen.iter().all(|s| s.body.get("unexpected").is_none()));
+    }
+
+    #[tokio::test]
+    async fn a_plan_with_no_move_done_failed_and_a_changed_estate_supersedes_it() {
+        let (occupancy, _) = member();
+        let mut failed = plan(vec![step(StepState::RolledBack, 2)]);
+        finish(&mut failed, &occupancy, false, chrono::Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(failed.state, Some(PlanState::Failed));
+        assert!(
+            failed
+                .message
+                .unwrap()
+                .starts_with("no move completed in time")
+        );
+
+        let (occupancy, _) = member();
+        let mut changed = plan(vec![step(StepState::Done, 2)]);
+        finish(&mut changed, &occupancy, true, chrono::Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(changed.state, Some(PlanState::Superseded));
+        assert!(
+            changed
+                .message
+                .unwrap()
+                .starts_with("superseded while executing")
+        );
+        assert_eq!(changed.nodes_freed, 1, "what it freed is still said");
+    }
+
+    #[test]
+    fn the_tally_counts_moves_by_how_their_steps_ended() {
+        let mut status = plan(vec![
+            step(StepState::Done, 2),
+            step(StepState::RolledBack, 3),
+            step(StepState::Moving, 1),
+            step(StepState::Waiting, 4),
+        ]);
+        tally(&mut status);
+        assert_eq!((status.moves_done, status.moves_rolled_back), (2, 3));
+        assert_eq!(status.progress.as_deref(), Some("Executing 2/10"));
+        assert_eq!(
+            status.message.as_deref(),
+            Some("executing: 2 of 10 moves done, 1 tenancies moving")
+        );
+        status.state = Some(PlanState::Paused);
+        tally(&mut status);
+        assert!(status.message.unwrap().starts_with(
+            "paused (spec.approved is false): 2 of 10 moves done, 1 tenancies still moving"
+        ));
+        let mut done = plan(vec![step(StepState::Done, 1)]);
+        done.state = Some(PlanState::Done);
+        done.message = Some("freed 2 of 2 nodes".into());
+        tally(&mut done);
+        assert_eq!(done.message.as_deref(), Some("freed 2 of 2 nodes"), "kept");
     }
 }

@@ -110,7 +110,7 @@ async fn tick(ctx: &Context, looking: &mut Looking) -> Result<(), Error> {
         .filter(|s| s.state == colo_api::StepState::Moving)
         .filter_map(|s| crate::k8s::keys::TenancyKey::parse(&s.tenancy))
         .collect();
-    ctx.state.keep_moving_only(&moving);
+    ctx.state.moves().end_all_but(&moving);
     sweep::sweep(ctx, &open.iter().map(|p| p.name_any()).collect()).await?;
     let mut executing = false;
     for plan in &open {

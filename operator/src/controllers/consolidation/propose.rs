@@ -35,7 +35,7 @@ pub async fn fill(
     }
     let live = ctx
         .observer
-        .observe(&[], &ctx.state.decisions(), &ctx.state.rejected())
+        .as_placement_sees_it(&ctx.state, &[])
         .await
         .map_err(|e| Error::Observe(e.to_string()))?;
     let dark: Vec<String> = live

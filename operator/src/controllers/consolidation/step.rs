@@ -50,8 +50,10 @@ pub async fn advance(
             now
         }
     };
-    ctx.state.start_moving(&key, started);
-    ctx.wake(key.clone());
+    // Woken at every look: while the move is open, each look of the Tenancy controller
+    // applies its member objects (the protocol: state/moves.rs).
+    ctx.state.moves().begin(&key, started);
+    ctx.reconcile_now(key.clone());
     let timeout = chrono::Duration::from_std(ctx.config.consolidation.move_timeout)
         .unwrap_or(chrono::Duration::MAX);
     if now - started > timeout {
@@ -70,10 +72,10 @@ pub async fn advance(
                 placements: target,
                 nodes: Vec::new(),
                 explanation: format!("Moved by consolidation plan {plan} to free nodes."),
-                spec: confirmed.decided.spec.clone(),
-                wake: Vec::new(),
+                spec_digest: confirmed.decided.spec_digest.clone(),
+                standby_to_wake: Vec::new(),
             };
-            ctx.state.assume(&key, moved);
+            ctx.state.moves().target(&key, moved);
         }
         step.message = Some("its new replicas are being placed".into());
         return Ok(());
@@ -83,7 +85,7 @@ pub async fn advance(
         return Ok(());
     }
     if !stranded.is_empty() {
-        if ctx.state.applied_since_moving(&key) {
+        if ctx.state.moves().applied_since_begun(&key) {
             restart(plan, step, occupancy, &stranded).await?;
         }
         return Ok(());
@@ -102,8 +104,8 @@ fn finish(
     message: Option<String>,
 ) -> Result<(), Error> {
     if let Some(key) = TenancyKey::parse(&step.tenancy) {
-        ctx.state.stop_moving(&key);
-        ctx.wake(key);
+        ctx.state.moves().end(&key);
+        ctx.reconcile_now(key);
     }
     step.state = state;
     step.message = message;
@@ -297,10 +299,10 @@ async fn rollback(
             placements: placements(ctx, &step.before, &confirmed.decided),
             nodes: Vec::new(),
             explanation: "A consolidation move did not complete in time: moved back.".into(),
-            spec: confirmed.decided.spec.clone(),
-            wake: Vec::new(),
+            spec_digest: confirmed.decided.spec_digest.clone(),
+            standby_to_wake: Vec::new(),
         };
-        ctx.state.assume(key, back);
+        ctx.state.moves().target(key, back);
     }
     for (path, before) in &step.restarted {
         let (cluster, name) = occupancy::split(path);
@@ -322,4 +324,69 @@ async fn rollback(
         ctx.config.consolidation.move_timeout.as_secs()
     );
     finish(ctx, step, StepState::RolledBack, Some(why))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn on(cluster: &str, workload: &str, replicas: i32) -> Placement {
+        Placement {
+            cluster: cluster.into(),
+            site: "s".into(),
+            workload: workload.into(),
+            replicas,
+            requests: None,
+        }
+    }
+
+    #[test]
+    fn replicas_are_counted_per_cluster_and_workload() {
+        let counted = counts(&[
+            on("north", "web", 2),
+            on("south", "web", 1),
+            on("north", "web", 1),
+        ]);
+        assert_eq!(
+            counted,
+            BTreeMap::from([("north/web".into(), 3), ("south/web".into(), 1)])
+        );
+    }
+
+    fn deployment(generation: i64, observed: i64, replicas: (i32, i32, i32)) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "d", "generation": generation},
+            "spec": {"replicas": 2, "selector": {}, "template": {"metadata": {
+                "annotations": {labels::MOVED_BY_ANNOTATION: "plan-1"}}}},
+            "status": {"observedGeneration": observed, "replicas": replicas.0,
+                       "updatedReplicas": replicas.1, "availableReplicas": replicas.2}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_rollout_has_settled_only_when_every_replica_is_new_and_available() {
+        assert!(settled(&deployment(2, 2, (2, 2, 2))));
+        assert!(
+            !settled(&deployment(2, 1, (2, 2, 2))),
+            "not yet seen by its controller"
+        );
+        assert!(
+            !settled(&deployment(2, 2, (3, 2, 2))),
+            "an old pod still runs"
+        );
+        assert!(
+            !settled(&deployment(2, 2, (2, 1, 2))),
+            "an old pod still serves"
+        );
+        assert!(
+            !settled(&deployment(2, 2, (2, 2, 1))),
+            "a new pod not available"
+        );
+        assert_eq!(
+            moved_by(&deployment(1, 1, (2, 2, 2))).as_deref(),
+            Some("plan-1")
+        );
+    }
 }

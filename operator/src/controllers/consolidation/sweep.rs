@@ -40,7 +40,7 @@ pub async fn hold(ctx: &Context, plan: &ConsolidationPlan) -> Result<(), Error> 
 /// others when they answer), then its finalizer removed.
 pub async fn release(ctx: &Context, plan: &ConsolidationPlan) -> Result<(), Error> {
     let name = plan.name_any();
-    let woke = wake_draining(ctx, |owner| owner == Some(name.as_str())).await?;
+    let woke = uncordon_draining(ctx, |owner| owner == Some(name.as_str())).await?;
     if !woke.is_empty() {
         tracing::info!(plan = %name, nodes = ?woke, "plan deleted: the nodes it drained are uncordoned");
     }
@@ -57,16 +57,16 @@ pub async fn release(ctx: &Context, plan: &ConsolidationPlan) -> Result<(), Erro
 
 /// Uncordons every node Colo drains for a plan that is not in `open`.
 pub async fn sweep(ctx: &Context, open: &HashSet<String>) -> Result<(), Error> {
-    let woke = wake_draining(ctx, |owner| owner.is_none_or(|p| !open.contains(p))).await?;
+    let woke = uncordon_draining(ctx, |owner| owner.is_none_or(|p| !open.contains(p))).await?;
     if !woke.is_empty() {
         tracing::info!(nodes = ?woke, "uncordoned nodes drained for a plan that is no longer open");
     }
     Ok(())
 }
 
-/// Wakes the draining nodes (in members that answer) whose plan `stale` picks; returns them
+/// Uncordons the draining nodes (in members that answer) whose plan `stale` picks; returns them
 /// as `cluster/node`.
-async fn wake_draining(
+async fn uncordon_draining(
     ctx: &Context,
     stale: impl Fn(Option<&str>) -> bool,
 ) -> Result<Vec<String>, Error> {
@@ -84,7 +84,7 @@ async fn wake_draining(
         for node in listed.map_err(member)? {
             let owner = node.annotations().get(PLAN_ANNOTATION).map(String::as_str);
             if stale(owner)
-                && nodes::wake(&client, &node.name_any())
+                && nodes::uncordon(&client, &node.name_any())
                     .await
                     .map_err(member)?
             {

@@ -14,8 +14,9 @@ use kube::{Client, ResourceExt};
 use super::Error;
 use super::materialise::{self, Space, Stamp};
 use crate::context::Context;
+use crate::k8s::digest;
 use crate::k8s::keys::TenancyKey;
-use crate::state::{Confirmed, Decided, placement_spec};
+use crate::state::{Confirmed, Decided};
 
 /// Applies `sized` (the decided placement with the sizes to apply); returns the client of
 /// each cluster the tenancy is placed in.
@@ -29,12 +30,12 @@ pub async fn apply(
     let key = TenancyKey::of(tenancy);
     let surged = surged(&sized.placements, ctx.state.previous(&key));
     let by_cluster = by_cluster(&surged);
-    let moving = ctx.state.is_moving(&key);
+    let due = ctx.state.moves().apply_due(&key);
     let current = ctx.state.confirmed(&key).is_some_and(|c| {
         c.generation == tenancy.metadata.generation
             && c.decided.placements == sized.placements
             && !c.surged
-            && !moving
+            && !due
             && (now - c.at).to_std().unwrap_or_default() < ctx.config.drift_repair
     });
     let mut members = Vec::new();
@@ -47,14 +48,14 @@ pub async fn apply(
     if current {
         return Ok(members);
     }
-    wake(ctx, tenancy, &sized.wake, &members).await?;
+    wake(ctx, tenancy, &sized.standby_to_wake, &members).await?;
     let sized = &Decided {
-        wake: Vec::new(),
+        standby_to_wake: Vec::new(),
         ..sized.clone()
     };
     ctx.state.assume(&key, sized.clone());
     let stamp = Stamp {
-        placement_spec: placement_spec(&tenancy.spec),
+        placement_digest: digest::placement(&tenancy.spec),
         generation: tenancy.metadata.generation,
         explanation: sized.explanation.clone(),
     };
@@ -85,7 +86,7 @@ async fn wake(
         let Some((_, client)) = members.iter().find(|(c, _)| c == cluster) else {
             continue;
         };
-        let woke = crate::k8s::nodes::wake(client, node)
+        let woke = crate::k8s::nodes::uncordon(client, node)
             .await
             .map_err(|source| Error::Apply {
                 cluster: cluster.clone(),
@@ -171,14 +172,9 @@ pub async fn retire(
         .collect();
     let lock = ctx.agency_lock(&agency.name_any());
     let _held = lock.lock().await;
-    // A dark member's copies go when it answers again (its tenancies are woken then); until
-    // then the previous placement still counts.
-    let dark: BTreeSet<String> = stale
-        .iter()
-        .filter(|c| ctx.observer.reach.status(c).is_err())
-        .cloned()
-        .collect();
-    let stale: BTreeSet<String> = stale.difference(&dark).cloned().collect();
+    // A dark member's copies go when it answers again (failover::orphans); until then the
+    // previous placement still counts.
+    let (stale, dark) = super::failover::split_dark(ctx, stale);
     for name in &stale {
         let Some(client) = client_of(ctx, name).await? else {
             continue;

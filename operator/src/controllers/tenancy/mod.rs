@@ -6,6 +6,7 @@
 mod apply;
 mod availability;
 mod cleanup;
+pub mod failover;
 mod materialise;
 mod names;
 mod place;
@@ -14,7 +15,6 @@ mod recovery_tests;
 mod resize;
 mod revoke;
 mod status;
-pub mod sweep;
 #[cfg(test)]
 mod tests;
 mod validate;

@@ -2,7 +2,7 @@
 //! workloads address each other by) must be its own: all of an agency's tenancies, from every
 //! hub namespace it owns, share its one member namespace. Of two tenancies whose objects would
 //! share a name, the one created first keeps it and the other is refused, naming the first;
-//! when the first goes or renames its workload, the other is accepted (`wakes::on_tenancy`).
+//! when the first goes or renames its workload, the other is accepted (`triggers::on_tenancy`).
 
 use std::sync::Arc;
 

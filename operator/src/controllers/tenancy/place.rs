@@ -2,12 +2,15 @@
 //! that changes neither resources nor constraints keeps it); otherwise the planner decides,
 //! in the batch the request joins. A pin to a cluster that does not exist waits for it.
 
-use colo_api::{Resilience, Tenancy};
+use colo_api::Tenancy;
+
+use super::failover;
 
 use crate::context::Context;
+use crate::k8s::digest;
 use crate::k8s::keys::TenancyKey;
 use crate::planner::{Decision, PlannerError};
-use crate::state::{Decided, placement_spec};
+use crate::state::Decided;
 
 pub enum Placing {
     /// Confirmed before for this placement spec.
@@ -34,20 +37,22 @@ pub async fn placement(
     key: &TenancyKey,
     ctx: &Context,
 ) -> Result<Placing, PlannerError> {
-    let spec = placement_spec(&tenancy.spec);
+    let spec = digest::placement(&tenancy.spec);
     // A decision not yet applied comes first: the planner's, or a consolidation's move.
-    if let Some(assumed) = ctx.state.assumed(key).filter(|a| a.spec == spec) {
+    if let Some(assumed) = ctx.state.assumed(key).filter(|a| a.spec_digest == spec) {
         return Ok(Placing::Assumed(assumed));
     }
     // Kept only when it places every replica (a crash may have left half of it applied);
     // member objects from before placement specs were stamped are kept if they fit.
     let kept = ctx.state.confirmed(key).filter(|c| {
-        let stamped = c.decided.spec == spec;
-        let legacy = c.decided.spec.is_empty() && within(tenancy, &c.decided);
+        let stamped = c.decided.spec_digest == spec;
+        let legacy = c.decided.spec_digest.is_empty() && within(tenancy, &c.decided);
         (stamped || legacy) && complete(tenancy, &c.decided)
     });
     let stranded = match kept {
-        Some(c) if !lost(ctx, tenancy, &c.decided) => return Ok(Placing::Kept(c.decided)),
+        Some(c) if !failover::lost(ctx, tenancy, &c.decided) => {
+            return Ok(Placing::Kept(c.decided));
+        }
         Some(c) => Some(c.decided),
         None => None,
     };
@@ -58,31 +63,16 @@ pub async fn placement(
             "spec.cluster names {pin}, which is not a SharedCluster; it is placed when one by that name exists"
         )));
     }
-    Ok(match ctx.planner.place(key).await? {
+    let decision = ctx.planner.place(key).await?;
+    if let Some((kept, why)) = failover::strand(tenancy, stranded.as_ref(), &decision) {
+        return Ok(Placing::Stranded(kept, why));
+    }
+    Ok(match decision {
         Decision::Placed { decided } => Placing::New(decided),
-        // A DualSite tenancy keeps serving from its other site until a third one qualifies.
-        Decision::Unplaced { reason } | Decision::TooLarge { reason }
-            if tenancy.spec.resilience == Resilience::DualSite && stranded.is_some() =>
-        {
-            Placing::Stranded(stranded.unwrap_or_default(), reason)
-        }
         Decision::Unplaced { reason } => Placing::Unplaced(reason),
         Decision::Refused { reason } => Placing::Refused(reason),
         Decision::TooLarge { reason } => Placing::TooLarge(reason),
     })
-}
-
-/// True when a tenancy free to move is placed on a member whose outage has lasted longer than
-/// the failover grace: it is placed again, on what is left (a `DualSite` one only where a
-/// third site qualifies, else it serves from its other site; a pinned one cannot move).
-fn lost(ctx: &Context, tenancy: &Tenancy, decided: &Decided) -> bool {
-    tenancy.spec.cluster.is_none()
-        && decided.placements.iter().any(|p| {
-            ctx.observer
-                .reach
-                .dark_for(&p.cluster)
-                .is_some_and(|d| d >= ctx.config.failover_grace)
-        })
 }
 
 /// True when `decided` places every replica of every workload, and nothing else.

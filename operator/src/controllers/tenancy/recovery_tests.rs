@@ -1,7 +1,7 @@
 //! Recovery as a state machine: random sequences of the changes a platform engineer or an
 //! agency makes (clearance, namespace lists, namespace labels, Agencies deleted and made
 //! again, tenancies edited, deleted and made again), each followed by what the operator does:
-//! the tenancies the change wakes (`wakes`) are judged again (`judge`, the reconcile's own
+//! the tenancies the change wakes (`triggers`) are judged again (`judge`, the reconcile's own
 //! validation with the state's marks). After the last change every tenancy must have the
 //! verdict a freshly started operator would give it, and the planner must see exactly the
 //! accepted ones.
@@ -16,7 +16,7 @@ use proptest::prelude::*;
 
 use super::{judge, names, validate};
 use crate::controllers::ownership::Owner;
-use crate::controllers::wakes;
+use crate::controllers::triggers;
 use crate::k8s::keys::TenancyKey;
 use crate::metrics::Metrics;
 use crate::state::State;
@@ -215,10 +215,10 @@ impl Hub {
     fn woken(&self, touched: &Touched, state: &State) -> Vec<TenancyKey> {
         let all = self.tenancy_list();
         match touched {
-            Touched::Agency(a) => wakes::on_agency(a, &all),
-            Touched::Namespace(n) => wakes::on_namespace(n, &all),
+            Touched::Agency(a) => triggers::on_agency(a, &all),
+            Touched::Namespace(n) => triggers::on_namespace(n, &all),
             Touched::Tenancy(t) => {
-                let mut keys = wakes::on_tenancy(t, &all, &state.rejected());
+                let mut keys = triggers::on_tenancy(t, &all, &state.rejected());
                 keys.push(TenancyKey::of(t));
                 keys
             }

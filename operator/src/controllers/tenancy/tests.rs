@@ -2,79 +2,13 @@
 //! writes (once, and only when it changed) and the Events it publishes, for each outcome that
 //! needs no member cluster.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use colo_api::Tenancy;
-use http::{Method, Request, Response, StatusCode};
-use kube::client::Body;
+use http::Method;
 use serde_json::{Value, json};
 
-use crate::config::Config;
-use crate::context::{Context, Wiring};
-
-/// One request the operator made: method, path (with query), JSON body.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: Method,
-    path: String,
-    body: Value,
-}
-
-/// Answers by method and path prefix; anything else is a 500 (and fails the test).
-struct MockApi {
-    routes: Vec<(Method, &'static str, StatusCode, Value)>,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl MockApi {
-    fn new() -> Self {
-        MockApi {
-            routes: Vec::new(),
-            seen: Arc::default(),
-        }
-    }
-
-    fn answer(mut self, method: Method, path: &'static str, code: u16, body: Value) -> Self {
-        let code = StatusCode::from_u16(code).unwrap();
-        self.routes.push((method, path, code, body));
-        self
-    }
-
-    /// A client whose requests this mock answers.
-    fn client(self) -> (kube::Client, Arc<Mutex<Vec<Seen>>>) {
-        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        let seen = self.seen.clone();
-        tokio::spawn(async move {
-            while let Some((request, send)) = handle.next_request().await {
-                let (method, path) = (request.method().clone(), request.uri().to_string());
-                let bytes = request.into_body().collect_bytes().await.unwrap();
-                let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                let route = self
-                    .routes
-                    .iter()
-                    .find(|(m, p, _, _)| *m == method && path.starts_with(p));
-                let (code, reply) = match route {
-                    Some((_, _, code, reply)) => (*code, reply.clone()),
-                    None => (
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        json!({"unexpected": path}),
-                    ),
-                };
-                self.seen.lock().unwrap().push(Seen { method, path, body });
-                let response = Response::builder()
-                    .status(code)
-                    .body(Body::from(serde_json::to_vec(&reply).unwrap()))
-                    .unwrap();
-                send.send_response(response);
-            }
-        });
-        (kube::Client::new(service, "default"), seen)
-    }
-}
-
-fn not_found() -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
-}
+use crate::controllers::fixtures::{MockApi, context, not_found, requests_to};
 
 fn tenancy(status: Value) -> Tenancy {
     serde_json::from_value(json!({
@@ -88,24 +22,9 @@ fn tenancy(status: Value) -> Tenancy {
     .unwrap()
 }
 
-fn context(client: kube::Client) -> Arc<Context> {
-    let wiring = Wiring {
-        identity: "test".into(),
-        watch_hub: false,
-        fence: crate::k8s::fence::Fence::open(),
-    };
-    Arc::new(Context::new(client, Config::default(), wiring))
-}
-
 const AGENCY: &str = "/apis/colo.dev/v1alpha1/agencies/dvla";
 const STATUS: &str = "/apis/colo.dev/v1alpha1/namespaces/dvla/tenancies/shop/status";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/dvla/events";
-
-fn requests_to<'a>(seen: &'a [Seen], method: &Method, path: &str) -> Vec<&'a Seen> {
-    seen.iter()
-        .filter(|s| s.method == method && s.path.starts_with(path))
-        .collect()
-}
 
 #[tokio::test]
 async fn a_tenancy_of_a_missing_agency_is_rejected_once_with_one_event() {

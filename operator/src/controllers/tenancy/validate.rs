@@ -1,7 +1,7 @@
 //! Validation against other objects (what admission cannot check): the Agency exists, lists
 //! the Tenancy's namespace, the namespace is labelled for it (`ownership`), it is cleared for
 //! the classification, and every workload's request is one Colo can place. A rejection is
-//! not an error: whatever caused it wakes the tenancy when it changes (`wakes`), and it is
+//! not an error: whatever caused it wakes the tenancy when it changes (`triggers`), and it is
 //! looked at again now and then, never in a loop.
 
 use colo_api::{Agency, Tenancy};

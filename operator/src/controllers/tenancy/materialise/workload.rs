@@ -1,226 +1,31 @@
-//! What a tenancy becomes in a member cluster (SPEC "In each member cluster"), applied with
-//! server-side apply under one field manager: the agency's namespace with Pod Security
-//! `restricted`, its quota, limits, network policy and role binding; per tenancy its egress
-//! policy; and per workload a Deployment (and a Service when it has ports).
+//! A tenancy's objects in a member cluster: its egress policy (what `spec.egress` lists), and
+//! per workload placed there a Deployment stamped with the spec it was applied for, a Service
+//! when it has ports, and a disruption budget when it has two replicas or more.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 
-use colo_api::{Agency, Placement, Quantity, Tenancy, Workload};
+use colo_api::{Placement, Tenancy, Workload};
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, LimitRange, LimitRangeItem, LimitRangeSpec,
-    Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceQuota, ResourceQuotaSpec,
+    Capabilities, Container, ContainerPort, EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec,
     ResourceRequirements, SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec,
 };
 use k8s_openapi::api::networking::v1::{
-    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
-    NetworkPolicyPort, NetworkPolicySpec,
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{ListParams, Patch, PatchParams};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use kube::Client;
 
-use crate::k8s::guard;
 use crate::k8s::keys::TenancyKey;
 use crate::k8s::labels;
-use crate::state::Requests;
 
-async fn apply<K>(client: &Client, manager: &str, object: &K) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-    K: Clone + Serialize + DeserializeOwned + std::fmt::Debug,
-{
-    let meta = object.meta();
-    let api: Api<K> = Api::namespaced(
-        client.clone(),
-        meta.namespace.as_deref().unwrap_or_default(),
-    );
-    let params = PatchParams::apply(manager).force();
-    api.patch(
-        meta.name.as_deref().unwrap_or_default(),
-        &params,
-        &Patch::Apply(object),
-    )
-    .await?;
-    Ok(())
-}
-
-fn quantity(text: &str) -> K8sQuantity {
-    K8sQuantity(text.to_string())
-}
-
-/// An agency's member namespace and everything around it.
-pub struct Space {
-    namespace: Namespace,
-    quota: ResourceQuota,
-    limits: LimitRange,
-    policy: NetworkPolicy,
-    binding: RoleBinding,
-}
-
-impl Space {
-    /// `quota` is the sum of the requests of all the agency's tenancies in this cluster.
-    pub fn new(agency: &Agency, quota: Requests) -> Space {
-        let name = agency.name_any();
-        let ns = labels::member_namespace(&name);
-        let mut ns_labels = labels::agency_labels(&name);
-        ns_labels.insert(
-            "pod-security.kubernetes.io/enforce".into(),
-            "restricted".into(),
-        );
-        ns_labels.insert(
-            "pod-security.kubernetes.io/enforce-version".into(),
-            "latest".into(),
-        );
-        let meta = |object: &str| ObjectMeta {
-            name: Some(object.into()),
-            namespace: Some(ns.clone()),
-            labels: Some(labels::agency_labels(&name)),
-            ..Default::default()
-        };
-        Space {
-            namespace: Namespace {
-                metadata: ObjectMeta {
-                    name: Some(ns.clone()),
-                    labels: Some(ns_labels),
-                    ..Default::default()
-                },
-                ..Default::default()
-            },
-            quota: ResourceQuota {
-                metadata: meta(labels::QUOTA),
-                spec: Some(quota_spec(quota)),
-                ..Default::default()
-            },
-            limits: LimitRange {
-                metadata: meta(labels::LIMIT_RANGE),
-                spec: Some(default_requests()),
-            },
-            policy: NetworkPolicy {
-                metadata: meta(labels::NETWORK_POLICY),
-                spec: Some(same_namespace_only()),
-            },
-            binding: RoleBinding {
-                metadata: meta(labels::ROLE_BINDING),
-                role_ref: RoleRef {
-                    api_group: Some("rbac.authorization.k8s.io".into()),
-                    kind: "ClusterRole".into(),
-                    name: "view".into(),
-                },
-                subjects: Some(agency.spec.groups.iter().map(|g| group(g)).collect()),
-            },
-        }
-    }
-
-    /// Identifies what would be applied (equal objects, equal fingerprint).
-    pub fn fingerprint(&self) -> u64 {
-        let text = serde_json::to_string(&(
-            &self.namespace,
-            &self.quota,
-            &self.limits,
-            &self.policy,
-            &self.binding,
-        ))
-        .expect("objects serialise");
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        text.hash(&mut hasher);
-        hasher.finish()
-    }
-
-    /// Applies the space; refused, with nothing written, when its namespace exists and Colo
-    /// did not make it for this agency (an agency named after someone else's namespace).
-    pub async fn apply(&self, client: &Client, manager: &str) -> Result<(), kube::Error> {
-        let name = self.namespace.name_any();
-        let namespaces = Api::<Namespace>::all(client.clone());
-        let agency = self.namespace.labels()[labels::AGENCY_LABEL].clone();
-        if let Some(existing) = namespaces.get_opt(&name).await?
-            && !guard::is_ours(existing.labels(), guard::Owner::Agency(&agency))
-        {
-            return Err(guard::not_ours(&name, &agency));
-        }
-        namespaces
-            .patch(
-                &name,
-                &PatchParams::apply(manager).force(),
-                &Patch::Apply(&self.namespace),
-            )
-            .await?;
-        apply(client, manager, &self.quota).await?;
-        apply(client, manager, &self.limits).await?;
-        apply(client, manager, &self.policy).await?;
-        apply(client, manager, &self.binding).await
-    }
-}
-
-fn quota_spec(quota: Requests) -> ResourceQuotaSpec {
-    let cpu = Quantity::from_cpu_millis(quota.0.max(0) as u64);
-    let memory = Quantity::from_bytes(quota.1.max(0) as u64);
-    ResourceQuotaSpec {
-        hard: Some(BTreeMap::from([
-            ("requests.cpu".into(), quantity(cpu.as_str())),
-            ("requests.memory".into(), quantity(memory.as_str())),
-        ])),
-        ..Default::default()
-    }
-}
-
-/// Requests for containers that give none; no default limits (Colo's own containers set
-/// theirs, and a default cpu limit below a request is refused).
-fn default_requests() -> LimitRangeSpec {
-    LimitRangeSpec {
-        limits: vec![LimitRangeItem {
-            type_: "Container".into(),
-            default_request: Some(BTreeMap::from([
-                ("cpu".into(), quantity("100m")),
-                ("memory".into(), quantity("128Mi")),
-            ])),
-            ..Default::default()
-        }],
-    }
-}
-
-/// Traffic only from pods of the same namespace: no agency reaches another. Out, only to the
-/// same namespace and DNS; each tenancy's `spec.egress` adds its own policy (`egress_policy`).
-fn same_namespace_only() -> NetworkPolicySpec {
-    let same_namespace = || {
-        Some(vec![NetworkPolicyPeer {
-            pod_selector: Some(LabelSelector::default()),
-            ..Default::default()
-        }])
-    };
-    let dns = ["UDP", "TCP"].map(|protocol| NetworkPolicyPort {
-        port: Some(IntOrString::Int(53)),
-        protocol: Some(protocol.into()),
-        ..Default::default()
-    });
-    NetworkPolicySpec {
-        pod_selector: Some(LabelSelector::default()),
-        policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-        ingress: Some(vec![NetworkPolicyIngressRule {
-            from: same_namespace(),
-            ..Default::default()
-        }]),
-        egress: Some(vec![
-            NetworkPolicyEgressRule {
-                to: same_namespace(),
-                ..Default::default()
-            },
-            NetworkPolicyEgressRule {
-                ports: Some(dns.to_vec()),
-                ..Default::default()
-            },
-        ]),
-    }
-}
+use super::{quantity, remove_named};
+use crate::k8s::apply::apply;
 
 /// Where one tenancy's pods may connect besides their namespace and DNS: its `spec.egress`
 /// (an empty list opens nothing: network policies only add).
@@ -265,18 +70,9 @@ fn egress_policy(tenancy: &Tenancy) -> NetworkPolicy {
     }
 }
 
-fn group(name: &str) -> Subject {
-    Subject {
-        api_group: Some("rbac.authorization.k8s.io".into()),
-        kind: "Group".into(),
-        name: name.to_string(),
-        ..Default::default()
-    }
-}
-
 /// What member Deployments carry of the spec they were applied for.
 pub struct Stamp {
-    pub placement_spec: String,
+    pub placement_digest: String,
     pub generation: Option<i64>,
     pub explanation: String,
 }
@@ -368,8 +164,8 @@ fn deployment(
     let generation = stamp.generation.unwrap_or_default().to_string();
     meta.annotations = Some(BTreeMap::from([
         (
-            labels::PLACEMENT_SPEC_ANNOTATION.to_string(),
-            stamp.placement_spec.clone(),
+            labels::PLACEMENT_DIGEST_ANNOTATION.to_string(),
+            stamp.placement_digest.clone(),
         ),
         (labels::GENERATION_ANNOTATION.to_string(), generation),
         (
@@ -500,100 +296,11 @@ fn pod_spec(workload: &Workload, placement: &Placement) -> PodSpec {
     }
 }
 
-/// Deletes the tenancy's Deployments, Services and disruption budgets in one member cluster
-/// whose workload is not in `keep` (a workload that left this cluster while the tenancy
-/// stays in it). Only objects carrying Colo's labels for the tenancy go (`guard`).
-pub async fn remove_others(
-    client: &Client,
-    key: &TenancyKey,
-    agency: &str,
-    keep: &[&str],
-) -> Result<(), kube::Error> {
-    let gone = |labels: &BTreeMap<String, String>| {
-        labels::workload_of(labels).is_some_and(|(_, w)| !keep.contains(&w.as_str()))
-    };
-    remove_where::<Deployment>(client, key, agency, gone).await?;
-    remove_where::<Service>(client, key, agency, gone).await?;
-    remove_where::<PodDisruptionBudget>(client, key, agency, gone).await
-}
-
-/// Deletes the tenancy's Deployments, Services, disruption budgets and egress policy in one
-/// member cluster.
-pub async fn remove(client: &Client, key: &TenancyKey, agency: &str) -> Result<(), kube::Error> {
-    let all = |_: &BTreeMap<String, String>| true;
-    remove_where::<Deployment>(client, key, agency, all).await?;
-    remove_where::<Service>(client, key, agency, all).await?;
-    remove_where::<PodDisruptionBudget>(client, key, agency, all).await?;
-    remove_where::<NetworkPolicy>(client, key, agency, all).await
-}
-
-/// Deletes the objects of one kind that Colo made for the tenancy (in its agency's member
-/// namespace, by its labels) and that `which` picks by their labels.
-async fn remove_where<K>(
-    client: &Client,
-    key: &TenancyKey,
-    agency: &str,
-    which: impl Fn(&BTreeMap<String, String>) -> bool,
-) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-    K: Clone + DeserializeOwned + std::fmt::Debug,
-{
-    remove_named::<K>(client, key, agency, "", which).await
-}
-
-/// As `remove_where`, sparing the object named `spare`.
-async fn remove_named<K>(
-    client: &Client,
-    key: &TenancyKey,
-    agency: &str,
-    spare: &str,
-    which: impl Fn(&BTreeMap<String, String>) -> bool,
-) -> Result<(), kube::Error>
-where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-    K: Clone + DeserializeOwned + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), &labels::member_namespace(agency));
-    let lp = ListParams::default().labels(&labels::tenancy_selector(key));
-    let owner = guard::Owner::Tenancy(agency, key);
-    for object in api.list(&lp).await?.items {
-        if object.name_any() != spare && which(object.labels()) {
-            guard::delete(&api, &object, owner).await?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::space::same_namespace_only;
     use super::*;
-
-    fn agency(groups: &[&str]) -> Agency {
-        let spec = serde_json::from_value(serde_json::json!({
-            "displayName": "D", "costCentre": "C", "namespaces": ["dvla"],
-            "groups": groups, "maxClassification": "OFFICIAL"
-        }))
-        .unwrap();
-        Agency::new("dvla", spec)
-    }
-
-    #[test]
-    fn a_space_changes_its_fingerprint_with_its_quota_or_groups() {
-        let a = Space::new(&agency(&["g"]), (1000, 1 << 30)).fingerprint();
-        assert_eq!(
-            a,
-            Space::new(&agency(&["g"]), (1000, 1 << 30)).fingerprint()
-        );
-        assert_ne!(
-            a,
-            Space::new(&agency(&["g"]), (1001, 1 << 30)).fingerprint()
-        );
-        assert_ne!(
-            a,
-            Space::new(&agency(&["g", "h"]), (1000, 1 << 30)).fingerprint()
-        );
-    }
+    use colo_api::Quantity;
 
     #[test]
     fn pods_are_restricted_and_request_the_placed_size() {
@@ -616,7 +323,7 @@ mod tests {
             }),
         };
         let stamp = Stamp {
-            placement_spec: "abc".into(),
+            placement_digest: "abc".into(),
             generation: Some(4),
             explanation: "Placed on north-1.".into(),
         };

@@ -1,11 +1,16 @@
 //! An agency's figures as every surface shows them (Agency status, `/api/v1/agencies`, the
-//! report page): built here once, from the ledger and the Agency's own spec.
+//! report page): built here once, from the ledger and the Agency's own spec. Not state: a
+//! pure function of them (and the calendar, `calendar`).
 
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+pub mod calendar;
+
+use chrono::{DateTime, Utc};
 use colo_api::report::{cents, thousandths};
 use colo_api::{Agency, AgencyUsage, Quantity, QuoteComparison, ReportRow, Resources};
 use colo_engine::ledger::{AgencyLedger, Ledger};
 use colo_engine::quote::bill::compare;
+
+use calendar::{month_of, rfc3339, unix};
 
 /// One agency's month so far and its figures to date, as of the ledger's last tick.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,35 +22,6 @@ pub struct AgencyMonth {
     pub unattributed_kwh: f64,
     /// This month's bill against its quote, when it was quoted.
     pub quote: Option<QuoteComparison>,
-}
-
-/// The month a moment falls in, as the ledger names it, and when it began.
-pub fn month_of(t: DateTime<Utc>) -> (String, DateTime<Utc>) {
-    let start = Utc
-        .with_ymd_and_hms(t.year(), t.month(), 1, 0, 0, 0)
-        .single()
-        .expect("the first of a month exists");
-    (t.format("%Y-%m").to_string(), start)
-}
-
-/// The first moment of the month after the one that begins at `start`.
-pub fn next_month(start: DateTime<Utc>) -> DateTime<Utc> {
-    let (y, m) = if start.month() == 12 {
-        (start.year() + 1, 1)
-    } else {
-        (start.year(), start.month() + 1)
-    };
-    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
-        .single()
-        .expect("the first of a month exists")
-}
-
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-pub fn unix(t: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(t, 0).single().unwrap_or_default()
 }
 
 /// One agency's figures over `from`..`to` as a report row (rounded as the CSV shows them).
@@ -129,6 +105,7 @@ pub fn agency_month(agency: &Agency, ledger: &Ledger, currency: &str) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn agency(name: &str, centre: &str) -> Agency {
         let spec: colo_api::AgencySpec = serde_json::from_value(serde_json::json!({
@@ -176,13 +153,5 @@ mod tests {
         assert_eq!(m.this_month.cost_centre, "NEW", "the cost centre reads now");
         assert_eq!(m.this_month.quality, "measured");
         assert_eq!(m.to_date.cost, 0.0, "nothing to date for it yet");
-    }
-
-    #[test]
-    fn months_turn_at_utc_midnight_on_the_first() {
-        let t = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap();
-        let (name, start) = month_of(t);
-        assert_eq!(name, "2026-12");
-        assert_eq!(rfc3339(next_month(start)), "2027-01-01T00:00:00Z");
     }
 }

@@ -1,117 +1,15 @@
-//! The estate as the engine works on it: the snapshot checked, resolved and indexed.
-//!
-//! Everything a decision needs is computed here once (usable room per node, demand per replica,
-//! prices with their defaults), so that placement is plain arithmetic on integers.
+//! Reading a snapshot into the estate: each agency, cluster, node and tenancy checked and
+//! resolved, every problem named by where it is (strict: the first refuses the snapshot;
+//! lenient: the object is left out and refused on its own).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::{Add, AddAssign, Sub, SubAssign};
 
 use colo_api::quantity::{MAX_CPU_MILLIS, MAX_MEMORY_BYTES};
-use colo_api::{Classification, Quantity, Resilience, Resources, Sizing};
+use colo_api::{Quantity, Resilience, Resources, Sizing};
 
+use super::*;
 use crate::model::{PowerModel, StandaloneModel};
 use crate::snapshot::{EstateSnapshot, PowerState, SnapshotError};
-
-/// CPU in milli-cores, memory in bytes and pods (kubelet's `maxPods`: a node of 110 pod slots
-/// takes no 111th pod however small). Signed: a node's room can be overdrawn by what already
-/// runs there. Arithmetic saturates: no snapshot, however large, overflows it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Res {
-    pub cpu: i64,
-    pub mem: i64,
-    pub pods: i64,
-}
-
-/// Pod slots of a node whose snapshot does not say (kubelet's default `maxPods`).
-pub const DEFAULT_MAX_PODS: u32 = 110;
-
-impl Res {
-    pub const ZERO: Res = Res {
-        cpu: 0,
-        mem: 0,
-        pods: 0,
-    };
-
-    /// Cpu and memory, no pod slots (a demand of this is not a pod: see `one_pod`).
-    pub fn new(cpu: i64, mem: i64) -> Self {
-        Res { cpu, mem, pods: 0 }
-    }
-
-    /// The same, taking one pod slot: what one replica asks of a node.
-    pub fn one_pod(self) -> Res {
-        Res { pods: 1, ..self }
-    }
-
-    pub fn times(self, n: u32) -> Res {
-        Res {
-            cpu: self.cpu.saturating_mul(n as i64),
-            mem: self.mem.saturating_mul(n as i64),
-            pods: self.pods.saturating_mul(n as i64),
-        }
-    }
-
-    /// True when `demand` fits in this room in every resource.
-    pub fn holds(self, demand: Res) -> bool {
-        demand.cpu <= self.cpu && demand.mem <= self.mem && demand.pods <= self.pods
-    }
-
-    pub fn min(self, other: Res) -> Res {
-        Res {
-            cpu: self.cpu.min(other.cpu),
-            mem: self.mem.min(other.mem),
-            pods: self.pods.min(other.pods),
-        }
-    }
-
-    pub fn max(self, other: Res) -> Res {
-        Res {
-            cpu: self.cpu.max(other.cpu),
-            mem: self.mem.max(other.mem),
-            pods: self.pods.max(other.pods),
-        }
-    }
-
-    pub fn to_resources(self) -> Resources {
-        Resources {
-            cpu: Quantity::from_cpu_millis(self.cpu.max(0) as u64),
-            memory: Quantity::from_bytes(self.mem.max(0) as u64),
-        }
-    }
-}
-
-impl Add for Res {
-    type Output = Res;
-    fn add(self, o: Res) -> Res {
-        Res {
-            cpu: self.cpu.saturating_add(o.cpu),
-            mem: self.mem.saturating_add(o.mem),
-            pods: self.pods.saturating_add(o.pods),
-        }
-    }
-}
-impl Sub for Res {
-    type Output = Res;
-    fn sub(self, o: Res) -> Res {
-        Res {
-            cpu: self.cpu.saturating_sub(o.cpu),
-            mem: self.mem.saturating_sub(o.mem),
-            pods: self.pods.saturating_sub(o.pods),
-        }
-    }
-}
-impl AddAssign for Res {
-    fn add_assign(&mut self, o: Res) {
-        *self = *self + o;
-    }
-}
-impl SubAssign for Res {
-    fn sub_assign(&mut self, o: Res) {
-        *self = *self - o;
-    }
-}
-
-/// `sizing: Measured` asks for measured p95 × this, never more than was requested.
-pub const MEASURED_SIZING_MARGIN: f64 = 1.2;
 
 /// The demand of a `sizing: Measured` replica with measured use `usage`: the one rule of
 /// `sizing` (what the operator applies), in the estate's units.
@@ -123,153 +21,8 @@ fn measured_demand(request: Res, usage: Res) -> Res {
     let sized = crate::sizing::demand(size(request), size(usage));
     Res::new(sized.cpu_millis as i64, sized.memory_bytes as i64)
 }
-/// Fraction of each node never planned, when a cluster does not say.
-pub const DEFAULT_HEADROOM: f64 = 0.2;
 
-#[derive(Clone, Debug)]
-pub struct Estate {
-    pub agencies: Vec<Agency>,
-    pub clusters: Vec<Cluster>,
-    pub nodes: Vec<Node>,
-    pub tenancies: Vec<Tenancy>,
-    /// Site names; `Cluster::site` indexes this.
-    pub sites: Vec<String>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Agency {
-    pub name: String,
-    pub cost_centre: String,
-    pub clearance: Classification,
-    pub standalone: StandaloneModel,
-}
-
-#[derive(Clone, Debug)]
-pub struct Cluster {
-    pub name: String,
-    pub site: usize,
-    pub region: String,
-    pub classification: Classification,
-    pub cordoned: bool,
-    pub headroom: f64,
-    /// Why it takes no placement now, when it does not (unreachable, no Ready node).
-    pub unavailable: Option<String>,
-    pub power: PowerModel,
-    /// Node cost per hour, whether rented or capital spread over its lifetime.
-    pub node_cost_per_hour: f64,
-    /// Indices into `Estate::nodes`.
-    pub nodes: std::ops::Range<usize>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Node {
-    pub name: String,
-    pub cluster: usize,
-    pub capacity: Res,
-    /// Measured p95 of what is not a tenancy.
-    pub system_usage: Res,
-    /// `(1 - headroom) × capacity - system usage`: what tenancies may be planned into.
-    pub room: Res,
-    pub standby: bool,
-    /// Cordoned and not Colo's to wake: nothing new is placed there.
-    pub closed: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct Tenancy {
-    /// `namespace/name`.
-    pub key: String,
-    pub agency: usize,
-    pub classification: Classification,
-    pub regions: Vec<String>,
-    pub dual_site: bool,
-    pub pinned: Option<usize>,
-    pub workloads: Vec<Workload>,
-    /// Where its replicas run now (empty for a new tenancy).
-    pub observed: Vec<Placed>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Workload {
-    pub name: String,
-    pub replicas: u32,
-    pub request: Res,
-    /// Measured p95 per replica, when there is history.
-    pub usage: Option<Res>,
-    /// What one replica is planned (and requested in the member cluster) at.
-    pub demand: Res,
-}
-
-impl Workload {
-    /// The CPU a replica is taken to burn: measured when known, else what it reserved.
-    pub fn cpu_use(&self) -> i64 {
-        self.usage.map_or(self.demand.cpu, |u| u.cpu)
-    }
-}
-
-/// Replicas of one workload on one node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Placed {
-    pub workload: usize,
-    pub node: usize,
-    pub replicas: u32,
-}
-
-impl Estate {
-    /// Checks a snapshot and resolves it; every problem names where it is. Strict: the first
-    /// problem refuses the whole snapshot (what `colo plan` on a file wants).
-    pub fn from_snapshot(snapshot: &EstateSnapshot) -> Result<Estate, SnapshotError> {
-        Builder::default()
-            .build(snapshot, false)
-            .map(|(estate, _)| estate)
-    }
-
-    /// Resolves what can be resolved: an agency, cluster, node or tenancy with a problem is
-    /// left out and named in the refusals, and everything else is planned as usual (what the
-    /// live operator wants: one bad object never stops the estate).
-    pub fn from_snapshot_lenient(snapshot: &EstateSnapshot) -> (Estate, Vec<Refusal>) {
-        Builder::default()
-            .build(snapshot, true)
-            .expect("a lenient build refuses objects, never the snapshot")
-    }
-
-    pub fn cluster_of(&self, node: usize) -> &Cluster {
-        &self.clusters[self.nodes[node].cluster]
-    }
-
-    pub fn total_replicas(&self) -> u64 {
-        self.tenancies
-            .iter()
-            .flat_map(|t| &t.workloads)
-            .map(|w| w.replicas as u64)
-            .sum()
-    }
-}
-
-/// An object a lenient build left out, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    /// The tenancy (`namespace/name`) it concerns, when it is one.
-    pub tenancy: Option<String>,
-    /// Where in the snapshot (`tenancies[3] (ns/t)`, `clusters[0].nodes[2]`).
-    pub at: String,
-    /// The field, relative to the object (`spec.workloads[0].cpu`).
-    pub field: String,
-    pub problem: String,
-}
-
-impl Refusal {
-    fn to_error(&self) -> SnapshotError {
-        let at = if self.field.is_empty() {
-            self.at.clone()
-        } else {
-            format!("{}.{}", self.at, self.field)
-        };
-        invalid(at, self.problem.clone())
-    }
-}
-
-fn invalid(at: impl Into<String>, problem: impl Into<String>) -> SnapshotError {
+pub(super) fn invalid(at: impl Into<String>, problem: impl Into<String>) -> SnapshotError {
     SnapshotError::Invalid {
         at: at.into(),
         problem: problem.into(),
@@ -347,7 +100,7 @@ fn check_name(name: &str, field: &str) -> Result<(), Problem> {
 }
 
 #[derive(Default)]
-struct Builder {
+pub(super) struct Builder {
     agencies: BTreeMap<String, usize>,
     clusters: BTreeMap<String, usize>,
     nodes: BTreeMap<(usize, String), usize>,
@@ -382,7 +135,7 @@ impl Builder {
         }
     }
 
-    fn build(
+    pub(super) fn build(
         mut self,
         s: &EstateSnapshot,
         lenient: bool,

@@ -1,6 +1,6 @@
-//! Which tenancies and agencies a change on the hub wakes: pure functions of the changed
-//! object and the hub's stores, so that whatever caused a rejection wakes the tenancy when it
-//! changes (`tests` checks that against sequences of changes).
+//! Triggers: which tenancies and agencies a change on the hub makes reconcile again now. Pure
+//! functions of the changed object and the hub's stores, so that whatever caused a rejection
+//! triggers the tenancy when it changes (`tests` checks that against sequences of changes).
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -1,11 +1,14 @@
 //! Every metric the operator serves on `/metrics`, registered in one registry. The SPEC names
 //! the accounting ones; money carries a `currency` label, everything else is in base units.
 
+pub mod ledger_counters;
+
 use std::collections::BTreeMap;
 
 use colo_api::Agency;
 use colo_api::report::cents;
-use colo_engine::ledger::{AgencyLedger, Ledger};
+use colo_engine::ledger::Ledger;
+pub use ledger_counters::AGENCY_COUNTERS;
 use prometheus::{
     CounterVec, GaugeVec, Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts, Registry,
 };
@@ -47,61 +50,6 @@ pub struct ClusterGauges {
     pub power: GaugeVec,
 }
 
-/// Per-agency counters: (name, help, has a currency label), in the order of
-/// [`counter_values`]; the report reads history back through the same list.
-pub const AGENCY_COUNTERS: [(&str, &str, bool); 10] = [
-    (
-        "colo_agency_energy_joules_total",
-        "Facility energy attributed to the agency",
-        false,
-    ),
-    (
-        "colo_agency_cost_total",
-        "Cost attributed to the agency (energy and nodes)",
-        true,
-    ),
-    (
-        "colo_agency_carbon_grams_total",
-        "Carbon attributed to the agency, g CO2e",
-        false,
-    ),
-    (
-        "colo_agency_standalone_energy_joules_total",
-        "Facility energy the agency would use alone",
-        false,
-    ),
-    (
-        "colo_agency_standalone_cost_total",
-        "What the agency would pay alone",
-        true,
-    ),
-    (
-        "colo_agency_standalone_carbon_grams_total",
-        "Carbon the agency would emit alone, g CO2e",
-        false,
-    ),
-    (
-        "colo_agency_cpu_core_seconds_total",
-        "CPU the agency used, core-seconds",
-        false,
-    ),
-    (
-        "colo_agency_memory_byte_seconds_total",
-        "Memory the agency used, byte-seconds",
-        false,
-    ),
-    (
-        "colo_agency_measured_seconds_total",
-        "Time accounted from measured usage",
-        false,
-    ),
-    (
-        "colo_agency_modelled_seconds_total",
-        "Time accounted from requests (no fresh metrics)",
-        false,
-    ),
-];
-
 /// Estate lines: (name, help, has a currency label).
 const ESTATE_COUNTERS: [(&str, &str, bool); 7] = [
     (
@@ -136,43 +84,6 @@ const ESTATE_COUNTERS: [(&str, &str, bool); 7] = [
         true,
     ),
 ];
-
-const GIB: f64 = (1u64 << 30) as f64;
-
-/// An agency's figures as its counters' values, in the order of [`AGENCY_COUNTERS`].
-fn counter_values(a: &AgencyLedger) -> [f64; 10] {
-    [
-        a.shared.joules,
-        a.shared.cost,
-        a.shared.grams,
-        a.standalone.joules,
-        a.standalone.cost,
-        a.standalone.grams,
-        a.cpu_core_seconds,
-        a.memory_gib_seconds * GIB,
-        a.measured_seconds,
-        a.modelled_seconds,
-    ]
-}
-
-/// The inverse of [`counter_values`]: figures from counter values (or their differences).
-pub fn from_counter_values(v: [f64; 10], cost_centre: String) -> AgencyLedger {
-    let mut a = AgencyLedger {
-        cost_centre,
-        ..Default::default()
-    };
-    a.shared.joules = v[0];
-    a.shared.cost = v[1];
-    a.shared.grams = v[2];
-    a.standalone.joules = v[3];
-    a.standalone.cost = v[4];
-    a.standalone.grams = v[5];
-    a.cpu_core_seconds = v[6];
-    a.memory_gib_seconds = v[7] / GIB;
-    a.measured_seconds = v[8];
-    a.modelled_seconds = v[9];
-    a
-}
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
     registry.register(Box::new(c.clone())).expect("register");
@@ -258,7 +169,7 @@ impl Metrics {
                 )
                 .expect("metric"),
             ),
-            agency: counters(r, &AGENCY_COUNTERS, &["agency"]),
+            agency: counters(r, &ledger_counters::listed(), &["agency"]),
             estate: counters(r, &ESTATE_COUNTERS, &[]),
             month: MonthGauges::new(r),
             ledger_until: register(
@@ -306,13 +217,13 @@ impl Metrics {
     /// Publishes the ledger's totals to date, and this month's cost beside the budgets.
     pub fn publish_ledger(&self, ledger: &Ledger, agencies: &[Agency], currency: &str) {
         for (name, a) in &ledger.to_date.agencies {
-            for ((metric, _, money), value) in AGENCY_COUNTERS.iter().zip(counter_values(a)) {
-                let labels: Vec<&str> = if *money {
+            for counter in &AGENCY_COUNTERS {
+                let labels: Vec<&str> = if counter.money {
                     vec![name, currency]
                 } else {
                     vec![name]
                 };
-                Self::raise(&self.agency[metric], &labels, value);
+                Self::raise(&self.agency[counter.metric], &labels, (counter.read)(a));
             }
         }
         let e = &ledger.to_date;
@@ -434,26 +345,7 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counter_values_and_back_are_the_same_figures() {
-        let mut a = AgencyLedger {
-            cost_centre: "CC".into(),
-            ..Default::default()
-        };
-        a.shared.joules = 1.0;
-        a.shared.cost = 2.0;
-        a.shared.grams = 3.0;
-        a.standalone.joules = 4.0;
-        a.standalone.cost = 5.0;
-        a.standalone.grams = 6.0;
-        a.cpu_core_seconds = 7.0;
-        a.memory_gib_seconds = 8.0;
-        a.measured_seconds = 9.0;
-        a.modelled_seconds = 10.0;
-        let back = from_counter_values(counter_values(&a), "CC".into());
-        assert_eq!(back, a);
-    }
+    use colo_engine::ledger::AgencyLedger;
 
     #[test]
     fn every_metric_the_spec_names_is_served() {
@@ -469,7 +361,7 @@ mod tests {
             .insert("a".into(), AgencyLedger::default());
         m.publish_ledger(&ledger, &[], "GBP");
         let text = m.text();
-        for name in AGENCY_COUNTERS.iter().map(|c| c.0).chain([
+        for name in AGENCY_COUNTERS.iter().map(|c| c.metric).chain([
             "colo_estate_cost_total",
             "colo_tenancies",
             "colo_reconcile_failures_total",
