@@ -118,7 +118,8 @@ pub struct QuoteComparison {
     pub accounted_hours: f64,
     /// Accounted minus quoted, as a percentage of the quote.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub k_wh_difference_percent: Option<f64>,
+    #[serde(rename = "kWhDifferencePercent")]
+    pub kwh_difference_percent: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_difference_percent: Option<f64>,
     /// One sentence: how close, and why they differ.
@@ -174,11 +175,13 @@ pub struct StandaloneSpec {
     /// Energy price per kWh the agency would pay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "crd", schemars(range(min = 0.0)))]
-    pub energy_price_per_k_wh: Option<f64>,
+    #[serde(rename = "energyPricePerKWh")]
+    pub energy_price_per_kwh: Option<f64>,
     /// Grid carbon intensity in g CO2e per kWh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "crd", schemars(range(min = 0.0, max = 2000.0)))]
-    pub carbon_grams_per_k_wh: Option<f64>,
+    #[serde(rename = "carbonGramsPerKWh")]
+    pub carbon_grams_per_kwh: Option<f64>,
 }
 
 /// An agency's measured usage, summed over its tenancies.

@@ -157,11 +157,13 @@ pub struct PowerSpec {
     pub standby_watts: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "crd", schemars(range(min = 0.0)))]
-    pub energy_price_per_k_wh: Option<f64>,
+    #[serde(rename = "energyPricePerKWh")]
+    pub energy_price_per_kwh: Option<f64>,
     /// Grid intensity, g CO2e per kWh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "crd", schemars(range(min = 0.0, max = 2000.0)))]
-    pub carbon_grams_per_k_wh: Option<f64>,
+    #[serde(rename = "carbonGramsPerKWh")]
+    pub carbon_grams_per_kwh: Option<f64>,
 }
 
 /// Machine cost: either a rate per node-hour, or capital spread over a lifetime.

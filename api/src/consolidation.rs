@@ -159,7 +159,8 @@ pub struct ConsolidationPlanStatus {
     #[serde(default)]
     pub lower_bound_nodes: i32,
     #[serde(default)]
-    pub monthly_k_wh_saved: f64,
+    #[serde(rename = "monthlyKWhSaved")]
+    pub monthly_kwh_saved: f64,
     #[serde(default)]
     pub monthly_cost_saved: f64,
     #[serde(default)]

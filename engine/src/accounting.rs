@@ -154,13 +154,8 @@ pub fn month(estate: &Estate, loads: &[Vec<Load>]) -> EstateMonth {
         let cluster = &estate.clusters[node.cluster];
         let p = &cluster.power;
         let to_month = |watts: f64, node_cost_share: f64| {
-            let kwh = p.monthly_kwh(watts);
-            Monthly {
-                kwh,
-                cost: kwh * p.price_per_kwh
-                    + node_cost_share * cluster.node_cost_per_hour * HOURS_PER_MONTH,
-                carbon_kg: kwh * p.carbon_grams_per_kwh / 1000.0,
-            }
+            let machine = node_cost_share * cluster.node_cost_per_hour * HOURS_PER_MONTH;
+            p.room.month(watts, machine)
         };
         let here = &loads[n];
         if here.is_empty() {
@@ -171,7 +166,7 @@ pub fn month(estate: &Estate, loads: &[Vec<Load>]) -> EstateMonth {
         let tenant_cpu: i64 = here.iter().map(|l| l.cpu_use).sum();
         let total_cpu = tenant_cpu + node.system_usage.cpu;
         let u = total_cpu as f64 / capacity.cpu.max(1) as f64;
-        let dynamic = (p.max_watts - p.idle_watts) * u.clamp(0.0, 1.0);
+        let dynamic = p.server.dynamic_watts() * u.clamp(0.0, 1.0);
         let share = |r: Res| {
             let c = r.cpu as f64 / capacity.cpu.max(1) as f64;
             let m = r.mem as f64 / capacity.mem.max(1) as f64;
@@ -192,11 +187,14 @@ pub fn month(estate: &Estate, loads: &[Vec<Load>]) -> EstateMonth {
                 0.0
             };
             let reserved = share(l.reserved) * scale;
-            let m = to_month(dynamic * cpu_part + p.idle_watts * reserved, reserved);
+            let m = to_month(
+                dynamic * cpu_part + p.server.idle_watts * reserved,
+                reserved,
+            );
             cluster_attributed[node.cluster][l.agency] += m;
             given += m;
         }
-        let whole = to_month(p.idle_watts + dynamic, 1.0);
+        let whole = to_month(p.server.idle_watts + dynamic, 1.0);
         cluster_unattributed[node.cluster] += Monthly {
             kwh: whole.kwh - given.kwh,
             cost: whole.cost - given.cost,
@@ -206,7 +204,7 @@ pub fn month(estate: &Estate, loads: &[Vec<Load>]) -> EstateMonth {
     let prices: Vec<f64> = estate
         .clusters
         .iter()
-        .map(|c| c.power.price_per_kwh)
+        .map(|c| c.power.room.price_per_kwh)
         .collect();
     spread(
         &mut out,

@@ -141,8 +141,8 @@ fn clusters(rng: &mut Rng, shape: EstateShape) -> Vec<ClusterEntry> {
                     max_watts: Some(if cores == 64 { 450.0 } else { 330.0 }),
                     idle_watts: None,
                     standby_watts: None,
-                    energy_price_per_k_wh: Some(0.20 + 0.02 * (c % 4) as f64),
-                    carbon_grams_per_k_wh: Some(150.0 + 25.0 * (c % 4) as f64),
+                    energy_price_per_kwh: Some(0.20 + 0.02 * (c % 4) as f64),
+                    carbon_grams_per_kwh: Some(150.0 + 25.0 * (c % 4) as f64),
                 }),
                 cost: Some(CostSpec {
                     per_node_hour: None,

@@ -34,39 +34,91 @@ pub const STANDALONE_MIN_SERVERS: u32 = 2;
 pub const STANDALONE_PEAK_MARGIN: f64 = 1.3;
 pub const STANDALONE_SERVER_CAPITAL: f64 = 6_000.0;
 
-/// Linear node power `P = idle + (max - idle) × u` and the site's prices.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PowerModel {
-    pub pue: f64,
+/// A server's draw: `idle + (max - idle) × u` watts at CPU utilisation `u`. Shared nodes,
+/// an agency's standalone servers and a quote's server groups all draw this way.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ServerPower {
     pub idle_watts: f64,
     pub max_watts: f64,
-    pub standby_watts: f64,
+}
+
+impl ServerPower {
+    /// What was said, else the defaults: `max` 330 W and idle at `idle_fraction` of it.
+    pub fn resolve(idle_watts: Option<f64>, max_watts: Option<f64>, idle_fraction: f64) -> Self {
+        let max_watts = max_watts.unwrap_or(MAX_WATTS);
+        ServerPower {
+            idle_watts: idle_watts.unwrap_or(idle_fraction * max_watts),
+            max_watts,
+        }
+    }
+
+    /// Watts at CPU utilisation `u` (clamped to 0..=1).
+    pub fn watts(&self, u: f64) -> f64 {
+        self.idle_watts + self.dynamic_watts() * u.clamp(0.0, 1.0)
+    }
+
+    /// What full CPU adds to idle.
+    pub fn dynamic_watts(&self) -> f64 {
+        self.max_watts - self.idle_watts
+    }
+}
+
+/// A room's overhead and its grid: PUE, price and carbon of a kWh. A shared site, an agency's
+/// standalone room and a quote's room are all this.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Room {
+    pub pue: f64,
     pub price_per_kwh: f64,
     pub carbon_grams_per_kwh: f64,
+}
+
+impl Room {
+    /// Facility kWh in a month for a constant IT draw.
+    pub fn monthly_kwh(&self, it_watts: f64) -> f64 {
+        it_watts * self.pue * HOURS_PER_MONTH / 1000.0
+    }
+
+    /// A month of a constant IT draw here, with `other_cost` (hardware) on top of energy.
+    pub fn month(&self, it_watts: f64, other_cost: f64) -> Monthly {
+        let kwh = self.monthly_kwh(it_watts);
+        Monthly {
+            kwh,
+            cost: kwh * self.price_per_kwh + other_cost,
+            carbon_kg: kwh * self.carbon_grams_per_kwh / 1000.0,
+        }
+    }
+}
+
+/// A shared cluster's nodes: how they draw, what standby draws, and the site they are in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PowerModel {
+    pub server: ServerPower,
+    pub standby_watts: f64,
+    pub room: Room,
 }
 
 impl PowerModel {
     pub fn from_spec(spec: Option<&PowerSpec>) -> Self {
         let s = spec.cloned().unwrap_or_default();
-        let max_watts = s.max_watts.unwrap_or(MAX_WATTS);
         PowerModel {
-            pue: s.pue.unwrap_or(SHARED_PUE),
-            idle_watts: s.idle_watts.unwrap_or(SHARED_IDLE_FRACTION * max_watts),
-            max_watts,
+            server: ServerPower::resolve(s.idle_watts, s.max_watts, SHARED_IDLE_FRACTION),
             standby_watts: s.standby_watts.unwrap_or(STANDBY_WATTS),
-            price_per_kwh: s.energy_price_per_k_wh.unwrap_or(ENERGY_PRICE_PER_KWH),
-            carbon_grams_per_kwh: s.carbon_grams_per_k_wh.unwrap_or(CARBON_GRAMS_PER_KWH),
+            room: Room {
+                pue: s.pue.unwrap_or(SHARED_PUE),
+                price_per_kwh: s.energy_price_per_kwh.unwrap_or(ENERGY_PRICE_PER_KWH),
+                carbon_grams_per_kwh: s.carbon_grams_per_kwh.unwrap_or(CARBON_GRAMS_PER_KWH),
+            },
         }
     }
 
     /// IT power of a node at CPU utilisation `u` (clamped to 0..=1).
     pub fn node_watts(&self, u: f64) -> f64 {
-        self.idle_watts + (self.max_watts - self.idle_watts) * u.clamp(0.0, 1.0)
+        self.server.watts(u)
     }
 
     /// Facility kWh in a month for a constant IT draw.
     pub fn monthly_kwh(&self, it_watts: f64) -> f64 {
-        it_watts * self.pue * HOURS_PER_MONTH / 1000.0
+        self.room.monthly_kwh(it_watts)
     }
 }
 
@@ -93,8 +145,7 @@ pub struct StandaloneModel {
     pub min_servers: u32,
     pub peak_margin: f64,
     pub utilisation: f64,
-    pub max_watts: f64,
-    pub idle_watts: f64,
+    pub server: ServerPower,
     pub pue: f64,
     pub server_capital: f64,
     pub lifetime_years: f64,
@@ -106,7 +157,6 @@ pub struct StandaloneModel {
 impl StandaloneModel {
     pub fn from_spec(spec: Option<&StandaloneSpec>) -> Self {
         let s = spec.cloned().unwrap_or_default();
-        let max_watts = s.max_watts.unwrap_or(MAX_WATTS);
         StandaloneModel {
             server_cores: s
                 .server_cores
@@ -121,13 +171,12 @@ impl StandaloneModel {
                 .map_or(STANDALONE_MIN_SERVERS, |n| n.max(1) as u32),
             peak_margin: s.peak_margin.unwrap_or(STANDALONE_PEAK_MARGIN),
             utilisation: s.utilisation.unwrap_or(STANDALONE_UTILISATION),
-            max_watts,
-            idle_watts: s.idle_watts.unwrap_or(STANDALONE_IDLE_FRACTION * max_watts),
+            server: ServerPower::resolve(s.idle_watts, s.max_watts, STANDALONE_IDLE_FRACTION),
             pue: s.pue.unwrap_or(STANDALONE_PUE),
             server_capital: s.server_capital_cost.unwrap_or(STANDALONE_SERVER_CAPITAL),
             lifetime_years: s.lifetime_years.unwrap_or(LIFETIME_YEARS),
-            price_per_kwh: s.energy_price_per_k_wh,
-            carbon_grams_per_kwh: s.carbon_grams_per_k_wh,
+            price_per_kwh: s.energy_price_per_kwh,
+            carbon_grams_per_kwh: s.carbon_grams_per_kwh,
         }
     }
 
@@ -152,14 +201,14 @@ impl StandaloneModel {
     pub fn monthly(&self, peak: Usage, average: Usage, price: f64, carbon: f64) -> Monthly {
         let servers = self.servers(peak, average) as f64;
         let u = (average.cores / (servers * self.server_cores)).clamp(0.0, 1.0);
-        let it_watts = servers * (self.idle_watts + (self.max_watts - self.idle_watts) * u);
-        let kwh = it_watts * self.pue * HOURS_PER_MONTH / 1000.0;
+        let it_watts = servers * self.server.watts(u);
         let capital = servers * self.server_capital / (self.lifetime_years * 12.0);
-        Monthly {
-            kwh,
-            cost: kwh * price + capital,
-            carbon_kg: kwh * carbon / 1000.0,
-        }
+        let room = Room {
+            pue: self.pue,
+            price_per_kwh: price,
+            carbon_grams_per_kwh: carbon,
+        };
+        room.month(it_watts, capital)
     }
 }
 
@@ -203,7 +252,7 @@ mod tests {
     #[test]
     fn node_power_is_linear_between_idle_and_max_and_clamped() {
         let p = PowerModel::from_spec(None);
-        assert_eq!(p.idle_watts, 82.5, "a quarter of 330 W");
+        assert_eq!(p.server.idle_watts, 82.5, "a quarter of 330 W");
         assert_eq!(p.node_watts(0.0), 82.5);
         assert_eq!(p.node_watts(0.5), 206.25);
         assert_eq!(p.node_watts(1.0), 330.0);

@@ -375,8 +375,11 @@ impl<'e> Packing<'e> {
         let n = &self.estate.nodes[node];
         let p = &self.estate.clusters[n.cluster].power;
         let share = cpu_millis as f64 * self.inv_capacity[node].0;
-        let kwh = p.monthly_kwh((p.max_watts - p.idle_watts) * share);
-        (kwh * p.price_per_kwh, kwh * p.carbon_grams_per_kwh)
+        let kwh = p.monthly_kwh(p.server.dynamic_watts() * share);
+        (
+            kwh * p.room.price_per_kwh,
+            kwh * p.room.carbon_grams_per_kwh,
+        )
     }
 
     /// Monthly energy cost of keeping `node` on rather than in standby (idle power).
@@ -389,7 +392,11 @@ impl<'e> Packing<'e> {
     /// standby.
     pub fn wake_energy(&self, node: usize) -> (f64, f64, f64) {
         let p = &self.estate.cluster_of(node).power;
-        let kwh = p.monthly_kwh(p.idle_watts - p.standby_watts);
-        (kwh, kwh * p.price_per_kwh, kwh * p.carbon_grams_per_kwh)
+        let kwh = p.monthly_kwh(p.server.idle_watts - p.standby_watts);
+        (
+            kwh,
+            kwh * p.room.price_per_kwh,
+            kwh * p.room.carbon_grams_per_kwh,
+        )
     }
 }

@@ -72,10 +72,11 @@ pub fn cluster_preference(estate: &Estate) -> Vec<usize> {
             .max()
             .unwrap_or(1)
             .max(1) as f64;
-        let watts = (cl.power.max_watts - cl.power.idle_watts) * cl.power.pue / cores;
+        let room = &cl.power.room;
+        let watts = cl.power.server.dynamic_watts() * room.pue / cores;
         (
-            watts * cl.power.price_per_kwh,
-            watts * cl.power.carbon_grams_per_kwh,
+            watts * room.price_per_kwh,
+            watts * room.carbon_grams_per_kwh,
         )
     };
     order.sort_by(|&a, &b| {
@@ -387,8 +388,8 @@ impl<'p, 'e> Placer<'p, 'e> {
             estate.sites[c.site],
             opened_phrase(best.opened),
             best.cost,
-            c.power.price_per_kwh,
-            c.power.pue
+            c.power.room.price_per_kwh,
+            c.power.room.pue
         )
     }
 

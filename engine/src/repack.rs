@@ -77,7 +77,7 @@ fn ranked(packing: &Packing, targets: Targets, thresholds: Thresholds) -> Vec<us
             movable && pays(packing, n, thresholds)
         })
         .collect();
-    let watts = |n: usize| estate.cluster_of(n).power.idle_watts.max(1.0);
+    let watts = |n: usize| estate.cluster_of(n).power.server.idle_watts.max(1.0);
     let room_per_watt = |n: usize| estate.nodes[n].room.cpu as f64 / watts(n);
     ranked.sort_by(|&a, &b| {
         let replicas = |n: usize| packing.replicas_on(n);

@@ -213,11 +213,11 @@ proptest! {
         let estate = Estate::from_snapshot(&estate(shape)).unwrap();
         let plan = plan(&estate, options(h, false));
         let s = &plan.summary;
-        let agencies: f64 = plan.agencies.iter().map(|a| a.k_wh_per_month).sum();
+        let agencies: f64 = plan.agencies.iter().map(|a| a.kwh_per_month).sum();
         let cost: f64 = plan.agencies.iter().map(|a| a.cost_per_month).sum();
         // Agencies plus spare nodes make the estate (4-decimal rounding per figure).
         let slack = 1e-3 * (plan.agencies.len() + 2) as f64;
-        prop_assert!((agencies + s.spare_k_wh_per_month - s.shared_k_wh_per_month).abs() < slack || plan.assignments.is_empty());
+        prop_assert!((agencies + s.spare_kwh_per_month - s.shared_kwh_per_month).abs() < slack || plan.assignments.is_empty());
         prop_assert!((cost + s.spare_cost_per_month - s.shared_cost_per_month).abs() < slack || plan.assignments.is_empty());
     }
 

@@ -94,8 +94,10 @@ pub struct Summary {
     pub active_nodes: usize,
     pub lower_bound_nodes: usize,
     pub clusters_used: usize,
-    pub shared_k_wh_per_month: f64,
-    pub standalone_k_wh_per_month: f64,
+    #[serde(rename = "sharedKWhPerMonth")]
+    pub shared_kwh_per_month: f64,
+    #[serde(rename = "standaloneKWhPerMonth")]
+    pub standalone_kwh_per_month: f64,
     // Beyond the SPEC's summary:
     pub total_nodes: usize,
     pub active_nodes_before: usize,
@@ -103,9 +105,11 @@ pub struct Summary {
     pub replicas_unplaced: u64,
     pub shared_cost_per_month: f64,
     pub standalone_cost_per_month: f64,
-    pub unattributed_k_wh_per_month: f64,
+    #[serde(rename = "unattributedKWhPerMonth")]
+    pub unattributed_kwh_per_month: f64,
     /// Nodes with no tenancy, in standby: energy and cost not billed to any agency.
-    pub spare_k_wh_per_month: f64,
+    #[serde(rename = "spareKWhPerMonth")]
+    pub spare_kwh_per_month: f64,
     pub spare_cost_per_month: f64,
     pub heuristic: String,
     /// With `--consolidate`: what emptying nodes saves and what its moves cost.
@@ -126,7 +130,8 @@ pub struct ConsolidationFigures {
     pub clusters_freed: Vec<String>,
     /// Idle energy of the freed nodes above standby, a month.
     #[serde(default)]
-    pub k_wh_saved_per_month: f64,
+    #[serde(rename = "kWhSavedPerMonth")]
+    pub kwh_saved_per_month: f64,
     pub replicas_moved: u64,
     /// Idle power of the freed nodes above standby, a month.
     pub saving_per_month: f64,
@@ -142,15 +147,18 @@ pub struct AgencyFigures {
     pub agency: String,
     pub cost_per_month: f64,
     pub standalone_cost_per_month: f64,
-    pub k_wh_per_month: f64,
-    pub standalone_k_wh_per_month: f64,
+    #[serde(rename = "kWhPerMonth")]
+    pub kwh_per_month: f64,
+    #[serde(rename = "standaloneKWhPerMonth")]
+    pub standalone_kwh_per_month: f64,
     pub carbon_kg_per_month: f64,
     pub standalone_carbon_kg_per_month: f64,
     // Beyond the SPEC's figures:
     pub cost_centre: String,
     pub savings_per_month: f64,
     /// Of `kWhPerMonth`, the agency's pro-rata share of energy no one uses directly.
-    pub unattributed_k_wh_per_month: f64,
+    #[serde(rename = "unattributedKWhPerMonth")]
+    pub unattributed_kwh_per_month: f64,
     pub standalone_servers: u32,
 }
 

@@ -34,7 +34,7 @@ pub fn compare(quote: &AgencyQuote, metered: &Metered) -> QuoteComparison {
             quoted,
             accounted: None,
             accounted_hours: 0.0,
-            k_wh_difference_percent: None,
+            kwh_difference_percent: None,
             cost_difference_percent: None,
             message: "no measured use accounted this month yet: the comparison starts once its \
                       tenancies run and their usage is measured"
@@ -54,7 +54,7 @@ pub fn compare(quote: &AgencyQuote, metered: &Metered) -> QuoteComparison {
         quoted,
         accounted: Some(accounted),
         accounted_hours: rounded(hours, 2),
-        k_wh_difference_percent: kwh,
+        kwh_difference_percent: kwh,
         cost_difference_percent: cost,
         message: explain(kwh, cost, cores, quote.average_cores, hours),
     }
@@ -120,7 +120,7 @@ mod tests {
         let accounted = c.accounted.unwrap();
         assert_eq!(accounted.kwh, 766.5, "10.5 kWh in 10 h is 766.5 in 730 h");
         assert_eq!(accounted.cost, 153.3);
-        assert_eq!(c.k_wh_difference_percent, Some(5.0));
+        assert_eq!(c.kwh_difference_percent, Some(5.0));
         assert_eq!(c.cost_difference_percent, Some(5.0));
         assert_eq!(c.accounted_hours, 10.0);
         assert!(
@@ -148,7 +148,7 @@ mod tests {
             },
         };
         let c = compare(&quote(), &metered);
-        assert_eq!(c.k_wh_difference_percent, Some(100.0));
+        assert_eq!(c.kwh_difference_percent, Some(100.0));
         assert!(
             c.message.starts_with("more than 10% from the quote"),
             "{}",

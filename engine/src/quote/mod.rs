@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::estate::{Estate, Res};
-use crate::model::{self, HOURS_PER_MONTH};
+use crate::model::{self, ServerPower};
 use crate::plan::{DecisionOutcome, Plan, PlanOptions, plan};
 use crate::sizing::MEASURED_SIZING_MARGIN;
 use crate::snapshot::{EstateSnapshot, PowerState};
@@ -250,31 +250,31 @@ fn per_server(g: &ServerGroup, level: Level) -> Res {
 /// The agency's own room for a month at a level of utilisation.
 fn standalone(inventory: &Inventory, level: Level) -> Month {
     let room = &inventory.room;
-    let pue = room.pue.unwrap_or(model::STANDALONE_PUE);
-    let price = room
-        .energy_price_per_kwh
-        .unwrap_or(model::ENERGY_PRICE_PER_KWH);
-    let carbon = room
-        .carbon_grams_per_kwh
-        .unwrap_or(model::CARBON_GRAMS_PER_KWH);
+    let own = model::Room {
+        pue: room.pue.unwrap_or(model::STANDALONE_PUE),
+        price_per_kwh: room
+            .energy_price_per_kwh
+            .unwrap_or(model::ENERGY_PRICE_PER_KWH),
+        carbon_grams_per_kwh: room
+            .carbon_grams_per_kwh
+            .unwrap_or(model::CARBON_GRAMS_PER_KWH),
+    };
     let mut month = Month::default();
     for g in &inventory.servers {
-        let max = g.max_watts.unwrap_or(model::MAX_WATTS);
-        let idle = g
-            .idle_watts
-            .unwrap_or(model::STANDALONE_IDLE_FRACTION * max);
+        let server =
+            ServerPower::resolve(g.idle_watts, g.max_watts, model::STANDALONE_IDLE_FRACTION);
         let u = match level {
             Level::Average => g.cpu_average_percent,
             _ => g.cpu_p95_percent,
         } / 100.0;
         let n = g.count as f64;
-        let kwh = n * (idle + (max - idle) * u) * pue * HOURS_PER_MONTH / 1000.0;
         let hardware = g
             .hardware_cost_per_year
             .unwrap_or(model::STANDALONE_SERVER_CAPITAL / model::LIFETIME_YEARS);
-        month.kwh += kwh;
-        month.cost += kwh * price + n * hardware / 12.0;
-        month.carbon_kg += kwh * carbon / 1000.0;
+        let m = own.month(n * server.watts(u), n * hardware / 12.0);
+        month.kwh += m.kwh;
+        month.cost += m.cost;
+        month.carbon_kg += m.carbon_kg;
     }
     rounded(month)
 }
@@ -292,7 +292,7 @@ fn rounded(m: Month) -> Month {
 fn shared(plan: &Plan, agency: &str) -> Month {
     let figures = plan.agencies.iter().find(|a| a.agency == agency);
     rounded(figures.map_or_else(Month::default, |a| Month {
-        kwh: a.k_wh_per_month,
+        kwh: a.kwh_per_month,
         cost: a.cost_per_month,
         carbon_kg: a.carbon_kg_per_month,
     }))

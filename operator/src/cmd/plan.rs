@@ -162,8 +162,8 @@ fn agencies(out: &mut String, plan: &Plan) {
             a.cost_per_month,
             a.standalone_cost_per_month,
             a.savings_per_month,
-            a.k_wh_per_month,
-            a.standalone_k_wh_per_month,
+            a.kwh_per_month,
+            a.standalone_kwh_per_month,
             pct
         );
     }
@@ -186,20 +186,20 @@ fn totals(out: &mut String, plan: &Plan) {
         cost,
         standalone,
         standalone - cost,
-        sum(|a| a.k_wh_per_month),
-        sum(|a| a.standalone_k_wh_per_month)
+        sum(|a| a.kwh_per_month),
+        sum(|a| a.standalone_kwh_per_month)
     );
     let _ = writeln!(
         out,
         "\nOf the agencies' kWh, {:.1} a month is unattributed (unreserved idle room, system pods), spread pro rata.",
-        s.unattributed_k_wh_per_month
+        s.unattributed_kwh_per_month
     );
     let _ = writeln!(
         out,
         "Spare nodes in standby (the platform's, billed to no agency): {:.1} kWh, {:.2} a month. Estate: {:.1} kWh, {:.2} a month.",
-        s.spare_k_wh_per_month,
+        s.spare_kwh_per_month,
         s.spare_cost_per_month,
-        s.shared_k_wh_per_month,
+        s.shared_kwh_per_month,
         s.shared_cost_per_month
     );
 }

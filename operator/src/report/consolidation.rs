@@ -16,7 +16,8 @@ pub struct Consolidations {
     /// Monthly saving of the nodes freed by plans done (and superseded ones, for what they
     /// freed before they stopped).
     pub saved_per_month: f64,
-    pub k_wh_saved_per_month: f64,
+    #[serde(rename = "kWhSavedPerMonth")]
+    pub kwh_saved_per_month: f64,
     pub nodes_freed: i32,
     pub plans: Vec<PlanRow>,
 }
@@ -35,7 +36,8 @@ pub struct PlanRow {
     pub nodes_to_free: Vec<String>,
     pub clusters_freed: Vec<String>,
     pub monthly_cost_saved: f64,
-    pub monthly_k_wh_saved: f64,
+    #[serde(rename = "monthlyKWhSaved")]
+    pub monthly_kwh_saved: f64,
     pub monthly_carbon_kg_saved: f64,
     pub disruption_cost: f64,
     pub proposed_at: Option<String>,
@@ -65,7 +67,7 @@ fn row(plan: &ConsolidationPlan) -> PlanRow {
         nodes_to_free: s.nodes_to_free,
         clusters_freed: s.clusters_freed,
         monthly_cost_saved: round(s.monthly_cost_saved * freed_share),
-        monthly_k_wh_saved: round(s.monthly_k_wh_saved * freed_share),
+        monthly_kwh_saved: round(s.monthly_kwh_saved * freed_share),
         monthly_carbon_kg_saved: round(s.monthly_carbon_kg_saved * freed_share),
         disruption_cost: s.disruption_cost,
         proposed_at: s.proposed_at,
@@ -92,7 +94,7 @@ pub async fn list(ctx: &Context) -> Result<Consolidations, ReportError> {
     Ok(Consolidations {
         currency: ctx.config.currency.clone(),
         saved_per_month: round(rows.iter().filter(done).map(|r| r.monthly_cost_saved).sum()),
-        k_wh_saved_per_month: round(rows.iter().filter(done).map(|r| r.monthly_k_wh_saved).sum()),
+        kwh_saved_per_month: round(rows.iter().filter(done).map(|r| r.monthly_kwh_saved).sum()),
         nodes_freed: rows.iter().filter(done).map(|r| r.nodes_freed).sum(),
         plans: rows,
     })

@@ -119,7 +119,7 @@ fn quotes(estate: &EstateNow) -> String {
             agency = supplied(&a.row.agency),
             name = supplied(&a.display_name),
             qkwh = q.quoted.kwh,
-            dkwh = pct(q.k_wh_difference_percent),
+            dkwh = pct(q.kwh_difference_percent),
             qcost = money(q.quoted.cost),
             dcost = pct(q.cost_difference_percent),
             hours = q.accounted_hours,
@@ -267,7 +267,7 @@ mod tests {
     }
 
     fn estate(quote: Option<colo_api::QuoteComparison>) -> EstateNow {
-        let agency = crate::report::AgencyNow {
+        let agency = super::super::now::AgencyNow {
             row: colo_api::ReportRow {
                 agency: "fenland-council".into(),
                 ..Default::default()
@@ -312,7 +312,7 @@ mod tests {
                 carbon_kg: 76.5,
             }),
             accounted_hours: 2.4,
-            k_wh_difference_percent: Some(1.6),
+            kwh_difference_percent: Some(1.6),
             cost_difference_percent: Some(0.9),
             message: "within 10% of the quote".into(),
         };

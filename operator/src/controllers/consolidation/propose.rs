@@ -102,7 +102,7 @@ fn status(
             "frees {} ({}), saving {saving:.2} {currency} and {:.1} kWh a month for a one-off disruption of {:.2} (moves {}); set spec.approved: true to execute it",
             count(figures.nodes_freed, "node"),
             figures.freed_nodes.join(", "),
-            figures.k_wh_saved_per_month,
+            figures.kwh_saved_per_month,
             figures.disruption_cost,
             count(figures.replicas_moved as usize, "replica"),
         )
@@ -141,7 +141,7 @@ fn status(
         active_nodes_before: plan.summary.active_nodes_before as i32,
         active_nodes_after: plan.summary.active_nodes as i32,
         lower_bound_nodes: plan.summary.lower_bound_nodes as i32,
-        monthly_k_wh_saved: figures.k_wh_saved_per_month,
+        monthly_kwh_saved: figures.kwh_saved_per_month,
         monthly_cost_saved: saving,
         monthly_carbon_kg_saved: figures.carbon_kg_saved_per_month,
         disruption_cost: figures.disruption_cost,
@@ -237,7 +237,7 @@ mod tests {
         assert_eq!(s.state, Some(PlanState::Proposed));
         assert_eq!((s.nodes_freed, s.move_count, s.moves.len()), (1, 1, 1));
         assert_eq!(s.nodes_to_free.len(), 1);
-        assert!(s.monthly_cost_saved > 0.0 && s.monthly_k_wh_saved > 0.0);
+        assert!(s.monthly_cost_saved > 0.0 && s.monthly_kwh_saved > 0.0);
         assert_eq!(s.steps.len(), 1, "only the tenancy that moves");
         let step = &s.steps[0];
         assert_eq!((step.state, step.moves), (StepState::Waiting, 1));
