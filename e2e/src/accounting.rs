@@ -18,12 +18,9 @@ pub fn busy_agency(prefix: &str, budget: &str) -> (String, String) {
             &format!(r#"{{"spec":{{"budget":{budget}}}}}"#),
         ],
     );
-    apply_yaml(
-        HUB,
-        &format!(
-            "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: ledger, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads:\n  - {{name: api, image: i, replicas: 2, cpu: \"4\", memory: 8Gi, podAnnotations: {{kwok.x-k8s.io/usage-cpu: \"2\", kwok.x-k8s.io/usage-memory: 4Gi}}}}\n"
-        ),
-    );
+    Tenancy::new(&ns, "ledger", &agency)
+        .workload(Workload::new("api", 2, "4", "8Gi").uses("2", "4Gi"))
+        .apply();
     wait_phase(&ns, "ledger", "Running", Duration::from_secs(90));
     (agency, ns)
 }

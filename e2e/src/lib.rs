@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 
 pub mod accounting;
 pub mod invariants;
+pub mod manifest;
 pub mod outage;
+
+pub use colo_api::{Classification, Resilience};
+pub use manifest::{Agency, Tenancy, Workload, classification};
 
 pub const HUB: &str = "hub";
 /// The members of examples/20-shared-clusters.yaml.
@@ -299,13 +303,11 @@ pub fn new_agency(prefix: &str, clearance: &str) -> (String, String) {
 /// As `new_agency`, its people in `group` (e.g. one of e2e/estate.sh's people's groups).
 pub fn new_agency_of(prefix: &str, clearance: &str, group: Option<&str>) -> (String, String) {
     let name = unique_name(prefix);
-    let group = group.map_or_else(|| format!("{name}-engineers"), str::to_string);
-    apply_yaml(
-        HUB,
-        &format!(
-            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{colo.dev/agency: {name}}}}}\n---\napiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {name}}}\nspec:\n  displayName: Test {name}\n  costCentre: CC-{name}\n  namespaces: [{name}]\n  groups: [{group}]\n  maxClassification: {clearance}\n"
-        ),
-    );
+    let mut agency = Agency::new(&name, &[&name]).clearance(classification(clearance));
+    if let Some(group) = group {
+        agency = agency.groups(&[group]);
+    }
+    apply_yaml(HUB, &agency.with_namespaces_yaml());
     (name.clone(), name)
 }
 

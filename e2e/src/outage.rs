@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::*;
+use colo_api::Classification;
 
 /// Freezes a member's API server; thaws it however the test ends.
 pub struct Frozen(String);
@@ -95,13 +96,16 @@ pub fn clusters_of(ns: &str, name: &str) -> String {
 /// An OFFICIAL-SENSITIVE tenancy: only north-1 and south-1 are accredited for it, so it has
 /// no third site. `region` confines a SingleSite one to one member.
 pub fn sensitive_yaml(ns: &str, agency: &str, name: &str, region: &str) -> String {
-    let (resilience, replicas, regions) = match region {
-        "" => ("DualSite", 2, String::new()),
-        r => ("SingleSite", 1, format!("  regions: [{r}]\n")),
-    };
-    format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL-SENSITIVE\n  resilience: {resilience}\n{regions}  workloads:\n  - {{name: api, image: i, replicas: {replicas}, cpu: 100m, memory: 64Mi}}\n"
-    )
+    let t = Tenancy::new(ns, name, agency).classification(Classification::OfficialSensitive);
+    match region {
+        "" => t
+            .dual_site()
+            .workload(Workload::new("api", 2, "100m", "64Mi")),
+        r => t
+            .regions(&[r])
+            .workload(Workload::new("api", 1, "100m", "64Mi")),
+    }
+    .yaml()
 }
 
 /// Waits until a DualSite tenancy is `Degraded` saying its lost half cannot be placed again;

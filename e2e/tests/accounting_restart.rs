@@ -45,12 +45,9 @@ fn next_ledger(agency: &str, after: i64) -> (i64, f64) {
 fn a_restart_of_the_operator_changes_no_total() {
     colo_is_running();
     let (agency, ns) = new_agency("restart", "OFFICIAL");
-    apply_yaml(
-        HUB,
-        &format!(
-            "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: steady, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads:\n  - {{name: api, image: i, replicas: 2, cpu: \"4\", memory: 8Gi, podAnnotations: {{kwok.x-k8s.io/usage-cpu: \"2\", kwok.x-k8s.io/usage-memory: 4Gi}}}}\n"
-        ),
-    );
+    Tenancy::new(&ns, "steady", &agency)
+        .workload(Workload::new("api", 2, "4", "8Gi").uses("2", "4Gi"))
+        .apply();
     wait_phase(&ns, "steady", "Running", Duration::from_secs(90));
     // Two normal ticks give the agency's rate (cost per accounted second).
     let first = next_ledger(&agency, 0);

@@ -286,9 +286,9 @@ fn admission_policies_refuse_a_tenancy_outside_its_agencys_namespace_and_foreign
     colo_is_running();
     let (agency, ns) = new_agency("owner", "OFFICIAL");
     let tenancy = |ns: &str, agency: &str| {
-        format!(
-            "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: t, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads: [{{name: a, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}]\n"
-        )
+        Tenancy::new(ns, "t", agency)
+            .workload(Workload::new("a", 1, "100m", "64Mi"))
+            .yaml()
     };
     // Its own namespace: admitted.
     let run = kubectl_with_input(
@@ -326,12 +326,9 @@ fn admission_policies_refuse_a_tenancy_outside_its_agencys_namespace_and_foreign
 fn only_the_operator_writes_status() {
     colo_is_running();
     let (agency, ns) = new_agency("status", "OFFICIAL");
-    apply_yaml(
-        HUB,
-        &format!(
-            "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: t, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads: [{{name: a, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}]\n"
-        ),
-    );
+    Tenancy::new(&ns, "t", &agency)
+        .workload(Workload::new("a", 1, "100m", "64Mi"))
+        .apply();
     let placed = wait_phase(&ns, "t", "Running", std::time::Duration::from_secs(90));
     let patch = r#"{"status":{"phase":"Degraded"}}"#;
     for (kind, name, namespaced) in [("tenancy", "t", true), ("agency", agency.as_str(), false)] {

@@ -91,12 +91,10 @@ fn without_prometheus_placement_falls_back_to_requests_and_says_so() {
     );
 
     let (agency, ns) = new_agency("dark", "OFFICIAL");
-    apply_yaml(
-        HUB,
-        &format!(
-            "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: pinned, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: south-1\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}\n"
-        ),
-    );
+    Tenancy::new(&ns, "pinned", &agency)
+        .pinned("south-1")
+        .workload(Workload::new("api", 1, "100m", "64Mi"))
+        .apply();
     let t = wait_phase(&ns, "pinned", "Running", Duration::from_secs(90));
     let why = t["status"]["explanation"].as_str().unwrap();
     assert!(

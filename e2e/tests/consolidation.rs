@@ -22,8 +22,10 @@
 //!   starts, its nodes stay cordoned), and deleting it uncordons the nodes it drained.
 //!
 //! Its own test binary: it restarts the operator with consolidation settings and changes
-//! which nodes are schedulable; afterwards every node is schedulable again and the operator
-//! runs with its usual settings (consolidation off).
+//! which nodes are schedulable. Each scenario above is a test of its own that can fail alone;
+//! they share one set-up (`scenario`) and run one at a time (they share west-1 and the
+//! operator); after each, every node is schedulable again, west-1 is out of the hub and the
+//! operator runs with its usual settings (consolidation off).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -131,9 +133,10 @@ fn restart(mode: &str, extra: &str) {
 /// A tenancy of one 12-core replica pinned to west-1: two fit a node (kube-scheduler's 32
 /// cores, and Colo's 80% headroom), three do not.
 fn tenancy_yaml(ns: &str, agency: &str, name: &str) -> String {
-    format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: {SITE}\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"12\", memory: 4Gi}}\n"
-    )
+    Tenancy::new(ns, name, agency)
+        .pinned(SITE)
+        .workload(Workload::new("api", 1, "12", "4Gi"))
+        .yaml()
 }
 
 /// Starts afresh (no tenancy of the test, every node schedulable), places eight tenancies one
@@ -606,16 +609,16 @@ fn brought_home_across_clusters(ns: &str, agency: &str) {
     restart("off", "");
     fresh_start();
     // Work already running on north-1 for home to join (an empty node is no saving).
-    let anchor = format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: anchor, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: north-1\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"1\", memory: 1Gi}}\n"
-    );
-    apply_yaml(HUB, &anchor);
+    Tenancy::new(ns, "anchor", agency)
+        .pinned("north-1")
+        .workload(Workload::new("api", 1, "1", "1Gi"))
+        .apply();
     wait_phase(ns, "anchor", "Running", Duration::from_secs(90));
     cordon_cluster("north-1", true);
-    let yaml = format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: home, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  regions: [uk-north, uk-west]\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"2\", memory: 4Gi}}\n"
-    );
-    apply_yaml(HUB, &yaml);
+    Tenancy::new(ns, "home", agency)
+        .regions(&["uk-north", "uk-west"])
+        .workload(Workload::new("api", 1, "2", "4Gi"))
+        .apply();
     let placed = wait_phase(ns, "home", "Running", Duration::from_secs(90));
     cordon_cluster("north-1", false);
     assert_eq!(
@@ -820,37 +823,73 @@ fn labelled(cluster: &str, selector: &str) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn spread_estate_is_consolidated_live_make_before_break() {
+/// One scenario at a time: they share west-1 and the operator's settings. A scenario that
+/// fails leaves the lock poisoned; the next one takes it all the same (its own set-up starts
+/// afresh).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The set-up every scenario shares: its own agency, west-1 joined (the operator runs with
+/// consolidation off, as every scenario leaves it), and, dropped last, everything put back. Fields drop in order: the restore before the lock.
+struct Scenario {
+    agency: String,
+    ns: String,
+    _restore: Restore,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+fn scenario(prefix: &str) -> Scenario {
+    let lock = one_at_a_time();
     colo_is_running();
-    let (agency, ns) = new_agency("consolidate", "OFFICIAL");
-    let _restore = Restore::join(&ns);
-    // First, while west-1 holds nothing else: a tenancy brought home across clusters.
-    brought_home_across_clusters(&ns, &agency);
+    let (agency, ns) = new_agency(prefix, "OFFICIAL");
+    let restore = Restore::join(&ns);
+    Scenario {
+        agency,
+        ns,
+        _restore: restore,
+        _lock: lock,
+    }
+}
 
-    restart("off", "");
-    let alive = spread(&ns, &agency, "a");
-    propose_and_execute(&ns, &alive);
+#[test]
+fn a_tenancy_is_brought_home_across_clusters() {
+    let s = scenario("home");
+    brought_home_across_clusters(&s.ns, &s.agency);
+}
 
-    restart("off", "");
-    spread(&ns, &agency, "b");
-    superseded_by_a_change(&ns, &agency);
+#[test]
+fn a_spread_estate_is_consolidated_make_before_break() {
+    let s = scenario("consolidate");
+    let alive = spread(&s.ns, &s.agency, "a");
+    propose_and_execute(&s.ns, &alive);
+}
 
-    restart("off", "");
-    spread(&ns, &agency, "c");
+#[test]
+fn a_change_to_the_estate_supersedes_a_plan() {
+    let s = scenario("supersede");
+    spread(&s.ns, &s.agency, "b");
+    superseded_by_a_change(&s.ns, &s.agency);
+}
+
+/// Auto approval, then the standby nodes its plan left are woken for work with no room.
+#[test]
+fn auto_approves_above_its_threshold_and_new_work_wakes_a_standby_node() {
+    let s = scenario("auto");
+    spread(&s.ns, &s.agency, "c");
     auto_acts_above_its_threshold();
+    pending_work_wakes_a_standby_node(&s.ns, &s.agency);
+}
 
-    pending_work_wakes_a_standby_node(&ns, &agency);
-    a_move_that_cannot_complete_is_rolled_back(&ns, &agency);
-    paused_then_deleted(&ns, &agency);
-    let args = [
-        "-n",
-        ns.as_str(),
-        "delete",
-        "tenancies",
-        "--all",
-        "--wait=true",
-        "--timeout=120s",
-    ];
-    kubectl_ok(HUB, &args);
+#[test]
+fn a_move_that_cannot_complete_is_rolled_back_alone() {
+    let s = scenario("rollback");
+    a_move_that_cannot_complete_is_rolled_back(&s.ns, &s.agency);
+}
+
+#[test]
+fn a_plan_paused_then_deleted_leaves_its_nodes_schedulable() {
+    let s = scenario("pause");
+    paused_then_deleted(&s.ns, &s.agency);
 }

@@ -195,9 +195,9 @@ fn relayed_kubeconfig(relay: &Relay) -> PathBuf {
 }
 
 fn tenancy(ns: &str, agency: &str, name: &str) -> String {
-    format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}\n"
-    )
+    Tenancy::new(ns, name, agency)
+        .workload(Workload::new("api", 1, "100m", "64Mi"))
+        .yaml()
 }
 
 /// Waits for the first of: `a` stops leading (exits or says not ready) and `b` leads; returns

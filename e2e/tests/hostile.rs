@@ -15,10 +15,8 @@ use colo_e2e::*;
 
 const RUNNING: Duration = Duration::from_secs(120);
 
-fn tenancy(ns: &str, name: &str, agency: &str, extra: &str, cpu: &str, memory: &str) -> String {
-    format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n{extra}  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: \"{cpu}\", memory: \"{memory}\"}}\n"
-    )
+fn tenancy(ns: &str, name: &str, agency: &str, cpu: &str, memory: &str) -> Tenancy {
+    Tenancy::new(ns, name, agency).workload(Workload::new("api", 1, cpu, memory))
 }
 
 fn phase_and_why(ns: &str, name: &str) -> (String, String) {
@@ -153,15 +151,14 @@ fn no_single_object_stops_the_estate() {
     let (c, c_ns) = new_agency("doomed", "OFFICIAL");
 
     // Good tenancies, one exact to the milli-core; and the hostile ones beside them.
-    apply_yaml(HUB, &tenancy(&a_ns, "exact", &a, "", "1275m", "100Mi"));
-    apply_yaml(HUB, &tenancy(&b_ns, "plain", &b, "", "250m", "256Mi"));
-    apply_yaml(HUB, &tenancy(&c_ns, "revoked", &c, "", "100m", "64Mi"));
-    apply_yaml(HUB, &tenancy(&b_ns, "moved", &b, "", "100m", "64Mi"));
-    apply_yaml(
-        HUB,
-        &tenancy(&a_ns, "pinned", &a, "  cluster: west-9\n", "100m", "64Mi"),
-    );
-    apply_yaml(HUB, &tenancy(&a_ns, "giant", &a, "", "4096", "1Gi"));
+    tenancy(&a_ns, "exact", &a, "1275m", "100Mi").apply();
+    tenancy(&b_ns, "plain", &b, "250m", "256Mi").apply();
+    tenancy(&c_ns, "revoked", &c, "100m", "64Mi").apply();
+    tenancy(&b_ns, "moved", &b, "100m", "64Mi").apply();
+    tenancy(&a_ns, "pinned", &a, "100m", "64Mi")
+        .pinned("west-9")
+        .apply();
+    tenancy(&a_ns, "giant", &a, "4096", "1Gi").apply();
 
     // Refused at admission, with the field named: sizes past any server, a moved agency.
     for (cpu, memory, field) in [
@@ -171,7 +168,7 @@ fn no_single_object_stops_the_estate() {
         let run = kubectl_with_input(
             HUB,
             &["apply", "-f", "-"],
-            Some(&tenancy(&a_ns, "huge", &a, "", cpu, memory)),
+            Some(&tenancy(&a_ns, "huge", &a, cpu, memory).yaml()),
         );
         assert!(!run.ok, "{cpu}/{memory} admitted");
         assert!(run.stderr.contains(field), "{}", run.stderr);
@@ -244,14 +241,9 @@ fn no_single_object_stops_the_estate() {
 
     // A squatter: an Agency listing a namespace another already owns.
     let squatter = unique_name("squatter");
-    apply_yaml(
-        HUB,
-        &format!(
-            "apiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {squatter}}}\nspec: {{displayName: S, costCentre: S, namespaces: [{b_ns}], maxClassification: OFFICIAL}}\n"
-        ),
-    );
+    apply_yaml(HUB, &Agency::new(&squatter, &[&b_ns]).groups(&[]).yaml());
     // Its tenancy there is refused by the API server: the namespace's label names its owner.
-    let squat = tenancy(&b_ns, "squat", &squatter, "", "100m", "64Mi");
+    let squat = tenancy(&b_ns, "squat", &squatter, "100m", "64Mi").yaml();
     let run = kubectl_with_input(HUB, &["apply", "-f", "-"], Some(&squat));
     assert!(
         !run.ok

@@ -72,9 +72,10 @@ impl Agency {
 
 /// A tenancy that may reach one database range on 5432, and nothing else outside.
 fn tenancy(ns: &str, name: &str, agency: &str) -> String {
-    format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  workloads: [{{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}}]\n  egress: [{{cidr: 10.20.0.0/16, ports: [5432]}}]\n"
-    )
+    colo_e2e::Tenancy::new(ns, name, agency)
+        .workload(Workload::new("api", 1, "100m", "64Mi"))
+        .egress("10.20.0.0/16", &[5432])
+        .yaml()
 }
 
 fn forbidden(run: &Run, what: &str) {

@@ -7,12 +7,6 @@ use colo_e2e::*;
 
 const RUNNING: Duration = Duration::from_secs(90);
 
-fn tenancy(namespace: &str, name: &str, agency: &str, extra: &str, workloads: &str) -> String {
-    format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {namespace}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n{extra}  workloads:\n{workloads}"
-    )
-}
-
 fn selector(namespace: &str, name: &str) -> String {
     format!("colo.dev/tenancy={name},colo.dev/tenancy-namespace={namespace}")
 }
@@ -21,16 +15,18 @@ fn selector(namespace: &str, name: &str) -> String {
 fn a_tenancy_runs_on_a_member_with_every_object_the_spec_lists() {
     colo_is_running();
     let (agency, ns) = new_agency("ag", "OFFICIAL");
-    apply_yaml(
-        HUB,
-        &tenancy(
-            &ns,
-            "shop",
-            &agency,
-            "",
-            "  - {name: web, image: registry.example.gov.uk/shop:1, replicas: 2, cpu: 250m, memory: 256Mi, ports: [{name: http, port: 8080}], env: [{name: MODE, value: live}]}\n  - {name: worker, image: registry.example.gov.uk/shop-worker:1, replicas: 1, cpu: 500m, memory: 512Mi}\n",
-        ),
-    );
+    Tenancy::new(&ns, "shop", &agency)
+        .workload(
+            Workload::new("web", 2, "250m", "256Mi")
+                .image("registry.example.gov.uk/shop:1")
+                .port(Some("http"), 8080)
+                .env("MODE", "live"),
+        )
+        .workload(
+            Workload::new("worker", 1, "500m", "512Mi")
+                .image("registry.example.gov.uk/shop-worker:1"),
+        )
+        .apply();
     let t = wait_phase(&ns, "shop", "Running", RUNNING);
     let status = &t["status"];
     assert_eq!(status["observedGeneration"], t["metadata"]["generation"]);
@@ -161,16 +157,10 @@ fn a_tenancy_runs_on_a_member_with_every_object_the_spec_lists() {
 fn dual_site_spreads_replicas_over_two_sites() {
     colo_is_running();
     let (agency, ns) = new_agency("dual", "OFFICIAL");
-    apply_yaml(
-        HUB,
-        &tenancy(
-            &ns,
-            "ha",
-            &agency,
-            "  resilience: DualSite\n",
-            "  - {name: api, image: i, replicas: 3, cpu: 100m, memory: 64Mi}\n",
-        ),
-    );
+    Tenancy::new(&ns, "ha", &agency)
+        .dual_site()
+        .workload(Workload::new("api", 3, "100m", "64Mi"))
+        .apply();
     let t = wait_phase(&ns, "ha", "Running", RUNNING);
     let mut per_site = std::collections::BTreeMap::new();
     for p in t["status"]["placements"].as_array().unwrap() {
@@ -203,27 +193,13 @@ fn a_tenancy_outside_its_agencys_namespaces_or_clearance_is_rejected_with_the_re
             "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {stranger}, labels: {{colo.dev/agency: {agency}}}}}\n"
         ),
     );
-    apply_yaml(
-        HUB,
-        &tenancy(
-            &stranger,
-            "squat",
-            &agency,
-            "",
-            "  - {name: a, image: i, replicas: 1, cpu: 100m, memory: 64Mi}\n",
-        ),
-    );
-    apply_yaml(
-        HUB,
-        &tenancy(
-            &ns,
-            "secret",
-            &agency,
-            "",
-            "  - {name: a, image: i, replicas: 1, cpu: 100m, memory: 64Mi}\n",
-        )
-        .replace("classification: OFFICIAL", "classification: SECRET"),
-    );
+    Tenancy::new(&stranger, "squat", &agency)
+        .workload(Workload::new("a", 1, "100m", "64Mi"))
+        .apply();
+    Tenancy::new(&ns, "secret", &agency)
+        .classification(Classification::Secret)
+        .workload(Workload::new("a", 1, "100m", "64Mi"))
+        .apply();
     let squat = wait_phase(&stranger, "squat", "Rejected", Duration::from_secs(30));
     let why = squat["status"]["explanation"].as_str().unwrap();
     assert!(
@@ -286,26 +262,13 @@ fn a_tenancy_outside_its_agencys_namespaces_or_clearance_is_rejected_with_the_re
 fn deleting_a_tenancy_cleans_every_member_cluster() {
     colo_is_running();
     let (agency, ns) = new_agency("gone", "OFFICIAL");
-    apply_yaml(
-        HUB,
-        &tenancy(
-            &ns,
-            "brief",
-            &agency,
-            "  resilience: DualSite\n",
-            "  - {name: api, image: i, replicas: 2, cpu: 100m, memory: 64Mi, ports: [{port: 80}]}\n",
-        ),
-    );
-    apply_yaml(
-        HUB,
-        &tenancy(
-            &ns,
-            "stays",
-            &agency,
-            "",
-            "  - {name: api, image: i, replicas: 1, cpu: 200m, memory: 64Mi}\n",
-        ),
-    );
+    Tenancy::new(&ns, "brief", &agency)
+        .dual_site()
+        .workload(Workload::new("api", 2, "100m", "64Mi").port(None, 80))
+        .apply();
+    Tenancy::new(&ns, "stays", &agency)
+        .workload(Workload::new("api", 1, "200m", "64Mi"))
+        .apply();
     wait_phase(&ns, "brief", "Running", RUNNING);
     let stays = wait_phase(&ns, "stays", "Running", RUNNING);
     kubectl_ok(
@@ -403,16 +366,9 @@ fn measured_usage_steers_placement_away_from_a_busy_member() {
     });
     let (agency, ns) = new_agency("steer", "OFFICIAL");
     // north-1 is the cheaper site and would be chosen were it idle.
-    apply_yaml(
-        HUB,
-        &tenancy(
-            &ns,
-            "batch",
-            &agency,
-            "",
-            "  - {name: job, image: i, replicas: 2, cpu: \"3\", memory: 1Gi}\n",
-        ),
-    );
+    Tenancy::new(&ns, "batch", &agency)
+        .workload(Workload::new("job", 2, "3", "1Gi"))
+        .apply();
     let t = wait_phase(&ns, "batch", "Running", RUNNING);
     kubectl_ok("north-1", &["delete", "namespace", &legacy, "--wait=false"]);
     let cluster = t["status"]["placements"][0]["cluster"].as_str().unwrap();
@@ -430,16 +386,10 @@ fn measured_sizing_lowers_requests_to_p95_after_the_window() {
     colo_is_running();
     let (agency, ns) = new_agency("sized", "OFFICIAL");
     // Asks for 500m / 512Mi per replica, uses 100m / 100Mi (kwok simulates the usage).
-    apply_yaml(
-        HUB,
-        &tenancy(
-            &ns,
-            "lean",
-            &agency,
-            "  sizing: Measured\n",
-            "  - {name: api, image: i, replicas: 2, cpu: 500m, memory: 512Mi, podAnnotations: {kwok.x-k8s.io/usage-cpu: 100m, kwok.x-k8s.io/usage-memory: 100Mi}}\n",
-        ),
-    );
+    Tenancy::new(&ns, "lean", &agency)
+        .measured()
+        .workload(Workload::new("api", 2, "500m", "512Mi").uses("100m", "100Mi"))
+        .apply();
     let t = wait_phase(&ns, "lean", "Running", RUNNING);
     let sizing = &t["status"]["sizing"][0];
     assert_eq!(sizing["workload"], "api");
@@ -579,16 +529,9 @@ fn measured_sizing_lowers_requests_to_p95_after_the_window() {
 fn a_running_tenancy_that_loses_replicas_is_degraded_with_the_members_reason() {
     colo_is_running();
     let (agency, ns) = new_agency("degr", "OFFICIAL");
-    apply_yaml(
-        HUB,
-        &tenancy(
-            &ns,
-            "svc",
-            &agency,
-            "",
-            "  - {name: api, image: i, replicas: 2, cpu: 100m, memory: 64Mi}\n",
-        ),
-    );
+    Tenancy::new(&ns, "svc", &agency)
+        .workload(Workload::new("api", 2, "100m", "64Mi"))
+        .apply();
     let t = wait_phase(&ns, "svc", "Running", RUNNING);
     let cluster = t["status"]["placements"][0]["cluster"].as_str().unwrap();
     let member_ns = format!("colo-{agency}");
@@ -678,13 +621,10 @@ fn a_move_is_make_before_break_and_an_image_edit_keeps_the_placement() {
     colo_is_running();
     let (agency, ns) = new_agency("mbb", "OFFICIAL");
     let pinned = |cluster: &str, image: &str| {
-        tenancy(
-            &ns,
-            "mover",
-            &agency,
-            &format!("  cluster: {cluster}\n"),
-            &format!("  - {{name: api, image: {image}, replicas: 2, cpu: 100m, memory: 64Mi}}\n"),
-        )
+        Tenancy::new(&ns, "mover", &agency)
+            .pinned(cluster)
+            .workload(Workload::new("api", 2, "100m", "64Mi").image(image))
+            .yaml()
     };
     apply_yaml(HUB, &pinned("north-1", "app:1"));
     wait_phase(&ns, "mover", "Running", RUNNING);

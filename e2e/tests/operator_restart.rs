@@ -11,9 +11,11 @@ fn the_operator_killed_midway_and_restarted_leaves_no_duplicate_lost_or_orphaned
     colo_is_running();
     let (agency, ns) = new_agency("crash", "OFFICIAL");
     let tenancy = |name: &str, replicas: i32| {
-        format!(
-            "---\napiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  resilience: DualSite\n  workloads:\n  - {{name: api, image: i, replicas: {replicas}, cpu: 100m, memory: 64Mi}}\n  - {{name: web, image: i, replicas: 2, cpu: 50m, memory: 32Mi}}\n"
-        )
+        let t = Tenancy::new(&ns, name, &agency)
+            .dual_site()
+            .workload(Workload::new("api", replicas, "100m", "64Mi"))
+            .workload(Workload::new("web", 2, "50m", "32Mi"));
+        format!("---\n{}", t.yaml())
     };
     let before: String = (0..3).map(|i| tenancy(&format!("before-{i}"), 2)).collect();
     apply_yaml(HUB, &before);

@@ -46,27 +46,27 @@ impl Drop for ThirdSite {
 }
 
 fn tenancy_yaml(ns: &str, agency: &str, name: &str, pin: &str, dual: bool) -> String {
-    let pin = match pin {
-        "" => String::new(),
-        c => format!("  cluster: {c}\n"),
-    };
-    let (resilience, replicas) = if dual {
-        ("DualSite", 2)
-    } else {
-        ("SingleSite", 1)
-    };
-    format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  resilience: {resilience}\n{pin}  workloads:\n  - {{name: api, image: i, replicas: {replicas}, cpu: 100m, memory: 64Mi}}\n"
-    )
+    let mut t = Tenancy::new(ns, name, agency);
+    if !pin.is_empty() {
+        t = t.pinned(pin);
+    }
+    match dual {
+        true => t
+            .dual_site()
+            .workload(Workload::new("api", 2, "100m", "64Mi")),
+        false => t.workload(Workload::new("api", 1, "100m", "64Mi")),
+    }
+    .yaml()
 }
 
 /// A pinned tenancy that uses most of the half core it asks (kwok simulates it), so its bill
 /// grows by a watt-hour every tick or two (a 100m idle one only every few minutes). Small
 /// enough for a member that earlier tests left busy.
 fn busy_yaml(ns: &str, agency: &str, pin: &str) -> String {
-    format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: work, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  cluster: {pin}\n  workloads:\n  - {{name: api, image: i, replicas: 1, cpu: 500m, memory: 1Gi, podAnnotations: {{kwok.x-k8s.io/usage-cpu: 450m, kwok.x-k8s.io/usage-memory: 512Mi}}}}\n"
-    )
+    Tenancy::new(ns, "work", agency)
+        .pinned(pin)
+        .workload(Workload::new("api", 1, "500m", "1Gi").uses("450m", "512Mi"))
+        .yaml()
 }
 
 /// An agency's energy and cost so far, from the report API.

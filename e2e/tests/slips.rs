@@ -31,10 +31,10 @@ fn platform(args: &[&str]) -> String {
     kubectl_ok(HUB, &all)
 }
 
-fn tenancy(ns: &str, name: &str, agency: &str, classification: &str) -> String {
-    format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: {classification}\n  workloads: [{{name: api, image: i, replicas: 2, cpu: 100m, memory: 64Mi}}]\n"
-    )
+fn tenancy(ns: &str, name: &str, agency: &str, classification: Classification) -> Tenancy {
+    Tenancy::new(ns, name, agency)
+        .classification(classification)
+        .workload(Workload::new("api", 2, "100m", "64Mi"))
 }
 
 fn phase(ns: &str, name: &str) -> (String, String) {
@@ -147,9 +147,9 @@ fn every_slip_of_the_platform_role_is_undone_by_its_revert() {
     let (flip, flip_ns) = new_agency("flip", "OFFICIAL-SENSITIVE");
     let (typo, typo_ns) = new_agency("typo", "OFFICIAL");
     let (calm, calm_ns) = new_agency("calm", "OFFICIAL");
-    apply_yaml(HUB, &tenancy(&flip_ns, "svc", &flip, "OFFICIAL-SENSITIVE"));
-    apply_yaml(HUB, &tenancy(&typo_ns, "svc", &typo, "OFFICIAL"));
-    apply_yaml(HUB, &tenancy(&calm_ns, "svc", &calm, "OFFICIAL"));
+    tenancy(&flip_ns, "svc", &flip, Classification::OfficialSensitive).apply();
+    tenancy(&typo_ns, "svc", &typo, Classification::Official).apply();
+    tenancy(&calm_ns, "svc", &calm, Classification::Official).apply();
     for ns in [&flip_ns, &typo_ns, &calm_ns] {
         wait_phase(ns, "svc", "Running", RUNNING);
     }
@@ -297,7 +297,7 @@ fn namespace_relabelled_then_set_back(wrong: &str, owner: &str, ns: &str) -> Dur
 /// in every member) is refused by the API server; one whose namespace exists in a member
 /// without Colo's labels gets nothing written there, and deleting it deletes nothing there.
 fn names_colo_did_not_make() {
-    let system = "apiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {name: system}\nspec: {displayName: S, costCentre: S, namespaces: [system], maxClassification: OFFICIAL}\n";
+    let system = Agency::new("system", &["system"]).groups(&[]).yaml();
     let args = [
         "apply",
         "-f",
@@ -305,7 +305,7 @@ fn names_colo_did_not_make() {
         "--as=platform-pat",
         "--as-group=colo-platform",
     ];
-    let run = kubectl_with_input(HUB, &args, Some(system));
+    let run = kubectl_with_input(HUB, &args, Some(&system));
     assert!(!run.ok && run.stderr.contains("reserved"), "{}", run.stderr);
     let squat = unique_name("squat");
     let theirs = format!("colo-{squat}");
@@ -326,20 +326,16 @@ fn names_colo_did_not_make() {
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {squat}, labels: {{colo.dev/agency: {squat}}}}}\n"
     );
     apply_yaml(HUB, &namespace);
-    let agency = format!(
-        "apiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {squat}}}\nspec: {{displayName: S, costCentre: S, namespaces: [{squat}], maxClassification: OFFICIAL}}\n"
-    );
+    let agency = Agency::new(&squat, &[&squat]).groups(&[]).yaml();
     let made = kubectl_with_input(HUB, &args, Some(&agency));
     assert!(
         made.ok,
         "the platform role made the Agency: {}",
         made.stderr
     );
-    let pinned = tenancy(&squat, "svc", &squat, "OFFICIAL").replace(
-        "  workloads:",
-        &format!("  cluster: {}\n  workloads:", MEMBERS[0]),
-    );
-    apply_yaml(HUB, &pinned);
+    tenancy(&squat, "svc", &squat, Classification::Official)
+        .pinned(MEMBERS[0])
+        .apply();
     wait_until(
         "Colo says it will not write there",
         Duration::from_secs(60),

@@ -62,19 +62,10 @@ fn users_read_sentences_that_say_what_to_do() {
 
     // A tenancy placed meanwhile says why not west-9: unreachable, not "has no nodes".
     let (agency, ns) = new_agency("words", "OFFICIAL");
-    let tenancy = |name: &str, extra: &str, workload: &str| {
-        format!(
-            "apiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n{extra}  workloads:\n  - {workload}\n"
-        )
+    let tenancy = |name: &str, cpu: &str, memory: &str| {
+        Tenancy::new(&ns, name, &agency).workload(Workload::new("api", 1, cpu, memory))
     };
-    apply_yaml(
-        HUB,
-        &tenancy(
-            "small",
-            "",
-            "{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}",
-        ),
-    );
+    tenancy("small", "100m", "64Mi").apply();
     let t = wait_phase(&ns, "small", "Running", Duration::from_secs(90));
     let why = t["status"]["explanation"].as_str().unwrap();
     assert!(
@@ -92,14 +83,7 @@ fn users_read_sentences_that_say_what_to_do() {
     // (west-9 stays until the end: a member without its Secret holds no delete up.)
 
     // A tenancy that never ran anywhere, deleted: no "removed from every member" Event.
-    apply_yaml(
-        HUB,
-        &tenancy(
-            "never",
-            "  cluster: nowhere-1\n",
-            "{name: api, image: i, replicas: 1, cpu: 100m, memory: 64Mi}",
-        ),
-    );
+    tenancy("never", "100m", "64Mi").pinned("nowhere-1").apply();
     let never = wait_phase(&ns, "never", "Pending", Duration::from_secs(60));
     assert_eq!(
         condition(&never, "Placed")["reason"],
@@ -110,14 +94,7 @@ fn users_read_sentences_that_say_what_to_do() {
 
     // A replica larger than every node: it says what the largest node has, and waits for
     // nodes; a node big enough arriving places it.
-    apply_yaml(
-        HUB,
-        &tenancy(
-            "huge",
-            "",
-            "{name: api, image: i, replicas: 1, cpu: \"100\", memory: 1Gi}",
-        ),
-    );
+    tenancy("huge", "100", "1Gi").apply();
     let huge = wait_phase(&ns, "huge", "Pending", Duration::from_secs(60));
     let placed = condition(&huge, "Placed");
     assert_eq!(placed["reason"], "TooLarge", "{placed}");
@@ -138,14 +115,7 @@ fn users_read_sentences_that_say_what_to_do() {
 
     // `sizing: Measured` with nothing used: after the window, held at the floor, and the
     // status says which rule decided.
-    apply_yaml(
-        HUB,
-        &tenancy(
-            "idle",
-            "  sizing: Measured\n",
-            "{name: api, image: i, replicas: 1, cpu: \"1\", memory: 2Gi}",
-        ),
-    );
+    tenancy("idle", "1", "2Gi").measured().apply();
     wait_phase(&ns, "idle", "Running", Duration::from_secs(90));
     let sizing = wait_until("idle held at the floor", Duration::from_secs(300), || {
         let t = get_json(HUB, &["-n", &ns, "get", "tenancy", "idle"]);

@@ -35,22 +35,24 @@ fn main() {
     let mut setup = String::new();
     for a in 0..agencies {
         let name = format!("{run}-a{a:02}");
-        setup += &format!(
-            "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}, labels: {{colo.dev/agency: {name}}}}}\n---\napiVersion: colo.dev/v1alpha1\nkind: Agency\nmetadata: {{name: {name}}}\nspec: {{displayName: {name}, costCentre: LOAD, namespaces: [{name}], maxClassification: OFFICIAL}}\n"
-        );
+        let agency = Agency::new(&name, &[&name]).groups(&[]);
+        setup += &format!("---\n{}", agency.with_namespaces_yaml());
     }
     apply_yaml(HUB, &setup);
     let mut manifests = String::new();
     for t in 0..tenancies {
         let agency = format!("{run}-a{:02}", t % agencies);
         let (resilience, replicas) = if t % 5 == 0 {
-            ("DualSite", 2)
+            (Resilience::DualSite, 2)
         } else {
-            ("SingleSite", 1)
+            (Resilience::SingleSite, 1)
         };
-        manifests += &format!(
-            "---\napiVersion: colo.dev/v1alpha1\nkind: Tenancy\nmetadata: {{name: t{t:04}, namespace: {agency}}}\nspec:\n  agency: {agency}\n  classification: OFFICIAL\n  resilience: {resilience}\n  workloads: [{{name: app, image: i, replicas: {replicas}, cpu: 50m, memory: 64Mi, podAnnotations: {{kwok.x-k8s.io/usage-cpu: 10m}}}}]\n"
-        );
+        let app = Workload::new("app", replicas, "50m", "64Mi")
+            .pod_annotation("kwok.x-k8s.io/usage-cpu", "10m");
+        let tenancy = Tenancy::new(&agency, &format!("t{t:04}"), &agency)
+            .resilience(resilience)
+            .workload(app);
+        manifests += &format!("---\n{}", tenancy.yaml());
     }
 
     // Watch the hub: first time each tenancy is seen Placed (or Running), and Running.
