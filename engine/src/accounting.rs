@@ -9,7 +9,7 @@
 //! on its own line. Nodes with no tenancy are spare capacity, in standby: the platform's line.
 //! Facility energy is IT energy × PUE; carbon is energy × grid intensity.
 
-use crate::estate::{Estate, Placed, Res};
+use crate::estate::{Assigned, Estate, Res};
 use crate::model::{self, HOURS_PER_MONTH, Monthly, Usage};
 
 /// What one agency runs on one node.
@@ -64,7 +64,7 @@ pub enum Peak<'a> {
 /// A month of the estate with each tenancy where `placed[tenancy]` puts it: shared figures
 /// per agency and its standalone counterfactual (from its `peak`, and its average, what it
 /// uses: measured p95 where known, else its demand).
-pub fn accounted(estate: &Estate, placed: &[Vec<Placed>], sized_for: Peak) -> EstateMonth {
+pub fn accounted(estate: &Estate, placed: &[Vec<Assigned>], sized_for: Peak) -> EstateMonth {
     let mut loads: Vec<Vec<Load>> = vec![Vec::new(); estate.nodes.len()];
     let mut peak = vec![Usage::default(); estate.agencies.len()];
     let mut average = vec![Usage::default(); estate.agencies.len()];

@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::estate::{Estate, Placed, Res};
+use crate::estate::{Assigned, Estate, Res};
 
 /// How a replica picks among the nodes it fits on. New nodes are opened only when no open one fits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -76,7 +76,7 @@ pub struct Packing<'e> {
     closed: Vec<bool>,
     journal: Vec<(usize, Res, bool)>,
     /// Per tenancy: where its replicas are, one entry per (workload, node).
-    pub placed: Vec<Vec<Placed>>,
+    pub placed: Vec<Vec<Assigned>>,
     /// Per node: the (tenancy, workload) pairs with replicas there.
     on_node: Vec<Vec<(usize, usize)>>,
     /// Per cluster: at least the most free cpu and the most free memory of any node. Never
@@ -317,7 +317,7 @@ impl<'e> Packing<'e> {
         {
             Some(p) => p.replicas += replicas,
             None => {
-                placed.push(Placed {
+                placed.push(Assigned {
                     workload,
                     node,
                     replicas,

@@ -44,7 +44,10 @@ fn rooms(snapshot: &EstateSnapshot) -> (Vec<i64>, Vec<i64>, Vec<i64>) {
 
 fn independent_bound(snapshot: &EstateSnapshot, plan: &Plan) -> usize {
     let sum = |f: &dyn Fn(&colo_engine::plan::Assignment) -> i64| -> i64 {
-        plan.assignments.iter().map(|a| f(a) * a.replicas as i64).sum()
+        plan.assignments
+            .iter()
+            .map(|a| f(a) * a.replicas as i64)
+            .sum()
     };
     let (cpu, mem, pods) = rooms(snapshot);
     fewest(cpu, sum(&|a| a.cpu_millis))
@@ -133,6 +136,10 @@ fn more_demand_than_the_estate_holds_is_one_node_more_than_it_has() {
     assert_eq!(fewest(vec![5, 3], 9), 3);
     assert_eq!(fewest(vec![5, 3], 8), 2);
     assert_eq!(fewest(vec![3, 5], 5), 1, "largest first");
-    assert_eq!(fewest(vec![-2, 4], 4), 1, "a node over its room gives nothing");
+    assert_eq!(
+        fewest(vec![-2, 4], 4),
+        1,
+        "a node over its room gives nothing"
+    );
     assert_eq!(fewest(vec![], 0), 0);
 }

@@ -427,7 +427,7 @@ impl Builder {
         &self,
         spec: &colo_api::TenancySpec,
         observed: &crate::snapshot::Observed,
-    ) -> Result<Vec<Placed>, Problem> {
+    ) -> Result<Vec<Assigned>, Problem> {
         let mut placed = Vec::new();
         for (j, a) in observed.assignments.iter().enumerate() {
             let aat = format!("observed.assignments[{j}]");
@@ -459,7 +459,7 @@ impl Builder {
                     format!("{} is below 1", a.replicas),
                 ));
             }
-            placed.push(Placed {
+            placed.push(Assigned {
                 workload,
                 node,
                 replicas: a.replicas as u32,

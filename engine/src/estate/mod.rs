@@ -79,7 +79,7 @@ pub struct Tenancy {
     pub pinned: Option<usize>,
     pub workloads: Vec<Workload>,
     /// Where its replicas run now (empty for a new tenancy).
-    pub observed: Vec<Placed>,
+    pub observed: Vec<Assigned>,
 }
 
 #[derive(Clone, Debug)]
@@ -102,7 +102,7 @@ impl Workload {
 
 /// Replicas of one workload on one node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Placed {
+pub struct Assigned {
     pub workload: usize,
     pub node: usize,
     pub replicas: u32,

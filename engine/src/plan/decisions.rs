@@ -120,7 +120,7 @@ fn decision(estate: &Estate, t: usize, outcome: Outcome, unplaced: &mut Vec<Unpl
     }
 }
 
-pub(super) fn clusters_of(estate: &Estate, placed: &[crate::estate::Placed]) -> Vec<String> {
+pub(super) fn clusters_of(estate: &Estate, placed: &[crate::estate::Assigned]) -> Vec<String> {
     let set: BTreeSet<&str> = placed
         .iter()
         .map(|p| estate.cluster_of(p.node).name.as_str())

@@ -46,9 +46,10 @@ pub struct SizedGroup {
     pub demand: Res,
 }
 
+/// Replicas of one server group on one node of the shared estate.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Placed {
+pub struct GroupAssignment {
     pub group: String,
     pub cluster: String,
     pub site: String,
@@ -64,7 +65,7 @@ pub struct Quote {
     /// One sentence: fits where, or why not.
     pub verdict: String,
     pub sizing: Vec<SizedGroup>,
-    pub placements: Vec<Placed>,
+    pub placements: Vec<GroupAssignment>,
     pub clusters: Vec<String>,
     pub sites: Vec<String>,
     /// Standby nodes the placement would wake (`cluster/node`).
@@ -375,7 +376,7 @@ fn sizing(inventory: &Inventory, workloads: &[crate::estate::Workload]) -> Vec<S
 struct Where {
     fits: bool,
     verdict: String,
-    placements: Vec<Placed>,
+    placements: Vec<GroupAssignment>,
     clusters: Vec<String>,
     sites: Vec<String>,
     wake: Vec<String>,
@@ -402,9 +403,9 @@ fn placement(snapshot: &EstateSnapshot, inventory: &Inventory, key: &str, plan: 
         .iter()
         .filter(|a| a.tenancy == key)
         .collect();
-    let placements: Vec<Placed> = mine
+    let placements: Vec<GroupAssignment> = mine
         .iter()
-        .map(|a| Placed {
+        .map(|a| GroupAssignment {
             group: group(&a.workload),
             cluster: a.cluster.clone(),
             site: a.site.clone(),

@@ -35,7 +35,7 @@ use crate::k8s::labels::FINALIZER;
 use crate::k8s::members::MemberError;
 use crate::planner::PlannerError;
 use place::Placing;
-use status::{Outcome, Placed, Wait};
+use status::{Applied, Outcome, Wait};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -245,7 +245,7 @@ async fn place_and_run(
         let settled = availability.settled;
         apply::retire(ctx, tenancy, agency, &sized.placements, settled, now).await?;
     }
-    Ok(Outcome::Placed(Placed {
+    Ok(Outcome::Applied(Applied {
         decided: sized,
         review,
         availability,
@@ -325,7 +325,7 @@ async fn announce(ctx: &Context, tenancy: &Tenancy, outcome: &Outcome, now: &Ten
                 events.publish(tenancy, Kind::Normal, "Placed", why).await;
             }
         }
-        Outcome::Placed(placed) => {
+        Outcome::Applied(placed) => {
             let resized = placed.review.changes.join(", ");
             if !resized.is_empty() && ctx.state.news_of(&key, "Resized", &resized) {
                 let note = format!(

@@ -25,7 +25,8 @@ pub enum Outcome {
     Pending(String, Wait),
     /// Just decided by the planner: recorded now, applied on the next reconcile.
     Decided(Decided),
-    Placed(Placed),
+    /// Its member objects applied: phase `Placed`, `Running` or `Degraded`.
+    Applied(Applied),
 }
 
 /// What a Pending tenancy waits for.
@@ -41,7 +42,7 @@ pub enum Wait {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Placed {
+pub struct Applied {
     /// Where, with the applied sizes, and why.
     pub decided: Decided,
     pub review: Review,
@@ -108,7 +109,7 @@ pub fn compute(tenancy: &Tenancy, outcome: &Outcome, now: DateTime<Utc>) -> Tena
             };
             placed_status(decided, &review, Phase::Placed)
         }
-        Outcome::Placed(placed) => {
+        Outcome::Applied(placed) => {
             set(accepted());
             set(Said {
                 type_: "Placed",
@@ -229,7 +230,7 @@ pub fn requeue(
         }
         Outcome::Decided(_) => return Action::requeue(Duration::ZERO),
         Outcome::Pending(_, Wait::Nodes) => return Action::await_change(),
-        Outcome::Placed(p) if p.stranded => return Action::requeue(config.pending_retry),
+        Outcome::Applied(p) if p.stranded => return Action::requeue(config.pending_retry),
         _ => {}
     }
     match status.phase {
@@ -279,7 +280,7 @@ mod tests {
             replicas: 2,
             requests: None,
         };
-        Outcome::Placed(Placed {
+        Outcome::Applied(Applied {
             decided: Decided {
                 placements: vec![placement.clone()],
                 nodes: vec![],
@@ -405,7 +406,7 @@ mod tests {
         );
         assert_eq!(again(&too_large, Phase::Pending), Action::await_change());
         let mut stranded = placed(1, &["north-1: the API server has not answered"]);
-        if let Outcome::Placed(p) = &mut stranded {
+        if let Outcome::Applied(p) = &mut stranded {
             p.stranded = true;
         }
         assert_eq!(
