@@ -14,6 +14,7 @@ after=${2:?usage: $0 BEFORE_BIN AFTER_BIN [ROUNDS]}
 rounds=${3:-2}
 export COLO_ESTATE_DIR=${COLO_ESTATE_DIR:-$repo/.estate-load}
 cd "$repo"
+"$here/prerequisites.sh"
 cargo build --release --quiet -p colo-e2e --bin load
 results=$(mktemp)
 trap '"$here/estate.sh" down >/dev/null 2>&1 || true; rm -f "$results"' EXIT
