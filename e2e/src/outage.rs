@@ -94,15 +94,16 @@ pub fn clusters_of(ns: &str, name: &str) -> String {
 }
 
 /// An OFFICIAL-SENSITIVE tenancy: only north-1 and south-1 are accredited for it, so it has
-/// no third site. `region` confines a SingleSite one to one member.
-pub fn sensitive_yaml(ns: &str, agency: &str, name: &str, region: &str) -> String {
+/// no third site. With no `regions` it is DualSite; with some, a SingleSite one confined to
+/// them.
+pub fn sensitive_yaml(ns: &str, agency: &str, name: &str, regions: &[&str]) -> String {
     let t = Tenancy::new(ns, name, agency).classification(Classification::OfficialSensitive);
-    match region {
-        "" => t
+    match regions {
+        [] => t
             .dual_site()
             .workload(Workload::new("api", 2, "100m", "64Mi")),
-        r => t
-            .regions(&[r])
+        some => t
+            .regions(some)
             .workload(Workload::new("api", 1, "100m", "64Mi")),
     }
     .yaml()

@@ -21,9 +21,10 @@ fn a_restart_during_an_outage_moves_nothing_before_the_grace() {
     // OFFICIAL-SENSITIVE: north-1 and south-1 only, so `pair` has no third site to go to.
     let (agency, ns) = new_agency("blip", "OFFICIAL-SENSITIVE");
     let region_of = |m: &str| shc(m)["spec"]["region"].as_str().unwrap().to_string();
-    apply_yaml(HUB, &sensitive_yaml(&ns, &agency, "pair", ""));
+    apply_yaml(HUB, &sensitive_yaml(&ns, &agency, "pair", &[]));
     // `single` may go to either member; the one it lands on goes dark.
-    let any = format!("{}, {}", region_of(MEMBERS[0]), region_of(MEMBERS[1]));
+    let any = [region_of(MEMBERS[0]), region_of(MEMBERS[1])];
+    let any: Vec<&str> = any.iter().map(String::as_str).collect();
     apply_yaml(HUB, &sensitive_yaml(&ns, &agency, "single", &any));
     wait_phase(&ns, "pair", "Running", Duration::from_secs(90));
     wait_phase(&ns, "single", "Running", Duration::from_secs(90));

@@ -120,9 +120,9 @@ fn a_dark_site_is_seen_worked_around_and_cleaned_on_return() {
         .as_str()
         .unwrap()
         .to_string();
-    let s = |name: &str, region: &str| sensitive_yaml(&vault_ns, &vault, name, region);
-    apply_yaml(HUB, &s("boxed", &dark_region));
-    apply_yaml(HUB, &s("pair", ""));
+    let s = |name: &str, regions: &[&str]| sensitive_yaml(&vault_ns, &vault, name, regions);
+    apply_yaml(HUB, &s("boxed", &[&dark_region]));
+    apply_yaml(HUB, &s("pair", &[]));
     wait_phase(&vault_ns, "boxed", "Running", Duration::from_secs(90));
     wait_phase(&vault_ns, "pair", "Running", Duration::from_secs(90));
     assert_eq!(clusters_of(&vault_ns, "boxed"), dark_member);
