@@ -91,6 +91,8 @@ fn everything_the_chart_renders_is_accepted_by_the_hub_api_server() {
         "ValidatingAdmissionPolicyBinding",
         "ConfigMap",
         "PodDisruptionBudget",
+        "FlowSchema",
+        "PriorityLevelConfiguration",
     ] {
         assert!(
             kinds.contains(kind),
@@ -355,4 +357,50 @@ fn only_the_operator_writes_status() {
     let now = get_json(HUB, &["-n", &ns, "get", "tenancy", "t"]);
     assert_eq!(now["status"]["phase"], placed["status"]["phase"]);
     kubectl_ok(HUB, &["-n", &ns, "delete", "tenancy", "t", "--wait=true"]);
+}
+
+/// The hub's API Priority and Fairness puts the operator's Lease in the chart's leader level
+/// and the rest of what it asks in its bulk level: the API server names the FlowSchema it
+/// chose in each response (`X-Kubernetes-PF-FlowSchema-UID`), asked here with Colo's own token.
+#[test]
+fn the_operators_lease_has_a_priority_level_of_its_own() {
+    colo_is_running();
+    let uid = |schema: &str| {
+        let run = kubectl(
+            HUB,
+            &[
+                "get",
+                "flowschema",
+                schema,
+                "-o",
+                "jsonpath={.metadata.uid}",
+            ],
+        );
+        assert!(run.ok, "no FlowSchema {schema}: {}", run.stderr);
+        run.stdout
+    };
+    let (leader, bulk) = (uid("colo-leader"), uid("colo-bulk"));
+    let as_colo = |args: &[&str]| {
+        let dir = estate_dir();
+        let out = std::process::Command::new(dir.join("bin/kubectl"))
+            .arg("--kubeconfig")
+            .arg(dir.join("operator.kubeconfig"))
+            .args(args)
+            .arg("-v=8")
+            .output()
+            .expect("kubectl runs");
+        let run: Run = out.into();
+        assert!(run.ok, "{args:?} as Colo: {}", run.stderr);
+        run.stderr.to_lowercase()
+    };
+    let lease = as_colo(&["-n", "colo-system", "get", "lease", "colo-operator"]);
+    assert!(
+        lease.contains("x-kubernetes-pf-flowschema-uid") && lease.contains(&leader),
+        "the Lease was not classified under colo-leader ({leader}):\n{lease}"
+    );
+    let listed = as_colo(&["get", "tenancies", "--all-namespaces"]);
+    assert!(
+        listed.contains(&bulk),
+        "a list of tenancies was not classified under colo-bulk ({bulk}):\n{listed}"
+    );
 }

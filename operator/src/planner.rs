@@ -50,6 +50,9 @@ pub enum PlannerError {
     NotSeenYet(String),
     #[error("the planner stopped")]
     Stopped,
+    /// The planning thread panicked (a fault in Colo): the batch is answered with this.
+    #[error("planning failed: {0}")]
+    Failed(String),
 }
 
 struct Request {
@@ -140,75 +143,106 @@ async fn run(cycle: Cycle, mut rx: mpsc::UnboundedReceiver<Request>) {
 }
 
 impl Cycle {
-    /// Observes the estate, plans the batch, and assumes every placement decided.
+    /// Observes the estate, plans the batch, and assumes every placement decided. The
+    /// planning itself is CPU work: it runs on a blocking thread, never on the async runtime
+    /// (whose watches, probes and Lease renewals must not wait behind a long plan).
     async fn plan(&self, keys: &[TenancyKey]) -> Result<Planned, PlannerError> {
         let live = self
             .observer
             .as_placement_sees_it(&self.state, keys)
             .await
             .map_err(|e| PlannerError::Observe(e.to_string()))?;
-        // One object the engine cannot represent is refused on its own; the rest is planned.
-        let (estate, refused) = Estate::from_snapshot_lenient(&live.snapshot);
-        let plan = colo_engine::plan(&estate, PlanOptions::default());
-        let context = Explaining::new(&live);
-        let mut out = BTreeMap::new();
-        let mut lagging = BTreeMap::new();
-        for r in refused {
-            let key = r
-                .tenancy
-                .as_ref()
-                .and_then(|t| keys.iter().find(|k| k.engine_name() == *t));
-            match key {
-                Some(key) if REFERENCES.contains(&r.field.as_str()) => {
-                    lagging.insert(key.clone(), format!("{}: {}", r.field, r.problem));
-                }
-                Some(key) => {
-                    let reason = format!("{}: {}", r.field, r.problem);
-                    out.insert(key.clone(), Decision::Refused { reason });
-                }
-                None => {
-                    tracing::warn!(at = %r.at, field = %r.field, problem = %r.problem, "left out of the plan")
-                }
-            }
-        }
-        let specs: HashMap<String, String> = live
-            .snapshot
-            .tenancies
-            .iter()
-            .map(|t| {
-                let key = format!(
-                    "{}/{}",
-                    t.metadata.namespace.as_deref().unwrap_or_default(),
-                    t.metadata.name
-                );
-                (key, digest::placement(&t.spec))
-            })
-            .collect();
-        let undecided: Vec<&TenancyKey> = keys
-            .iter()
-            .filter(|k| !out.contains_key(*k) && !lagging.contains_key(*k))
-            .collect();
-        for key in undecided {
-            let spec = specs.get(&key.engine_name()).cloned().unwrap_or_default();
-            let Some(decision) = decide(key, &plan, &context, spec) else {
-                continue;
-            };
-            if let Decision::Placed { decided, .. } = &decision {
-                self.state.assume(key, decided.clone());
-            }
-            out.insert(key.clone(), decision);
-        }
-        Ok(Planned {
-            decisions: out,
-            lagging,
-        })
+        decide_off_the_runtime(live, keys.to_vec(), self.state.clone()).await
     }
+}
+
+/// [`decide_batch`] on a blocking thread: the caller's task waits, the runtime does not.
+async fn decide_off_the_runtime(
+    live: LiveEstate,
+    keys: Vec<TenancyKey>,
+    state: Arc<State>,
+) -> Result<Planned, PlannerError> {
+    tokio::task::spawn_blocking(move || decide_batch(&live, &keys, &state))
+        .await
+        .map_err(|e| PlannerError::Failed(e.to_string()))
+}
+
+/// The engine's plan for the batch on the estate observed, as decisions; every placement
+/// decided is assumed.
+fn decide_batch(live: &LiveEstate, keys: &[TenancyKey], state: &State) -> Planned {
+    // One object the engine cannot represent is refused on its own; the rest is planned.
+    let (estate, refused) = Estate::from_snapshot_lenient(&live.snapshot);
+    let plan = colo_engine::plan(&estate, PlanOptions::default());
+    let context = Explaining::new(live);
+    let (mut out, lagging) = refusals(refused, keys);
+    let specs: HashMap<String, String> = live
+        .snapshot
+        .tenancies
+        .iter()
+        .map(|t| {
+            let key = format!(
+                "{}/{}",
+                t.metadata.namespace.as_deref().unwrap_or_default(),
+                t.metadata.name
+            );
+            (key, digest::placement(&t.spec))
+        })
+        .collect();
+    let undecided: Vec<&TenancyKey> = keys
+        .iter()
+        .filter(|k| !out.contains_key(*k) && !lagging.contains_key(*k))
+        .collect();
+    for key in undecided {
+        let spec = specs.get(&key.engine_name()).cloned().unwrap_or_default();
+        let Some(decision) = decide(key, &plan, &context, spec) else {
+            continue;
+        };
+        if let Decision::Placed { decided, .. } = &decision {
+            state.assume(key, decided.clone());
+        }
+        out.insert(key.clone(), decision);
+    }
+    Planned {
+        decisions: out,
+        lagging,
+    }
+}
+
+type Lagging = BTreeMap<TenancyKey, String>;
+
+/// What the engine left out, by tenancy of the batch: refused (its own fields), or lagging
+/// (it names an agency or cluster the snapshot does not know yet: retried).
+fn refusals(
+    refused: Vec<colo_engine::estate::Refusal>,
+    keys: &[TenancyKey],
+) -> (BTreeMap<TenancyKey, Decision>, Lagging) {
+    let mut out = BTreeMap::new();
+    let mut lagging = BTreeMap::new();
+    for r in refused {
+        let key = r
+            .tenancy
+            .as_ref()
+            .and_then(|t| keys.iter().find(|k| k.engine_name() == *t));
+        match key {
+            Some(key) if REFERENCES.contains(&r.field.as_str()) => {
+                lagging.insert(key.clone(), format!("{}: {}", r.field, r.problem));
+            }
+            Some(key) => {
+                let reason = format!("{}: {}", r.field, r.problem);
+                out.insert(key.clone(), Decision::Refused { reason });
+            }
+            None => {
+                tracing::warn!(at = %r.at, field = %r.field, problem = %r.problem, "left out of the plan")
+            }
+        }
+    }
+    (out, lagging)
 }
 
 /// A batch's answer: a decision per tenancy, or why the planner's view lags for it.
 struct Planned {
     decisions: BTreeMap<TenancyKey, Decision>,
-    lagging: BTreeMap<TenancyKey, String>,
+    lagging: Lagging,
 }
 
 /// What explanations need from the observation: sites, and why a cluster has no fresh
@@ -427,5 +461,59 @@ tenancies:
         let key = TenancyKey::new("ns", "other");
         assert_eq!(decide(&key, &plan(), &explaining(&[]), String::new()), None);
         assert_eq!(explaining(&[]).basis(&["north".into()]), "");
+    }
+
+    /// A plan of a large estate runs while the runtime's other tasks (a Lease renewal, a
+    /// watch) go on: on a single-threaded runtime, a ticker every 5 ms is never held up for
+    /// more than a fraction of the plan's time.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_long_plan_does_not_hold_up_the_runtime() {
+        use colo_engine::generate::{EstateShape, estate};
+        let snapshot = estate(EstateShape::new(3000, 1440));
+        let keys: Vec<TenancyKey> = snapshot
+            .tenancies
+            .iter()
+            .map(|t| TenancyKey::new(t.metadata.namespace.as_deref().unwrap(), &t.metadata.name))
+            .collect();
+        let live = LiveEstate {
+            snapshot,
+            health: BTreeMap::new(),
+        };
+        let worst = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+        let ticker = {
+            let worst = worst.clone();
+            tokio::spawn(async move {
+                let mut last = Instant::now();
+                loop {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    let gap = last.elapsed();
+                    let mut w = worst.lock().unwrap();
+                    *w = (*w).max(gap);
+                    last = Instant::now();
+                }
+            })
+        };
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        let state = Arc::new(crate::state::for_tests());
+        let planned = decide_off_the_runtime(live, keys.clone(), state.clone()).await;
+        let took = started.elapsed();
+        // The ticker's next wake records the gap the plan made, if it made one.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ticker.abort();
+        let planned = planned.expect("planned");
+        assert!(
+            planned.decisions.len() == keys.len(),
+            "every tenancy of the batch decided"
+        );
+        assert!(
+            took >= Duration::from_millis(100),
+            "the plan took {took:?}: too short to tell (make the estate larger)"
+        );
+        let worst = *worst.lock().unwrap();
+        assert!(
+            worst < took / 4,
+            "the runtime was held up for {worst:?} of a {took:?} plan"
+        );
     }
 }
