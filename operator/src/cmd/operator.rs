@@ -140,6 +140,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("connecting to the hub (KUBECONFIG or in-cluster)")?;
     // The Lease is renewed with a client of its own; every other write goes through the fence.
     let lease_client = kube::Client::try_from(hub.clone()).context("a client for the hub")?;
+    let readers = kube::Client::try_from(hub.clone()).context("a client for the hub")?;
     let fence = Fence::closed();
     let client = fence::client(hub, fence.clone()).context("a client for the hub")?;
     let identity = args.identity.clone().unwrap_or_else(|| {
@@ -163,11 +164,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ready.clone(),
         stop.wait(),
     ));
-    // Readers are checked with a client outside the fence: every replica answers them.
-    let gate = Gate::new(
-        lease_client.clone(),
-        Duration::from_secs(args.auth_cache_seconds),
-    );
+    // Readers are checked with a client outside the fence (every replica answers them), and
+    // not the Lease's: a flood of readers must not share the connection its renewals use.
+    let gate = Gate::new(readers, Duration::from_secs(args.auth_cache_seconds));
     let report = tokio::spawn(crate::report::http::serve_report(
         args.http_addr,
         ctx.clone(),
