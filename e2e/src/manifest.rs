@@ -188,11 +188,6 @@ impl Agency {
         self
     }
 
-    pub fn budget(mut self, budget: f64) -> Self {
-        self.spec.budget = Some(budget);
-        self
-    }
-
     pub fn yaml(&self) -> String {
         document("Agency", serde_json::json!({"name": self.name}), &self.spec)
     }
